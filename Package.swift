@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Module layout follows DESIGN.md's layer table: C shims at the bottom, then the typed Swift
+/// wrappers, then the model, and the command line on top. Each module depends only on those below.
+let package = Package(
+    name: "ttl-train",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ttl-train", targets: ["ttl-train"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries found through pkg-config. Each shim header also turns the macros Swift
+        // cannot import (MPI_COMM_WORLD, H5P_DEFAULT, ...) into tiny static inline C functions.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "Llama", dependencies: ["HDF5"]),
+        .executableTarget(
+            name: "ttl-train",
+            dependencies: [
+                "HDF5", "Distributed", "Llama",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5"]),
+        .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5"]),
+    ]
+)

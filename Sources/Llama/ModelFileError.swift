@@ -1,0 +1,29 @@
+/// Why a model file cannot be used, naming the file and the offending entry.
+public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable {
+    case wrongFormat(file: String, found: String)
+    case unsupportedVersion(file: String, found: Int64, supported: Int64)
+    case unsupportedArchitecture(file: String, found: String)
+    case missingConfig(file: String, key: String)
+    case invalidConfig(file: String, key: String, reason: String)
+    case missingTensor(file: String, name: String)
+    case wrongTensorShape(file: String, name: String, expected: [Int], found: [Int])
+
+    public var description: String {
+        switch self {
+        case .wrongFormat(let file, let found):
+            return "\(file): not a ttl-train model file (format '\(found)'; expected '\(ModelFile.formatName)' — make one with scripts/import_gguf.py)"
+        case .unsupportedVersion(let file, let found, let supported):
+            return "\(file): model format version \(found) is not supported (this ttl-train reads version \(supported)); re-import it with scripts/import_gguf.py"
+        case .unsupportedArchitecture(let file, let found):
+            return "\(file): architecture '\(found)' is not supported (only 'llama')"
+        case .missingConfig(let file, let key):
+            return "\(file): config attribute '\(key)' is missing"
+        case .invalidConfig(let file, let key, let reason):
+            return "\(file): config attribute '\(key)' \(reason)"
+        case .missingTensor(let file, let name):
+            return "\(file): weight '\(name)' is missing"
+        case .wrongTensorShape(let file, let name, let expected, let found):
+            return "\(file): weight '\(name)' has shape \(found), the config implies \(expected)"
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Llama
+
+/// `ttl-train info --model M.h5`: what the trainer reads from a model file.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a model file's config, parameter count and fingerprint.")
+
+    @Option(name: .long, help: ArgumentHelp("The base model in ttl-train's HDF5 format (see scripts/import_gguf.py).", valueName: "path"))
+    var model: String
+
+    func run() throws {
+        let file = try ModelFile(path: model)
+        let config = file.config
+        let rows: [(String, String)] = [
+            ("model", file.path),
+            ("source", file.source),
+            ("architecture", "llama"),
+            ("vocab_size", "\(config.vocabSize)"),
+            ("hidden_size", "\(config.hiddenSize)"),
+            ("intermediate_size", "\(config.intermediateSize)"),
+            ("num_hidden_layers", "\(config.layerCount)"),
+            ("num_attention_heads", "\(config.attentionHeads)"),
+            ("num_key_value_heads", "\(config.keyValueHeads)"),
+            ("head_dim", "\(config.headDim)"),
+            ("max_position_embeddings", "\(config.contextLength)"),
+            ("rope_theta", "\(config.ropeTheta)"),
+            ("rms_norm_eps", "\(config.rmsNormEpsilon)"),
+            ("tie_word_embeddings", "\(config.tiedEmbeddings)"),
+            ("parameters", "\(config.parameterCount)"),
+            ("fingerprint", file.fingerprint),
+        ]
+        for (key, value) in rows { print("\(key)=\(value)") }
+    }
+}

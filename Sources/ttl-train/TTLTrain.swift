@@ -1,0 +1,20 @@
+import ArgumentParser
+
+/// `ttl-train`: data-parallel fine-tuning of tiny adapters on a frozen llama model, under `mpirun`.
+@main
+struct TTLTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ttl-train",
+        abstract: "Fine-tune LoRA, TT-LoRA and sparse LoRA adapters on a frozen llama model, data-parallel under mpirun.",
+        discussion: """
+            Launch training with `mpirun -np N ttl-train JOB.yaml`. Checkpoints and metrics are HDF5 \
+            files that h5py, pandas, h5dump and MATLAB read as they are.
+            """,
+        version: TTLTrainVersion.string,
+        subcommands: [Info.self]
+    )
+}
+
+enum TTLTrainVersion {
+    static let string = "0.1.0"
+}

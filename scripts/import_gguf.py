@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Import a llama-architecture GGUF model into ttl-train's HDF5 model format.
+
+The output holds fp32 weights in Hugging Face layout and naming, so that RoPE is the usual
+rotate-half form and adapters line up with HF/PEFT module names:
+
+    /model/embed_tokens/weight                      (vocab, hidden)
+    /model/layers/<i>/input_layernorm/weight        (hidden,)
+    /model/layers/<i>/self_attn/{q,k,v,o}_proj/weight   (out_features, in_features)
+    /model/layers/<i>/post_attention_layernorm/weight
+    /model/layers/<i>/mlp/{gate,up,down}_proj/weight
+    /model/norm/weight
+    /lm_head/weight                                 only when embeddings are not tied
+
+Root attributes: format, format_version, architecture, the config under HF names, fingerprint
+(sha256 of the weights, see `fingerprint`), tokenizer_fingerprint and source. Every dataset is
+chunked with a Fletcher32 checksum, so corruption on disk fails loudly.
+
+llama.cpp's converter permutes the rows of Q and K so that its RoPE rotates adjacent pairs; this
+script undoes that permutation (see `unpermute_rows`).
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+import gguf
+import h5py
+import numpy as np
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+
+FORMAT_NAME = "ttl-train-model"
+FORMAT_VERSION = 1
+SUPPORTED_ARCHITECTURES = ("llama",)
+CHUNK_BYTES = 1 << 20
+
+LAYER_TENSORS = {
+    "attn_norm": "input_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_norm": "post_attention_layernorm",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+GLOBAL_TENSORS = {
+    "token_embd": "model.embed_tokens",
+    "output_norm": "model.norm",
+    "output": "lm_head",
+}
+
+
+class ImportError_(Exception):
+    """A problem with the input file, reported as one line."""
+
+
+def field(reader, key, required=True):
+    if key not in reader.fields:
+        if required:
+            raise ImportError_(f"GGUF metadata '{key}' is missing")
+        return None
+    return reader.fields[key].contents()
+
+
+def read_config(reader):
+    """The model config under Hugging Face names, read from the GGUF metadata."""
+    arch = field(reader, "general.architecture")
+    if arch not in SUPPORTED_ARCHITECTURES:
+        raise ImportError_(
+            f"architecture '{arch}' is not supported (supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+    hidden = int(field(reader, f"{arch}.embedding_length"))
+    heads = int(field(reader, f"{arch}.attention.head_count"))
+    kv_heads = field(reader, f"{arch}.attention.head_count_kv", required=False)
+    head_dim = field(reader, f"{arch}.attention.key_length", required=False) or hidden // heads
+    vocab = field(reader, f"{arch}.vocab_size", required=False)
+    if vocab is None:
+        vocab = len(field(reader, "tokenizer.ggml.tokens"))
+    names = {t.name for t in reader.tensors}
+    return {
+        "architecture": arch,
+        "vocab_size": int(vocab),
+        "hidden_size": hidden,
+        "intermediate_size": int(field(reader, f"{arch}.feed_forward_length")),
+        "num_hidden_layers": int(field(reader, f"{arch}.block_count")),
+        "num_attention_heads": heads,
+        "num_key_value_heads": int(kv_heads if kv_heads is not None else heads),
+        "head_dim": int(head_dim),
+        "max_position_embeddings": int(field(reader, f"{arch}.context_length")),
+        "rope_theta": float(field(reader, f"{arch}.rope.freq_base", required=False) or 10000.0),
+        "rms_norm_eps": float(field(reader, f"{arch}.attention.layer_norm_rms_epsilon")),
+        "tie_word_embeddings": 0 if "output.weight" in names else 1,
+        "bos_token_id": int(field(reader, "tokenizer.ggml.bos_token_id")),
+        "eos_token_id": int(field(reader, "tokenizer.ggml.eos_token_id")),
+    }
+
+
+def unpermute_rows(weight, n_heads):
+    """Undo llama.cpp's Q/K row permutation (adjacent-pair RoPE back to HF's rotate-half).
+
+    llama.cpp stores `w.reshape(n, 2, d/2, in).swapaxes(1, 2)`; this is its inverse.
+    """
+    rows = weight.shape[0]
+    return weight.reshape(n_heads, rows // n_heads // 2, 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+
+
+def permute_rows(weight, n_heads):
+    """llama.cpp's permutation, HF layout to GGUF layout (used by the tests)."""
+    rows = weight.shape[0]
+    return weight.reshape(n_heads, 2, rows // n_heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+
+
+def hf_name(gguf_name):
+    base, _, suffix = gguf_name.rpartition(".")
+    if suffix != "weight":
+        raise ImportError_(f"tensor '{gguf_name}' is not supported (only weights are)")
+    if base in GLOBAL_TENSORS:
+        return GLOBAL_TENSORS[base] + ".weight"
+    parts = base.split(".")
+    if len(parts) == 3 and parts[0] == "blk" and parts[2] in LAYER_TENSORS:
+        return f"model.layers.{int(parts[1])}.{LAYER_TENSORS[parts[2]]}.weight"
+    raise ImportError_(f"tensor '{gguf_name}' is not supported by the llama importer")
+
+
+def read_weights(reader, config):
+    """All weights as float32 arrays in HF layout, keyed by HF name."""
+    weights = {}
+    for tensor in reader.tensors:
+        name = hf_name(tensor.name)
+        values = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+        values = values.reshape([int(d) for d in reversed(tensor.shape)])
+        if name.endswith("self_attn.q_proj.weight"):
+            values = unpermute_rows(values, config["num_attention_heads"])
+        elif name.endswith("self_attn.k_proj.weight"):
+            values = unpermute_rows(values, config["num_key_value_heads"])
+        weights[name] = np.ascontiguousarray(values)
+    return weights
+
+
+def fingerprint(weights):
+    """sha256 over the weights in name order: per weight its UTF-8 name, a NUL, its shape as
+    little-endian int64s, then its values as little-endian float32. Independent of file layout,
+    chunking and compression, so two imports of the same GGUF agree."""
+    digest = hashlib.sha256()
+    for name in sorted(weights):
+        values = weights[name]
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(np.asarray(values.shape, dtype="<i8").tobytes())
+        digest.update(np.ascontiguousarray(values, dtype="<f4").tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def build_tokenizer(reader):
+    """The byte-level BPE tokenizer from the GGUF's vocabulary and merges."""
+    model = field(reader, "tokenizer.ggml.model")
+    if model != "gpt2":
+        raise ImportError_(f"tokenizer model '{model}' is not supported (only byte-level BPE, 'gpt2')")
+    tokens = field(reader, "tokenizer.ggml.tokens")
+    types = field(reader, "tokenizer.ggml.token_type")
+    merges = []
+    for merge in field(reader, "tokenizer.ggml.merges"):
+        pair = merge.split(" ")
+        if len(pair) != 2:
+            raise ImportError_(f"tokenizer merge '{merge}' is not a pair")
+        merges.append(tuple(pair))
+    vocab = {token: index for index, token in enumerate(tokens)}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    control = gguf.TokenType.CONTROL
+    tokenizer.add_special_tokens([
+        AddedToken(tokens[i], special=True, normalized=False) for i, t in enumerate(types) if t == control
+    ])
+    return tokenizer
+
+
+def chunk_rows(shape):
+    """Whole rows, about CHUNK_BYTES a chunk, split evenly so the last chunk is not mostly padding."""
+    row_bytes = 4 * int(np.prod(shape[1:], dtype=np.int64))
+    chunks = max(1, -(-shape[0] * row_bytes // CHUNK_BYTES))
+    return (-(-shape[0] // chunks),) + tuple(shape[1:])
+
+
+def write_model(path, config, weights, weights_fingerprint, source, tokenizer_fingerprint):
+    """Writes to `path.tmp`, then renames, so an interrupted import never leaves a half file."""
+    temporary = path + ".tmp"
+    with h5py.File(temporary, "w") as out:
+        out.attrs["format"] = FORMAT_NAME
+        out.attrs["format_version"] = np.int64(FORMAT_VERSION)
+        for key, value in config.items():
+            out.attrs[key] = value if isinstance(value, str) else (
+                np.float64(value) if isinstance(value, float) else np.int64(value))
+        out.attrs["fingerprint"] = weights_fingerprint
+        out.attrs["tokenizer_fingerprint"] = tokenizer_fingerprint
+        out.attrs["source"] = source
+        for name, values in weights.items():
+            out.create_dataset("/" + name.replace(".", "/"), data=values,
+                               chunks=chunk_rows(values.shape), fletcher32=True)
+    os.replace(temporary, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("gguf", help="input .gguf file")
+    parser.add_argument("--out", required=True, help="output model .h5 file")
+    parser.add_argument("--tokenizer-out", help="also write the tokenizer as tokenizer.json here")
+    args = parser.parse_args(argv)
+    try:
+        if not os.path.isfile(args.gguf):
+            raise ImportError_("no such file")
+        try:
+            reader = gguf.GGUFReader(args.gguf)
+        except Exception as error:  # the gguf package raises ValueError/struct errors on bad input
+            raise ImportError_(f"not a readable GGUF file ({error})") from None
+        config = read_config(reader)
+        tokenizer = build_tokenizer(reader)
+        tokenizer_json = tokenizer.to_str()
+        tokenizer_fingerprint = "sha256:" + hashlib.sha256(tokenizer_json.encode("utf-8")).hexdigest()
+        weights = read_weights(reader, config)
+        source = str(field(reader, "general.name", required=False) or os.path.basename(args.gguf))
+        weights_fingerprint = fingerprint(weights)
+        write_model(args.out, config, weights, weights_fingerprint, source, tokenizer_fingerprint)
+        if args.tokenizer_out:
+            temporary = args.tokenizer_out + ".tmp"
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(tokenizer_json)
+            os.replace(temporary, args.tokenizer_out)
+    except ImportError_ as error:
+        print(f"import_gguf: {args.gguf}: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({"out": args.out, "parameters": int(sum(w.size for w in weights.values())),
+                      "fingerprint": weights_fingerprint}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

