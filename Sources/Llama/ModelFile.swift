@@ -63,4 +63,13 @@ public final class ModelFile {
     public func read(_ name: String) throws -> [Float] {
         try weight(name).read(as: Float.self)
     }
+
+    /// Recomputes the fingerprint from the stored weights (reading all of them).
+    public func computeFingerprint() throws -> String {
+        var fingerprint = WeightFingerprint()
+        for (name, shape) in config.weightShapes.sorted(by: { WeightFingerprint.order($0.name, $1.name) }) {
+            fingerprint.add(name: name, shape: shape, values: try read(name))
+        }
+        return fingerprint.finalize()
+    }
 }

@@ -7,6 +7,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
     case invalidConfig(file: String, key: String, reason: String)
     case missingTensor(file: String, name: String)
     case wrongTensorShape(file: String, name: String, expected: [Int], found: [Int])
+    case fingerprintMismatch(file: String, stored: String, computed: String)
 
     public var description: String {
         switch self {
@@ -24,6 +25,8 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
             return "\(file): weight '\(name)' is missing"
         case .wrongTensorShape(let file, let name, let expected, let found):
             return "\(file): weight '\(name)' has shape \(found), the config implies \(expected)"
+        case .fingerprintMismatch(let file, let stored, let computed):
+            return "\(file): the weights hash to \(computed), not to the stored fingerprint \(stored): the file was altered"
         }
     }
 }

@@ -9,8 +9,17 @@ struct Info: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The base model in ttl-train's HDF5 format (see scripts/import_gguf.py).", valueName: "path"))
     var model: String
 
+    @Flag(name: .long, help: "Also recompute the fingerprint from the weights and check it against the stored one.")
+    var verify = false
+
     func run() throws {
         let file = try ModelFile(path: model)
+        if verify {
+            let computed = try file.computeFingerprint()
+            guard computed == file.fingerprint else {
+                throw ModelFileError.fingerprintMismatch(file: file.path, stored: file.fingerprint, computed: computed)
+            }
+        }
         let config = file.config
         let rows: [(String, String)] = [
             ("model", file.path),
@@ -31,5 +40,6 @@ struct Info: ParsableCommand {
             ("fingerprint", file.fingerprint),
         ]
         for (key, value) in rows { print("\(key)=\(value)") }
+        if verify { print("fingerprint_verified=true") }
     }
 }

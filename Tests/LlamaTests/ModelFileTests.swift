@@ -1,0 +1,102 @@
+import Foundation
+import HDF5
+import Llama
+import XCTest
+
+final class ModelFileTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ttl-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func tinyModel(_ name: String = "tiny.h5", seed: UInt64 = 1) throws -> String {
+        let path = directory.appendingPathComponent(name).path
+        try ModelWriter.writeRandom(to: path, config: .tiny, seed: seed)
+        return path
+    }
+
+    private func modelError(_ path: String, file: StaticString = #filePath, line: UInt = #line) -> ModelFileError? {
+        do {
+            _ = try ModelFile(path: path)
+            XCTFail("expected the model file to be refused", file: file, line: line)
+        } catch let error as ModelFileError {
+            return error
+        } catch {
+            XCTFail("expected a ModelFileError, got \(error)", file: file, line: line)
+        }
+        return nil
+    }
+
+    func testTinyRandomModelRoundTrips() throws {
+        let path = try tinyModel()
+        let model = try ModelFile(path: path)
+        XCTAssertEqual(model.config, .tiny)
+        XCTAssertEqual(model.source, "random (seed 1)")
+        XCTAssertTrue(model.fingerprint.hasPrefix("sha256:"))
+        XCTAssertEqual(try model.computeFingerprint(), model.fingerprint)
+        // 256·64 embedding (tied) + 2 layers of (q 64·64, k/v 2·32·64, o 64·64, 3 MLP 160·64, 2 norms) + final norm
+        XCTAssertEqual(LlamaConfig.tiny.parameterCount, 256 * 64 + 2 * (2 * 4096 + 2 * 2048 + 3 * 10240 + 128) + 64)
+        XCTAssertEqual(try model.weight("model.layers.1.self_attn.k_proj.weight").shape(), [32, 64])
+        let norm = try model.read("model.norm.weight")
+        XCTAssertTrue(norm.allSatisfy { $0 >= 0.9 && $0 < 1.1 })
+    }
+
+    func testSameSeedSameFingerprintOtherSeedOther() throws {
+        let first = try ModelFile(path: try tinyModel("a.h5", seed: 7)).fingerprint
+        let again = try ModelFile(path: try tinyModel("b.h5", seed: 7)).fingerprint
+        let other = try ModelFile(path: try tinyModel("c.h5", seed: 8)).fingerprint
+        XCTAssertEqual(first, again)
+        XCTAssertNotEqual(first, other)
+    }
+
+    func testAlteredWeightsNoLongerMatchTheFingerprint() throws {
+        let path = try tinyModel()
+        do {
+            let file = try HDF5File.open(path, mode: .readWrite)
+            let norm = try file.root.openDataset("/model/norm/weight")
+            var values = try norm.read(as: Float.self)
+            values[3] += 1
+            try norm.write(values)
+        }
+        let model = try ModelFile(path: path)
+        XCTAssertNotEqual(try model.computeFingerprint(), model.fingerprint)
+    }
+
+    func testForeignFormatVersionArchitectureAndShapesAreRefused() throws {
+        let foreign = directory.appendingPathComponent("foreign.h5").path
+        do { try HDF5File.create(foreign).root.write("x", [Float(1)]) }
+        XCTAssertEqual(modelError(foreign), .wrongFormat(file: foreign, found: "(none)"))
+
+        func altered(_ name: String, _ change: (HDF5File) throws -> Void) throws -> String {
+            let path = try tinyModel(name)
+            let file = try HDF5File.open(path, mode: .readWrite)
+            try change(file)
+            try file.close()
+            return path
+        }
+        let future = try altered("future.h5") { try $0.root.attributes.set("format_version", Int64(2)) }
+        XCTAssertEqual(modelError(future), .unsupportedVersion(file: future, found: 2, supported: 1))
+        let gpt = try altered("gpt.h5") { try $0.root.attributes.set("architecture", "gpt2") }
+        XCTAssertEqual(modelError(gpt), .unsupportedArchitecture(file: gpt, found: "gpt2"))
+        let noHeads = try altered("noheads.h5") { try $0.root.attributes.remove("num_key_value_heads") }
+        XCTAssertEqual(modelError(noHeads), .missingConfig(file: noHeads, key: "num_key_value_heads"))
+        let badHeads = try altered("badheads.h5") { try $0.root.attributes.set("num_key_value_heads", Int64(3)) }
+        guard case .invalidConfig(_, "num_key_value_heads", _) = modelError(badHeads) else { return XCTFail() }
+        let missing = try altered("missing.h5") { try $0.root.remove("/model/layers/1/mlp/up_proj/weight") }
+        XCTAssertEqual(modelError(missing), .missingTensor(file: missing, name: "model.layers.1.mlp.up_proj.weight"))
+        let reshaped = try altered("reshaped.h5") { file in
+            try file.root.remove("/model/norm/weight")
+            try file.root.write("/model/norm/weight", [Float](repeating: 1, count: 65))
+        }
+        XCTAssertEqual(modelError(reshaped), .wrongTensorShape(file: reshaped, name: "model.norm.weight", expected: [64], found: [65]))
+        for error in [modelError(future), modelError(missing)] {
+            XCTAssertFalse(error.map { "\($0)" }?.contains("\n") ?? true)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test of ttl-train: the Swift unit tests, the multi-process tests under mpirun with 2
+# and 3 ranks, and the tests of the Python scripts. Sets up the machine first if needed
+# (scripts/setup.sh is idempotent). Prints a summary; exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh || { echo "test.sh: setup failed"; exit 1; }
+
+# Tests that need the real model, the venv or mpirun fail instead of skipping here.
+export TTL_REQUIRE_ASSETS=1 TTL_REQUIRE_VENV=1
+# Open MPI refuses to run as root (CI and containers) unless told it is intended.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+passed=0
+failed=0
+summary=()
+step() {
+  local name=$1
+  shift
+  echo "==> $name"
+  local started=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    summary+=("  PASS  $name ($((SECONDS - started)) s)")
+  else
+    failed=$((failed + 1))
+    summary+=("  FAIL  $name ($((SECONDS - started)) s)")
+  fi
+}
+
+# Runs the XCTest bundle under mpirun; fails if the filter matched no test on some rank, so a
+# renamed test class cannot turn the multi-process tests into a silent no-op.
+mpi_tests() {
+  local ranks=$1 filter=$2 log
+  log=$(mktemp)
+  timeout 300 mpirun --oversubscribe -np "$ranks" .build/debug/ttl-trainPackageTests.xctest "$filter" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  local executed
+  executed=$(grep -cE "Executed [1-9][0-9]* tests?, with 0 failures" "$log")
+  rm -f "$log"
+  [ "$status" -eq 0 ] && [ "$executed" -ge "$ranks" ]
+}
+
+step "build (debug, with tests)" swift build --build-tests
+if [ "$failed" -eq 0 ]; then
+  step "swift test" swift test --skip-build --disable-swift-testing
+  for ranks in 2 3; do
+    step "mpirun -np $ranks collectives" mpi_tests "$ranks" DistributedTests.CollectiveTests
+  done
+  step "python script tests" .venv/bin/python -m pytest -q -p no:cacheprovider Tests/scripts
+fi
+
+echo
+echo "test.sh summary:"
+printf '%s\n' "${summary[@]}"
+echo "test.sh: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
