@@ -21,7 +21,8 @@ let package = Package(
 
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
-        .target(name: "Llama", dependencies: ["HDF5"]),
+        .target(name: "Kernels", dependencies: ["CBLAS"]),
+        .target(name: "Llama", dependencies: ["HDF5", "Kernels"]),
         .executableTarget(
             name: "ttl-train",
             dependencies: [
@@ -32,7 +33,8 @@ let package = Package(
 
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5", "Kernels"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5"]),
     ]
 )

@@ -1,0 +1,89 @@
+/// Grouped-query causal self-attention (Ainslie et al. 2023) over one sequence.
+///
+/// Rows are tokens of a single sequence (sequences are packed one after another, so there is no
+/// padding: each call sees only its own rows, and what a sequence computes cannot depend on its
+/// neighbours). Query head `h` reads key/value head `h / (heads / kvHeads)`.
+public struct CausalAttention: Sendable {
+    public let heads: Int
+    public let kvHeads: Int
+    public let headDim: Int
+
+    public init(heads: Int, kvHeads: Int, headDim: Int) {
+        precondition(heads % kvHeads == 0, "kv heads must divide query heads")
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+    }
+
+    public var queryWidth: Int { heads * headDim }
+    public var kvWidth: Int { kvHeads * headDim }
+    private var scale: Float { 1 / Float(headDim).squareRoot() }
+
+    /// Floats of softmax probabilities that `forward` keeps for a sequence of `length` tokens.
+    public func probabilityCount(length: Int) -> Int {
+        heads * length * length
+    }
+
+    /// `out (L, heads·d) = softmax(mask(Q Kᵀ/√d)) V` per head, for `q (L, heads·d)` and
+    /// `k, v (L, kvHeads·d)` (RoPE already applied). Writes the probabilities to
+    /// `probabilities (heads, L, L)`; entries above the diagonal are zero.
+    public func forward(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        into out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>, length: Int
+    ) {
+        let group = heads / kvHeads
+        for head in 0..<heads {
+            let kvHead = head / group
+            let p = probabilities + head * length * length
+            Matmul.gemm(q + head * headDim, k + kvHead * headDim, into: p, m: length, n: length, k: headDim,
+                        transposeB: true, lda: queryWidth, ldb: kvWidth, ldc: length, alpha: scale, beta: 0)
+            for row in 0..<length {
+                let scores = p + row * length
+                let valid = row + 1
+                let peak = VectorMath.maximum(scores, count: valid)
+                let total = VectorMath.expShifted(scores, into: scores, count: valid, shift: peak)
+                let inverse = Float(1 / total)
+                for column in 0..<valid { scores[column] *= inverse }
+                for column in valid..<length { scores[column] = 0 }
+            }
+            Matmul.gemm(p, v + kvHead * headDim, into: out + head * headDim, m: length, n: headDim, k: length,
+                        transposeB: false, lda: length, ldb: kvWidth, ldc: queryWidth, beta: 0)
+        }
+    }
+
+    /// Gradients for upstream `dOut (L, heads·d)`: writes `dq`, `dk`, `dv` (overwriting), using the
+    /// probabilities `forward` kept and `scratch` of `L·L` floats.
+    ///
+    /// `dP = dO Vᵀ`, `dV = Pᵀ dO`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, `dQ = dS K/√d`, `dK = dSᵀ Q/√d`,
+    /// with the key/value gradients of a group summed over its query heads.
+    public func backward(
+        _ dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        probabilities: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+        dv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, length: Int
+    ) {
+        let group = heads / kvHeads
+        for head in 0..<heads {
+            let kvHead = head / group
+            let first = head % group == 0
+            let p = probabilities + head * length * length
+            let dp = scratch
+            Matmul.gemm(dOut + head * headDim, v + kvHead * headDim, into: dp, m: length, n: length, k: headDim,
+                        transposeB: true, lda: queryWidth, ldb: kvWidth, ldc: length, beta: 0)
+            Matmul.gemm(p, dOut + head * headDim, into: dv + kvHead * headDim, m: length, n: headDim, k: length,
+                        transposeA: true, transposeB: false, lda: length, ldb: queryWidth, ldc: kvWidth, beta: first ? 0 : 1)
+            for row in 0..<length {
+                let probabilityRow = p + row * length
+                let gradientRow = dp + row * length
+                var dot: Float = 0
+                for column in 0...row { dot += probabilityRow[column] * gradientRow[column] }
+                for column in 0...row { gradientRow[column] = probabilityRow[column] * (gradientRow[column] - dot) }
+                for column in (row + 1)..<length { gradientRow[column] = 0 }
+            }
+            Matmul.gemm(dp, k + kvHead * headDim, into: dq + head * headDim, m: length, n: headDim, k: length,
+                        transposeB: false, lda: length, ldb: kvWidth, ldc: queryWidth, alpha: scale, beta: 0)
+            Matmul.gemm(dp, q + head * headDim, into: dk + kvHead * headDim, m: length, n: headDim, k: length,
+                        transposeA: true, transposeB: false, lda: length, ldb: queryWidth, ldc: kvWidth,
+                        alpha: scale, beta: first ? 0 : 1)
+        }
+    }
+}

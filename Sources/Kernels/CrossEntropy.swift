@@ -1,0 +1,51 @@
+import Foundation
+
+/// Softmax cross-entropy over rows of logits, one target per row: the loss of the positions a
+/// task supervises (every next token for language modelling, one answer token per example for
+/// classification).
+public enum CrossEntropy {
+    /// Per-row `logsumexp(logits) − logits[target]` into `losses (rows)`, and the row's
+    /// log-sum-exp into `logSumExp (rows)` for `backward`. Returns the summed loss in Double.
+    @discardableResult
+    public static func forward(
+        _ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocabulary: Int,
+        losses: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) -> Double {
+        var total = 0.0
+        for row in 0..<rows {
+            let values = logits + row * vocabulary
+            let peak = VectorMath.maximum(values, count: vocabulary)
+            let sum = VectorMath.expShifted(values, into: scratch, count: vocabulary, shift: peak)
+            let lse = Double(peak) + Foundation.log(sum)
+            logSumExp[row] = Float(lse)
+            let loss = lse - Double(values[Int(targets[row])])
+            losses[row] = Float(loss)
+            total += loss
+        }
+        return total
+    }
+
+    /// Overwrites `logits` with `scale · (softmax − onehot(target))`, the gradient of
+    /// `scale · loss` — e.g. scale = 1 for an unnormalised sum that is divided later.
+    public static func backward(
+        _ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, logSumExp: UnsafePointer<Float>,
+        rows: Int, vocabulary: Int, scale: Float
+    ) {
+        for row in 0..<rows {
+            let values = logits + row * vocabulary
+            _ = VectorMath.expShifted(values, into: values, count: vocabulary, shift: logSumExp[row])
+            var index = 0
+            let raw = UnsafeMutableRawPointer(values)
+            while index + 16 <= vocabulary {
+                let scaled = raw.loadUnaligned(fromByteOffset: index * 4, as: VectorMath.Vector.self) * scale
+                raw.storeBytes(of: scaled, toByteOffset: index * 4, as: VectorMath.Vector.self)
+                index += 16
+            }
+            while index < vocabulary {
+                values[index] *= scale
+                index += 1
+            }
+            values[Int(targets[row])] -= scale
+        }
+    }
+}

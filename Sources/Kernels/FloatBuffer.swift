@@ -1,0 +1,49 @@
+/// A fixed-size, 64-byte-aligned block of Floats that the kernels read and write in place.
+///
+/// The model keeps its weights, activations and gradient scratch in a few of these, allocated once
+/// (llm.c style), so the training loop never allocates. `pointer` is for kernels; everything else
+/// goes through the safe accessors.
+public final class FloatBuffer {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        copy(from: values)
+    }
+
+    deinit {
+        pointer.deallocate()
+    }
+
+    /// The pointer at element `offset`.
+    public func at(_ offset: Int) -> UnsafeMutablePointer<Float> {
+        precondition(offset >= 0 && offset <= count, "offset \(offset) outside a buffer of \(count)")
+        return pointer + offset
+    }
+
+    public func zero() {
+        pointer.update(repeating: 0, count: count)
+    }
+
+    /// A copy of `range` as an array.
+    public func array(_ range: Range<Int>? = nil) -> [Float] {
+        let range = range ?? 0..<count
+        precondition(range.lowerBound >= 0 && range.upperBound <= count)
+        return Array(UnsafeBufferPointer(start: pointer + range.lowerBound, count: range.count))
+    }
+
+    /// Overwrites elements from `offset` with `values`.
+    public func copy(from values: [Float], at offset: Int = 0) {
+        precondition(offset >= 0 && offset + values.count <= count)
+        guard !values.isEmpty else { return }
+        values.withUnsafeBufferPointer { (pointer + offset).update(from: $0.baseAddress!, count: values.count) }
+    }
+}
