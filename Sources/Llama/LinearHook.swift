@@ -1,0 +1,39 @@
+/// The seven linear layers of a llama block, named as in Hugging Face/PEFT so adapter targets
+/// read the same (`q_proj`, `v_proj`, …).
+public enum LinearSite: String, CaseIterable, Sendable {
+    case qProj = "q_proj", kProj = "k_proj", vProj = "v_proj", oProj = "o_proj"
+    case gateProj = "gate_proj", upProj = "up_proj", downProj = "down_proj"
+
+    /// The Hugging Face module path inside a layer (`self_attn.q_proj`, `mlp.down_proj`).
+    public var modulePath: String {
+        switch self {
+        case .qProj, .kProj, .vProj, .oProj: return "self_attn.\(rawValue)"
+        case .gateProj, .upProj, .downProj: return "mlp.\(rawValue)"
+        }
+    }
+}
+
+/// One linear layer call: which layer and site, and the shapes (`rows` tokens).
+public struct LinearCall: Sendable, Equatable {
+    public let layer: Int
+    public let site: LinearSite
+    public let rows: Int
+    public let inFeatures: Int
+    public let outFeatures: Int
+}
+
+/// Where adapters attach: the model calls the hook around every linear layer, and the hook adds
+/// its own contribution without the model knowing what kind of adapter it is (or whether any).
+///
+/// Pointers are row-major `(rows, features)` views into the model's activation buffers, valid
+/// only during the call.
+public protocol LinearHook: AnyObject {
+    /// Called after the base product `y = x·Wᵀ` is in `output`; may add `Δy` to it.
+    func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>)
+
+    /// Called in backward with `dL/dy`, after the base activation gradient is in `inputGradient`;
+    /// may add its own `dL/dx` there and record its parameter gradients.
+    func backward(
+        _ call: LinearCall, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>)
+}

@@ -1,0 +1,109 @@
+import Kernels
+
+/// Every buffer the forward and backward passes use, allocated once for a capacity of `maxTokens`
+/// packed tokens in sequences of at most `maxSequenceLength`: nothing is allocated per step, per
+/// layer or per token.
+///
+/// Training keeps one slot of activations per layer for backward; inference reuses a single slot.
+/// Shapes, with N = tokens, H = hidden, Q = heads·head_dim, K = kv_heads·head_dim, I = intermediate:
+final class LlamaActivations {
+    /// One layer's saved tensors.
+    struct Slot {
+        let input: UnsafeMutablePointer<Float>          // (N, H) residual stream into the layer
+        let attentionNormed: UnsafeMutablePointer<Float> // (N, H) input of q/k/v_proj
+        let attentionRstd: UnsafeMutablePointer<Float>   // (N)
+        let query: UnsafeMutablePointer<Float>           // (N, Q) after RoPE
+        let key: UnsafeMutablePointer<Float>             // (N, K) after RoPE
+        let value: UnsafeMutablePointer<Float>           // (N, K)
+        let probabilities: UnsafeMutablePointer<Float>   // Σ heads·L² over the sequences
+        let attention: UnsafeMutablePointer<Float>       // (N, Q) input of o_proj
+        let middle: UnsafeMutablePointer<Float>          // (N, H) residual after attention
+        let mlpNormed: UnsafeMutablePointer<Float>       // (N, H) input of gate/up_proj
+        let mlpRstd: UnsafeMutablePointer<Float>         // (N)
+        let gate: UnsafeMutablePointer<Float>            // (N, I)
+        let up: UnsafeMutablePointer<Float>              // (N, I)
+        let activated: UnsafeMutablePointer<Float>       // (N, I) input of down_proj
+    }
+
+    let maxTokens: Int
+    let maxSequenceLength: Int
+    let slots: [Slot]
+    let output: UnsafeMutablePointer<Float>       // (N, H) residual after the last layer
+    let finalNormed: UnsafeMutablePointer<Float>  // (N, H)
+    let finalRstd: UnsafeMutablePointer<Float>    // (N)
+    let linearOutput: UnsafeMutablePointer<Float> // (N, H) o_proj / down_proj product before the residual add
+
+    // Backward scratch, one copy for all layers.
+    let hiddenGradient: UnsafeMutablePointer<Float>    // (N, H) dL/d(residual stream)
+    let normedGradient: UnsafeMutablePointer<Float>    // (N, H) dL/d(normed input)
+    let queryGradient: UnsafeMutablePointer<Float>     // (N, Q)
+    let keyGradient: UnsafeMutablePointer<Float>       // (N, K)
+    let valueGradient: UnsafeMutablePointer<Float>     // (N, K)
+    let attentionGradient: UnsafeMutablePointer<Float> // (N, Q)
+    let gateGradient: UnsafeMutablePointer<Float>      // (N, I)
+    let upGradient: UnsafeMutablePointer<Float>        // (N, I)
+    let activatedGradient: UnsafeMutablePointer<Float> // (N, I)
+    let probabilityScratch: UnsafeMutablePointer<Float> // (L, L)
+
+    private let storage: FloatBuffer
+
+    init(config: LlamaConfig, maxTokens: Int, maxSequenceLength: Int, keepsLayers: Bool) {
+        self.maxTokens = maxTokens
+        self.maxSequenceLength = maxSequenceLength
+        let n = maxTokens
+        let (h, q, k, i) = (config.hiddenSize, config.attentionHeads * config.headDim,
+                            config.keyValueHeads * config.headDim, config.intermediateSize)
+        // Σ L² over packed sequences is at most maxSequenceLength · N.
+        let probabilities = config.attentionHeads * min(maxSequenceLength, maxTokens) * maxTokens
+        let slotSize = 4 * n * h + 2 * n + 2 * n * q + 2 * n * k + probabilities + 3 * n * i
+        let slotCount = keepsLayers ? config.layerCount : 1
+        let globals = 4 * n * h + n
+        let scratch = 2 * n * h + 2 * n * q + 2 * n * k + 3 * n * i + maxSequenceLength * maxSequenceLength
+        let storage = FloatBuffer(count: slotCount * slotSize + globals + scratch)
+        self.storage = storage
+
+        var cursor = 0
+        func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+            defer { cursor += count }
+            return storage.at(cursor)
+        }
+        slots = (0..<slotCount).map { _ in
+            Slot(input: take(n * h), attentionNormed: take(n * h), attentionRstd: take(n), query: take(n * q),
+                 key: take(n * k), value: take(n * k), probabilities: take(probabilities), attention: take(n * q),
+                 middle: take(n * h), mlpNormed: take(n * h), mlpRstd: take(n), gate: take(n * i), up: take(n * i),
+                 activated: take(n * i))
+        }
+        output = take(n * h)
+        finalNormed = take(n * h)
+        finalRstd = take(n)
+        linearOutput = take(n * h)
+        hiddenGradient = take(n * h)
+        normedGradient = take(n * h)
+        queryGradient = take(n * q)
+        keyGradient = take(n * k)
+        valueGradient = take(n * k)
+        attentionGradient = take(n * q)
+        gateGradient = take(n * i)
+        upGradient = take(n * i)
+        activatedGradient = take(n * i)
+        probabilityScratch = take(maxSequenceLength * maxSequenceLength)
+        precondition(cursor <= storage.count)
+    }
+
+    var keepsLayers: Bool { slots.count > 1 }
+
+    func slot(_ layer: Int) -> Slot {
+        slots[slots.count == 1 ? 0 : layer]
+    }
+
+    /// Where layer `layer` writes its output: the next layer's input, or `finalResidual` after the
+    /// last. With a single slot the layer overwrites its own input, which it no longer needs then.
+    func residualOutput(of layer: Int, layerCount: Int) -> UnsafeMutablePointer<Float> {
+        layer + 1 < layerCount ? slot(layer + 1).input : finalResidual
+    }
+
+    /// The residual stream after the last layer.
+    var finalResidual: UnsafeMutablePointer<Float> {
+        keepsLayers ? output : slots[0].input
+    }
+}

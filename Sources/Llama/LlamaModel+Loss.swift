@@ -1,0 +1,72 @@
+import Kernels
+
+/// The output head: logits only at the rows a loss supervises, in chunks, so a classification
+/// batch pays for one vocabulary projection per example and a long perplexity window never holds
+/// a (tokens × vocabulary) matrix.
+final class OutputHeadBuffers {
+    static let chunkRows = 128
+
+    let gathered: FloatBuffer   // (C, H) final normed rows of the chunk
+    let logits: FloatBuffer     // (C, V), overwritten by dL/dlogits in backward
+    let losses: FloatBuffer     // (C)
+    let logSumExp: FloatBuffer  // (C)
+    let scratch: FloatBuffer    // (V)
+    var targets: [Int32]
+
+    init(config: LlamaConfig) {
+        let rows = Self.chunkRows
+        gathered = FloatBuffer(count: rows * config.hiddenSize)
+        logits = FloatBuffer(count: rows * config.vocabSize)
+        losses = FloatBuffer(count: rows)
+        logSumExp = FloatBuffer(count: rows)
+        scratch = FloatBuffer(count: config.vocabSize)
+        targets = [Int32](repeating: 0, count: rows)
+    }
+}
+
+extension LlamaModel {
+    /// Summed cross-entropy (nats) of `targets` after `forward`. With `gradientScale`, also leaves
+    /// `d(scale · loss)/d(final normed hidden)` for `backward`.
+    public func crossEntropy(_ targets: [LossTarget], gradientScale: Float? = nil) throws -> Double {
+        guard let batch else { preconditionFailure("crossEntropy before forward") }
+        let (h, v) = (config.hiddenSize, config.vocabSize)
+        if let bad = targets.first(where: { $0.row < 0 || $0.row >= batch.count || $0.token < 0 || Int($0.token) >= v }) {
+            throw ModelInputError.tokenOutOfRange(bad.token, position: bad.row, vocabulary: v)
+        }
+        let head = outputHead
+        let projection = weights.pointer(weights.outputProjection)
+        if gradientScale != nil { activations.normedGradient.update(repeating: 0, count: batch.count * h) }
+        var total = 0.0
+        for chunkStart in stride(from: 0, to: targets.count, by: OutputHeadBuffers.chunkRows) {
+            let chunk = targets[chunkStart..<min(chunkStart + OutputHeadBuffers.chunkRows, targets.count)]
+            for (index, target) in chunk.enumerated() {
+                head.gathered.at(index * h).update(from: activations.finalNormed + target.row * h, count: h)
+                head.targets[index] = target.token
+            }
+            Matmul.linear(head.gathered.pointer, projection, into: head.logits.pointer, rows: chunk.count, inFeatures: h, outFeatures: v)
+            total += CrossEntropy.forward(head.logits.pointer, targets: head.targets, rows: chunk.count, vocabulary: v,
+                                          losses: head.losses.pointer, logSumExp: head.logSumExp.pointer, scratch: head.scratch.pointer)
+            guard let scale = gradientScale else { continue }
+            CrossEntropy.backward(head.logits.pointer, targets: head.targets, logSumExp: head.logSumExp.pointer,
+                                  rows: chunk.count, vocabulary: v, scale: scale)
+            Matmul.linearBackward(head.logits.pointer, projection, into: head.gathered.pointer, rows: chunk.count,
+                                  inFeatures: h, outFeatures: v, accumulate: false)
+            for (index, target) in chunk.enumerated() {
+                let destination = activations.normedGradient + target.row * h
+                let source = head.gathered.at(index * h)
+                for j in 0..<h { destination[j] += source[j] }
+            }
+        }
+        return total
+    }
+
+    /// The vocabulary logits of packed row `row` after `forward`.
+    public func logits(row: Int) -> [Float] {
+        guard let batch, row >= 0, row < batch.count else { preconditionFailure("row \(row) is not in the last batch") }
+        let (h, v) = (config.hiddenSize, config.vocabSize)
+        var logits = [Float](repeating: 0, count: v)
+        Matmul.linear(activations.finalNormed + row * h, weights.pointer(weights.outputProjection), into: &logits,
+                      rows: 1, inFeatures: h, outFeatures: v)
+        return logits
+    }
+}

@@ -1,0 +1,214 @@
+import Kernels
+
+/// A frozen llama decoder: `forward` keeps what `backward` needs; `backward` computes activation
+/// gradients only (no base weight gradients), calling the `LinearHook` at every linear layer so
+/// adapters can add their part.
+///
+/// ```
+/// x = embed(tokens)
+/// for each layer:  h = RMSNorm(x);  q, k, v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ;  RoPE(q, k)
+///                  x = x + Attention(q, k, v)·Woᵀ
+///                  h = RMSNorm(x);  x = x + (SiLU(h·Wgᵀ) ⊙ h·Wuᵀ)·Wdᵀ
+/// logits = RMSNorm(x)·Eᵀ     (only at the rows a loss asks for; see LlamaModel+Loss)
+/// ```
+public final class LlamaModel {
+    public let config: LlamaConfig
+    public let weights: LlamaWeights
+    /// Adapters (or a test probe) attached to the linear layers; nil runs the bare base model.
+    public var linearHook: LinearHook?
+
+    let activations: LlamaActivations
+    let rope: RotaryEmbedding
+    let attention: CausalAttention
+    let outputHead: OutputHeadBuffers
+    /// The batch of the last forward, which backward and the loss refer to.
+    public private(set) var batch: TokenBatch?
+    /// Offset of each sequence's probabilities in a slot.
+    private var probabilityOffsets: [Int] = []
+
+    /// A model for batches of at most `maxTokens` packed tokens in sequences of at most
+    /// `maxSequenceLength`; `trainable` keeps every layer's activations for `backward`.
+    public init(weights: LlamaWeights, maxTokens: Int, maxSequenceLength: Int, trainable: Bool) {
+        let config = weights.config
+        self.config = config
+        self.weights = weights
+        activations = LlamaActivations(config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength, keepsLayers: trainable)
+        rope = RotaryEmbedding(headDim: config.headDim, maxPositions: maxSequenceLength, theta: config.ropeTheta)
+        attention = CausalAttention(heads: config.attentionHeads, kvHeads: config.keyValueHeads, headDim: config.headDim)
+        outputHead = OutputHeadBuffers(config: config)
+    }
+
+    public var maxTokens: Int { activations.maxTokens }
+    public var maxSequenceLength: Int { activations.maxSequenceLength }
+    public var isTrainable: Bool { activations.keepsLayers }
+
+    /// Checks that `batch` fits this model: token ids in the vocabulary, lengths within capacity.
+    public func validate(_ batch: TokenBatch) throws {
+        guard batch.count > 0 else { throw ModelInputError.emptyBatch }
+        guard batch.count <= maxTokens else { throw ModelInputError.tooManyTokens(batch.count, capacity: maxTokens) }
+        for sequence in 0..<batch.sequenceCount where batch.length(of: sequence) > maxSequenceLength {
+            throw ModelInputError.sequenceTooLong(batch.length(of: sequence), capacity: maxSequenceLength)
+        }
+        if let bad = batch.tokens.firstIndex(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+            throw ModelInputError.tokenOutOfRange(batch.tokens[bad], position: bad, vocabulary: config.vocabSize)
+        }
+    }
+
+    /// Runs the decoder over `batch`. `inputEmbeddings (tokens, hidden)` replaces the embedding
+    /// lookup when given (gradient checks perturb it).
+    public func forward(_ batch: TokenBatch, inputEmbeddings: [Float]? = nil) throws {
+        try validate(batch)
+        self.batch = batch
+        let n = batch.count
+        let h = config.hiddenSize
+        let input = activations.slot(0).input
+        if let inputEmbeddings {
+            precondition(inputEmbeddings.count == n * h, "input embeddings must be (tokens, hidden)")
+            inputEmbeddings.withUnsafeBufferPointer { input.update(from: $0.baseAddress!, count: n * h) }
+        } else {
+            let table = weights.pointer(weights.embedding)
+            for (row, token) in batch.tokens.enumerated() {
+                (input + row * h).update(from: table + Int(token) * h, count: h)
+            }
+        }
+        probabilityOffsets = (0..<batch.sequenceCount).reduce(into: [0]) { offsets, sequence in
+            offsets.append(offsets.last! + attention.probabilityCount(length: batch.length(of: sequence)))
+        }
+        for layer in 0..<config.layerCount { forwardLayer(layer, batch: batch) }
+        RMSNorm.forward(activations.finalResidual, weight: weights.pointer(weights.finalNorm), into: activations.finalNormed,
+                        rstd: activations.finalRstd, rows: n, dim: h, epsilon: Float(config.rmsNormEpsilon))
+    }
+
+    private func forwardLayer(_ layer: Int, batch: TokenBatch) {
+        let n = batch.count
+        let (h, q, k, i) = (config.hiddenSize, attention.queryWidth, attention.kvWidth, config.intermediateSize)
+        let w = weights.layers[layer]
+        let slot = activations.slot(layer)
+        let epsilon = Float(config.rmsNormEpsilon)
+
+        RMSNorm.forward(slot.input, weight: weights.pointer(w.inputNorm), into: slot.attentionNormed,
+                        rstd: slot.attentionRstd, rows: n, dim: h, epsilon: epsilon)
+        linear(layer, .qProj, slot.attentionNormed, w.query, into: slot.query, rows: n, inFeatures: h, outFeatures: q)
+        linear(layer, .kProj, slot.attentionNormed, w.key, into: slot.key, rows: n, inFeatures: h, outFeatures: k)
+        linear(layer, .vProj, slot.attentionNormed, w.value, into: slot.value, rows: n, inFeatures: h, outFeatures: k)
+        for sequence in 0..<batch.sequenceCount {
+            let start = batch.offsets[sequence]
+            let length = batch.length(of: sequence)
+            rope.forward(slot.query + start * q, rows: length, heads: config.attentionHeads)
+            rope.forward(slot.key + start * k, rows: length, heads: config.keyValueHeads)
+            attention.forward(q: slot.query + start * q, k: slot.key + start * k, v: slot.value + start * k,
+                              into: slot.attention + start * q,
+                              probabilities: slot.probabilities + probabilityOffsets[sequence], length: length)
+        }
+        linear(layer, .oProj, slot.attention, w.output, into: activations.linearOutput, rows: n, inFeatures: q, outFeatures: h)
+        add(slot.input, activations.linearOutput, into: slot.middle, count: n * h)
+
+        RMSNorm.forward(slot.middle, weight: weights.pointer(w.postAttentionNorm), into: slot.mlpNormed,
+                        rstd: slot.mlpRstd, rows: n, dim: h, epsilon: epsilon)
+        linear(layer, .gateProj, slot.mlpNormed, w.gate, into: slot.gate, rows: n, inFeatures: h, outFeatures: i)
+        linear(layer, .upProj, slot.mlpNormed, w.up, into: slot.up, rows: n, inFeatures: h, outFeatures: i)
+        SwiGLU.forward(gate: slot.gate, up: slot.up, into: slot.activated, count: n * i)
+        linear(layer, .downProj, slot.activated, w.down, into: activations.linearOutput, rows: n, inFeatures: i, outFeatures: h)
+        add(slot.middle, activations.linearOutput, into: activations.residualOutput(of: layer, layerCount: config.layerCount), count: n * h)
+    }
+
+    /// Backward from `dL/d(final normed hidden)` (left by `crossEntropy`) down to the input
+    /// embeddings, calling the hook at every linear layer. Returns `dL/d(input embeddings)`.
+    @discardableResult
+    public func backward() -> [Float] {
+        guard let batch else { preconditionFailure("backward before forward") }
+        precondition(isTrainable, "this model was made for inference: create it with trainable: true")
+        let n = batch.count
+        let h = config.hiddenSize
+        let dx = activations.hiddenGradient
+        dx.update(repeating: 0, count: n * h)
+        RMSNorm.backward(activations.normedGradient, x: activations.finalResidual, weight: weights.pointer(weights.finalNorm),
+                         rstd: activations.finalRstd, addingInto: dx, rows: n, dim: h)
+        for layer in stride(from: config.layerCount - 1, through: 0, by: -1) { backwardLayer(layer, batch: batch) }
+        return Array(UnsafeBufferPointer(start: dx, count: n * h))
+    }
+
+    private func backwardLayer(_ layer: Int, batch: TokenBatch) {
+        let n = batch.count
+        let (h, q, k, i) = (config.hiddenSize, attention.queryWidth, attention.kvWidth, config.intermediateSize)
+        let w = weights.layers[layer]
+        let slot = activations.slot(layer)
+        let a = activations
+        let dx = a.hiddenGradient  // dL/d(layer output) on entry, dL/d(layer input) on exit
+
+        linearBackward(layer, .downProj, input: slot.activated, outputGradient: dx, w.down, into: a.activatedGradient,
+                       rows: n, inFeatures: i, outFeatures: h, accumulate: false)
+        SwiGLU.backward(a.activatedGradient, gate: slot.gate, up: slot.up, gateGradient: a.gateGradient,
+                        upGradient: a.upGradient, count: n * i)
+        linearBackward(layer, .gateProj, input: slot.mlpNormed, outputGradient: a.gateGradient, w.gate, into: a.normedGradient,
+                       rows: n, inFeatures: h, outFeatures: i, accumulate: false)
+        linearBackward(layer, .upProj, input: slot.mlpNormed, outputGradient: a.upGradient, w.up, into: a.normedGradient,
+                       rows: n, inFeatures: h, outFeatures: i, accumulate: true)
+        RMSNorm.backward(a.normedGradient, x: slot.middle, weight: weights.pointer(w.postAttentionNorm), rstd: slot.mlpRstd,
+                         addingInto: dx, rows: n, dim: h)
+
+        linearBackward(layer, .oProj, input: slot.attention, outputGradient: dx, w.output, into: a.attentionGradient,
+                       rows: n, inFeatures: q, outFeatures: h, accumulate: false)
+        for sequence in 0..<batch.sequenceCount {
+            let start = batch.offsets[sequence]
+            let length = batch.length(of: sequence)
+            attention.backward(a.attentionGradient + start * q, q: slot.query + start * q, k: slot.key + start * k,
+                               v: slot.value + start * k, probabilities: slot.probabilities + probabilityOffsets[sequence],
+                               dq: a.queryGradient + start * q, dk: a.keyGradient + start * k,
+                               dv: a.valueGradient + start * k, scratch: a.probabilityScratch, length: length)
+            rope.backward(a.queryGradient + start * q, rows: length, heads: config.attentionHeads)
+            rope.backward(a.keyGradient + start * k, rows: length, heads: config.keyValueHeads)
+        }
+        linearBackward(layer, .qProj, input: slot.attentionNormed, outputGradient: a.queryGradient, w.query, into: a.normedGradient,
+                       rows: n, inFeatures: h, outFeatures: q, accumulate: false)
+        linearBackward(layer, .kProj, input: slot.attentionNormed, outputGradient: a.keyGradient, w.key, into: a.normedGradient,
+                       rows: n, inFeatures: h, outFeatures: k, accumulate: true)
+        linearBackward(layer, .vProj, input: slot.attentionNormed, outputGradient: a.valueGradient, w.value, into: a.normedGradient,
+                       rows: n, inFeatures: h, outFeatures: k, accumulate: true)
+        RMSNorm.backward(a.normedGradient, x: slot.input, weight: weights.pointer(w.inputNorm), rstd: slot.attentionRstd,
+                         addingInto: dx, rows: n, dim: h)
+    }
+
+    // MARK: - Linear layers with their hook
+
+    private func linear(
+        _ layer: Int, _ site: LinearSite, _ x: UnsafeMutablePointer<Float>, _ weight: Int,
+        into y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int
+    ) {
+        Matmul.linear(x, weights.pointer(weight), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        linearHook?.forward(LinearCall(layer: layer, site: site, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures),
+                            input: x, output: y)
+    }
+
+    private func linearBackward(
+        _ layer: Int, _ site: LinearSite, input: UnsafeMutablePointer<Float>, outputGradient: UnsafeMutablePointer<Float>,
+        _ weight: Int, into dx: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
+    ) {
+        Matmul.linearBackward(outputGradient, weights.pointer(weight), into: dx, rows: rows, inFeatures: inFeatures,
+                              outFeatures: outFeatures, accumulate: accumulate)
+        linearHook?.backward(LinearCall(layer: layer, site: site, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures),
+                             input: input, outputGradient: outputGradient, inputGradient: dx)
+    }
+
+    private func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>, count: Int) {
+        for index in 0..<count { c[index] = a[index] + b[index] }
+    }
+}
+
+/// A batch the model cannot run, named so the caller can say what to change.
+public enum ModelInputError: Error, Equatable, CustomStringConvertible, Sendable {
+    case emptyBatch
+    case tooManyTokens(Int, capacity: Int)
+    case sequenceTooLong(Int, capacity: Int)
+    case tokenOutOfRange(Int32, position: Int, vocabulary: Int)
+
+    public var description: String {
+        switch self {
+        case .emptyBatch: return "no tokens to run"
+        case .tooManyTokens(let count, let capacity): return "\(count) tokens exceed the batch capacity of \(capacity)"
+        case .sequenceTooLong(let length, let capacity): return "a sequence of \(length) tokens exceeds the context of \(capacity)"
+        case .tokenOutOfRange(let token, let position, let vocabulary):
+            return "token id \(token) at position \(position) is outside the vocabulary (0..<\(vocabulary))"
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Kernels
+import Llama
+
+/// `ttl-train perplexity`: next-token perplexity of a token file under the base model.
+struct Perplexity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Next-token perplexity of a file of token ids, in non-overlapping windows.")
+
+    @Option(name: .long, help: ArgumentHelp("The base model (ttl-train HDF5 format).", valueName: "path"))
+    var model: String
+
+    @Option(name: .long, help: ArgumentHelp("File of whitespace-separated token ids (scripts/tokenize.py makes one).", valueName: "path"))
+    var ids: String
+
+    @Option(name: .long, help: "Window length in tokens; each window is evaluated on its own.")
+    var ctx = 2048
+
+    @Option(name: .long, help: "OpenBLAS threads.")
+    var threads = 1
+
+    func validate() throws {
+        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2 (one token predicts the next)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        let file = try ModelFile(path: model)
+        guard ctx <= file.config.contextLength else {
+            throw CommandError("--ctx \(ctx) exceeds the model's context of \(file.config.contextLength) tokens")
+        }
+        let tokens = try TokenFile.read(ids, vocabulary: file.config.vocabSize)
+        BLASThreads.set(threads)
+        let window = min(ctx, tokens.count)
+        let llama = LlamaModel(weights: try LlamaWeights(file: file), maxTokens: window, maxSequenceLength: window, trainable: false)
+        var total = 0.0
+        var count = 0
+        var lastLogits: [Float] = []
+        for start in stride(from: 0, to: tokens.count, by: window) {
+            let batch = TokenBatch(sequences: [Array(tokens[start..<min(start + window, tokens.count)])])
+            try llama.forward(batch)
+            let targets = batch.nextTokenTargets
+            total += try llama.crossEntropy(targets)
+            count += targets.count
+            lastLogits = llama.logits(row: batch.count - 1)
+        }
+        guard count > 0 else { throw CommandError("\(ids): a window needs at least 2 tokens to predict one") }
+        let top5 = lastLogits.indices.sorted { lastLogits[$0] > lastLogits[$1] }.prefix(5)
+        print("tokens=\(tokens.count)")
+        print("perplexity=\(String(format: "%.6f", Foundation.exp(total / Double(count))))")
+        print("top5=" + top5.map(String.init).joined(separator: ","))
+    }
+}
+
+/// Reads whitespace-separated token ids, refusing what the model cannot take.
+enum TokenFile {
+    static func read(_ path: String, vocabulary: Int) throws -> [Int32] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): no such file") }
+        var tokens: [Int32] = []
+        for (index, word) in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).enumerated() {
+            guard let id = Int32(word) else { throw CommandError("\(path): token \(index) ('\(word.prefix(20))') is not an integer id") }
+            guard id >= 0 && Int(id) < vocabulary else {
+                throw CommandError("\(path): token \(index) has id \(id), outside the model's vocabulary 0..<\(vocabulary)")
+            }
+            tokens.append(id)
+        }
+        guard !tokens.isEmpty else { throw CommandError("\(path): no token ids in the file") }
+        return tokens
+    }
+}
+
+/// A failure of a command's input, printed as one line.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
