@@ -13,10 +13,12 @@ public enum LinearSite: String, CaseIterable, Sendable {
     }
 }
 
-/// One linear layer call: which layer and site, and the shapes (`rows` tokens).
+/// One linear layer call: which layer and site, and the shapes. The model calls each linear once
+/// per sequence; the call covers rows `firstRow ..< firstRow + rows` of the packed batch.
 public struct LinearCall: Sendable, Equatable {
     public let layer: Int
     public let site: LinearSite
+    public let firstRow: Int
     public let rows: Int
     public let inFeatures: Int
     public let outFeatures: Int

@@ -2,7 +2,8 @@ import Kernels
 
 /// The output head: logits only at the rows a loss supervises, in chunks, so a classification
 /// batch pays for one vocabulary projection per example and a long perplexity window never holds
-/// a (tokens × vocabulary) matrix.
+/// a (tokens × vocabulary) matrix. A chunk never mixes sequences, so a sequence's losses do not
+/// depend on its batch-mates (see `LlamaModel.linear`).
 final class OutputHeadBuffers {
     static let chunkRows = 128
 
@@ -37,8 +38,7 @@ extension LlamaModel {
         let projection = weights.pointer(weights.outputProjection)
         if gradientScale != nil { activations.normedGradient.update(repeating: 0, count: batch.count * h) }
         var total = 0.0
-        for chunkStart in stride(from: 0, to: targets.count, by: OutputHeadBuffers.chunkRows) {
-            let chunk = targets[chunkStart..<min(chunkStart + OutputHeadBuffers.chunkRows, targets.count)]
+        for chunk in chunks(of: targets, in: batch) {
             for (index, target) in chunk.enumerated() {
                 head.gathered.at(index * h).update(from: activations.finalNormed + target.row * h, count: h)
                 head.targets[index] = target.token
@@ -58,6 +58,23 @@ extension LlamaModel {
             }
         }
         return total
+    }
+
+    /// Consecutive runs of targets from one sequence, at most `chunkRows` long.
+    private func chunks(of targets: [LossTarget], in batch: TokenBatch) -> [ArraySlice<LossTarget>] {
+        var chunks: [ArraySlice<LossTarget>] = []
+        var start = 0
+        var sequence = -1
+        for (index, target) in targets.enumerated() {
+            let targetSequence = batch.offsets.lastIndex { $0 <= target.row }!
+            if index > start && (targetSequence != sequence || index - start == OutputHeadBuffers.chunkRows) {
+                chunks.append(targets[start..<index])
+                start = index
+            }
+            sequence = targetSequence
+        }
+        if start < targets.count { chunks.append(targets[start...]) }
+        return chunks
     }
 
     /// The vocabulary logits of packed row `row` after `forward`.

@@ -25,6 +25,8 @@ public final class LlamaModel {
     public private(set) var batch: TokenBatch?
     /// Offset of each sequence's probabilities in a slot.
     private var probabilityOffsets: [Int] = []
+    /// First row and length of each sequence of the last batch.
+    private(set) var sequenceRows: [(start: Int, length: Int)] = []
 
     /// A model for batches of at most `maxTokens` packed tokens in sequences of at most
     /// `maxSequenceLength`; `trainable` keeps every layer's activations for `backward`.
@@ -59,6 +61,7 @@ public final class LlamaModel {
     public func forward(_ batch: TokenBatch, inputEmbeddings: [Float]? = nil) throws {
         try validate(batch)
         self.batch = batch
+        sequenceRows = (0..<batch.sequenceCount).map { (batch.offsets[$0], batch.length(of: $0)) }
         let n = batch.count
         let h = config.hiddenSize
         let input = activations.slot(0).input
@@ -171,23 +174,35 @@ public final class LlamaModel {
 
     // MARK: - Linear layers with their hook
 
+    /// `y = x·Wᵀ` plus the hook's part, one sequence at a time: OpenBLAS's result for a row
+    /// depends on how many rows share the call, so per-sequence calls are what makes a sequence's
+    /// bits independent of its batch-mates (and of how a global batch is split across ranks).
     private func linear(
         _ layer: Int, _ site: LinearSite, _ x: UnsafeMutablePointer<Float>, _ weight: Int,
         into y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int
     ) {
-        Matmul.linear(x, weights.pointer(weight), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
-        linearHook?.forward(LinearCall(layer: layer, site: site, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures),
-                            input: x, output: y)
+        for (start, length) in sequenceRows {
+            let input = x + start * inFeatures
+            let output = y + start * outFeatures
+            Matmul.linear(input, weights.pointer(weight), into: output, rows: length, inFeatures: inFeatures, outFeatures: outFeatures)
+            linearHook?.forward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
+                                input: input, output: output)
+        }
     }
 
+    /// `dx (+)= dy·W` plus the hook's part, per sequence like `linear`.
     private func linearBackward(
         _ layer: Int, _ site: LinearSite, input: UnsafeMutablePointer<Float>, outputGradient: UnsafeMutablePointer<Float>,
         _ weight: Int, into dx: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
     ) {
-        Matmul.linearBackward(outputGradient, weights.pointer(weight), into: dx, rows: rows, inFeatures: inFeatures,
-                              outFeatures: outFeatures, accumulate: accumulate)
-        linearHook?.backward(LinearCall(layer: layer, site: site, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures),
-                             input: input, outputGradient: outputGradient, inputGradient: dx)
+        for (start, length) in sequenceRows {
+            let upstream = outputGradient + start * outFeatures
+            let downstream = dx + start * inFeatures
+            Matmul.linearBackward(upstream, weights.pointer(weight), into: downstream, rows: length, inFeatures: inFeatures,
+                                  outFeatures: outFeatures, accumulate: accumulate)
+            linearHook?.backward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
+                                 input: input + start * inFeatures, outputGradient: upstream, inputGradient: downstream)
+        }
     }
 
     private func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>, count: Int) {

@@ -1,0 +1,113 @@
+import Foundation
+import Llama
+import XCTest
+
+/// The model's backward against finite differences on a tiny random llama (2 layers, hidden 64,
+/// 4 query heads over 2 KV heads), through the whole network: loss → input embeddings, and
+/// loss → an additive perturbation at each kind of linear layer's output.
+///
+/// The model computes in Float. Checking one coordinate at a time would drown the difference in
+/// Float rounding, so each check is a directional derivative `(L(x + h·u) − L(x − h·u)) / 2h`
+/// against `⟨∇L, u⟩`, along `u = ∇L/rms(∇L) + r` with `r` uniform in ±1: the gradient part makes
+/// the derivative large (≈ n·rms(∇L)) so the Float rounding of the loss (~5e-6 absolute, ÷2h) is
+/// far below 1e-3 of it, and the random part keeps the check sensitive to errors orthogonal to
+/// the computed gradient. With h = 1e-4 the step moves the perturbed tensor by ~0.1 % of its
+/// norm, so the O(h²) truncation error stays ~1e-5 relative.
+final class LlamaGradientTests: XCTestCase {
+    static let step: Float = 1e-4
+    private var model: LlamaModel!
+    private let batch = TokenBatch(sequences: [[5, 17, 200, 3, 99, 42, 7], [1, 250, 8, 8, 64]])
+
+    override func setUpWithError() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ttl-grad-\(UUID().uuidString).h5").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ModelWriter.writeRandom(to: path, config: .tiny, seed: 21, scale: 0.15)
+        model = LlamaModel(weights: try LlamaWeights(file: try ModelFile(path: path)), maxTokens: 16, maxSequenceLength: 8, trainable: true)
+    }
+
+    private func loss(inputEmbeddings: [Float]? = nil) throws -> Double {
+        try model.forward(batch, inputEmbeddings: inputEmbeddings)
+        return try model.crossEntropy(batch.nextTokenTargets)
+    }
+
+    private func direction(along gradient: [Float], seed: UInt64) -> [Float] {
+        var generator = SplitMix64(seed: seed)
+        let rms = (gradient.reduce(0) { $0 + $1 * $1 } / Float(gradient.count)).squareRoot()
+        return gradient.map { $0 / rms + generator.nextFloat(in: -1..<1) }
+    }
+
+    func testInputEmbeddingGradientMatchesFiniteDifferences() throws {
+        let h = model.config.hiddenSize
+        let table = try model.weights.buffer.array(model.weights.embedding..<(model.weights.embedding + model.config.vocabSize * h))
+        let embeddings = batch.tokens.flatMap { Array(table[(Int($0) * h)..<(Int($0) * h + h)]) }
+        try model.forward(batch)
+        _ = try model.crossEntropy(batch.nextTokenTargets, gradientScale: 1)
+        let gradient = model.backward()
+        for seed in 1...3 {
+            let u = direction(along: gradient, seed: UInt64(seed))
+            let plus = try loss(inputEmbeddings: zip(embeddings, u).map { $0 + Self.step * $1 })
+            let minus = try loss(inputEmbeddings: zip(embeddings, u).map { $0 - Self.step * $1 })
+            let numeric = (plus - minus) / (2 * Double(Self.step))
+            let analytic = zip(gradient, u).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic), "direction \(seed)")
+        }
+    }
+
+    func testLinearOutputGradientsMatchFiniteDifferencesAtEverySite() throws {
+        let probe = OutputPerturbation()
+        model.linearHook = probe
+        let sites: [(Int, LinearSite)] = [(1, .qProj), (0, .kProj), (1, .vProj), (0, .oProj), (1, .gateProj), (0, .upProj), (1, .downProj)]
+        for (index, (layer, site)) in sites.enumerated() {
+            probe.layer = layer
+            probe.site = site
+            probe.scale = 0
+            probe.recordedGradient = [Float](repeating: .nan, count: batch.count * probe.width(of: site))
+            try model.forward(batch)
+            _ = try model.crossEntropy(batch.nextTokenTargets, gradientScale: 1)
+            model.backward()
+            let gradient = probe.recordedGradient
+            XCTAssertFalse(gradient.contains { $0.isNaN }, "\(site) did not see every row in backward")
+            probe.direction = direction(along: gradient, seed: 100 + UInt64(index))
+            probe.scale = Self.step
+            let plus = try loss()
+            probe.scale = -Self.step
+            let minus = try loss()
+            let numeric = (plus - minus) / (2 * Double(Self.step))
+            let analytic = zip(gradient, probe.direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic), "layer \(layer) \(site.rawValue)")
+        }
+    }
+}
+
+/// A hook that adds `scale · direction` to one linear layer's output and records `dL/dy` there.
+private final class OutputPerturbation: LinearHook {
+    var layer = 0
+    var site = LinearSite.qProj
+    var scale: Float = 0
+    var direction: [Float] = []
+    var recordedGradient: [Float] = []
+
+    /// Output features of `site` in the tiny config.
+    func width(of site: LinearSite) -> Int {
+        let config = LlamaConfig.tiny
+        switch site {
+        case .qProj: return config.attentionHeads * config.headDim
+        case .kProj, .vProj: return config.keyValueHeads * config.headDim
+        case .oProj, .downProj: return config.hiddenSize
+        case .gateProj, .upProj: return config.intermediateSize
+        }
+    }
+
+    func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        guard call.layer == layer, call.site == site, scale != 0 else { return }
+        let first = call.firstRow * call.outFeatures
+        for index in 0..<(call.rows * call.outFeatures) { output[index] += scale * direction[first + index] }
+    }
+
+    func backward(_ call: LinearCall, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                  inputGradient: UnsafeMutablePointer<Float>) {
+        guard call.layer == layer, call.site == site else { return }
+        let first = call.firstRow * call.outFeatures
+        for index in 0..<(call.rows * call.outFeatures) { recordedGradient[first + index] = outputGradient[index] }
+    }
+}
