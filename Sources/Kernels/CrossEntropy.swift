@@ -33,18 +33,8 @@ public enum CrossEntropy {
     ) {
         for row in 0..<rows {
             let values = logits + row * vocabulary
-            _ = VectorMath.expShifted(values, into: values, count: vocabulary, shift: logSumExp[row])
-            var index = 0
-            let raw = UnsafeMutableRawPointer(values)
-            while index + 16 <= vocabulary {
-                let scaled = raw.loadUnaligned(fromByteOffset: index * 4, as: VectorMath.Vector.self) * scale
-                raw.storeBytes(of: scaled, toByteOffset: index * 4, as: VectorMath.Vector.self)
-                index += 16
-            }
-            while index < vocabulary {
-                values[index] *= scale
-                index += 1
-            }
+            let shift = logSumExp[row]
+            for index in 0..<vocabulary { values[index] = scale * VectorMath.exp(values[index] - shift) }
             values[Int(targets[row])] -= scale
         }
     }

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Kernels
+import Llama
+
+/// `ttl-train bench`: throughput of the model on this machine, as `key=value` lines.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure sgemm peak, forward and train tokens/s and MFU on a model.",
+        discussion: """
+            train = forward + activation backward with every position supervised (what adapter \
+            training costs). mfu = model matmul FLOPs / time / measured sgemm peak at the same \
+            thread count. Under mpirun, give --bind-to none for more than one thread per rank.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("The base model (ttl-train HDF5 format).", valueName: "path"))
+    var model: String
+
+    @Option(name: .long, help: "OpenBLAS threads.")
+    var threads = 1
+
+    @Option(name: .long, help: "Sequences per batch.")
+    var batch = 4
+
+    @Option(name: .long, help: "Tokens per sequence.")
+    var seq = 128
+
+    @Option(name: .long, help: "Minimum seconds to time each measurement.")
+    var seconds = 5.0
+
+    func validate() throws {
+        guard threads >= 1, batch >= 1, seq >= 2, seconds > 0 else {
+            throw ValidationError("--threads and --batch must be ≥ 1, --seq ≥ 2, --seconds > 0")
+        }
+    }
+
+    func run() throws {
+        let file = try ModelFile(path: model)
+        let config = file.config
+        guard seq <= config.contextLength else {
+            throw CommandError("--seq \(seq) exceeds the model's context of \(config.contextLength) tokens")
+        }
+        BLASThreads.set(threads)
+        let peak = measureSgemm(rows: batch * seq, inFeatures: config.hiddenSize, outFeatures: config.intermediateSize)
+        let llama = LlamaModel(weights: try LlamaWeights(file: file), maxTokens: batch * seq, maxSequenceLength: seq, trainable: true)
+        var generator = SplitMix64(seed: 1)
+        let sequences = (0..<batch).map { _ in (0..<seq).map { _ in Int32(generator.next() % UInt64(config.vocabSize)) } }
+        let tokens = TokenBatch(sequences: sequences)
+        let targets = (0..<tokens.count).map { LossTarget(row: $0, token: tokens.tokens[($0 + 1) % tokens.count]) }
+
+        let forward = try time {
+            try llama.forward(tokens)
+            _ = try llama.crossEntropy(targets)
+        }
+        let train = try time {
+            try llama.forward(tokens)
+            _ = try llama.crossEntropy(targets, gradientScale: 1)
+            llama.backward()
+        }
+        let count = Double(tokens.count)
+        let forwardFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: false) * count
+        let trainFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: true) * count
+        print("threads=\(threads)")
+        print("batch=\(batch)")
+        print("seq=\(seq)")
+        print("sgemm_gflops=\(format(peak / 1e9))")
+        print("forward_tokens_per_s=\(format(count / forward))")
+        print("train_tokens_per_s=\(format(count / train))")
+        print("forward_mfu=\(format(forwardFLOPs / forward / peak, digits: 3))")
+        print("mfu=\(format(trainFLOPs / train / peak, digits: 3))")
+    }
+
+    /// Seconds per call of `body`: one warm-up call, then calls until `seconds` have passed.
+    private func time(_ body: () throws -> Void) throws -> Double {
+        try body()
+        var calls = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var elapsed = 0.0
+        repeat {
+            try body()
+            calls += 1
+            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        } while elapsed < seconds || calls < 2
+        return elapsed / Double(calls)
+    }
+
+    /// FLOP/s of sgemm at the model's largest layer shape (`x·Wᵀ` with W = gate_proj).
+    private func measureSgemm(rows: Int, inFeatures: Int, outFeatures: Int) -> Double {
+        let x = FloatBuffer(count: rows * inFeatures)
+        let w = FloatBuffer(count: outFeatures * inFeatures)
+        let y = FloatBuffer(count: rows * outFeatures)
+        for index in 0..<x.count { x.pointer[index] = Float(index % 13) * 0.01 }
+        for index in 0..<w.count { w.pointer[index] = Float(index % 7) * 0.01 }
+        let seconds = try! time {
+            Matmul.linear(x.pointer, w.pointer, into: y.pointer, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        }
+        return 2 * Double(rows * inFeatures * outFeatures) / seconds
+    }
+
+    private func format(_ value: Double, digits: Int = 1) -> String {
+        String(format: "%.\(digits)f", value)
+    }
+}
