@@ -14,22 +14,23 @@ struct Perplexity: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("File of whitespace-separated token ids (scripts/tokenize.py makes one).", valueName: "path"))
     var ids: String
 
-    @Option(name: .long, help: "Window length in tokens; each window is evaluated on its own.")
-    var ctx = 2048
+    @Option(name: .long, help: "Window length in tokens; each window is evaluated on its own. (default: 2048, or the model's context if shorter)")
+    var ctx: Int?
 
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads = 1
 
     func validate() throws {
-        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2 (one token predicts the next)") }
+        guard (ctx ?? 2) >= 2 else { throw ValidationError("--ctx must be at least 2 (one token predicts the next)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
         let file = try ModelFile(path: model)
-        guard ctx <= file.config.contextLength else {
+        if let ctx, ctx > file.config.contextLength {
             throw CommandError("--ctx \(ctx) exceeds the model's context of \(file.config.contextLength) tokens")
         }
+        let ctx = ctx ?? min(2048, file.config.contextLength)
         let tokens = try TokenFile.read(ids, vocabulary: file.config.vocabSize)
         BLASThreads.set(threads)
         let window = min(ctx, tokens.count)
