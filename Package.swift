@@ -31,10 +31,12 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        // Shared by the test targets: temporary directories, child processes, repository files.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5", "Kernels"]),
-        .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5", "Kernels", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
     ]
 )

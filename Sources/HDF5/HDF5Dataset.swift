@@ -1,19 +1,7 @@
 import CHDF5
 
 /// An n-dimensional array stored in a file, read and written as flat row-major Swift arrays.
-public final class HDF5Dataset {
-    let handle: Handle
-    let location: ObjectPath
-
-    init(handle: Handle, location: ObjectPath) {
-        self.handle = handle
-        self.location = location
-    }
-
-    /// Path of the dataset inside its file.
-    public var path: String { location.path }
-    public var attributes: HDF5Attributes { HDF5Attributes(owner: handle, location: location) }
-
+public final class HDF5Dataset: HDF5Node {
     public func shape() throws -> [Int] {
         try extents().shape
     }

@@ -2,19 +2,7 @@ import CHDF5
 
 /// A group: a folder of datasets and groups. Paths may be relative (`layers/0/q_proj`) or
 /// absolute (`/model/norm/weight`); missing intermediate groups are created on the way down.
-public final class HDF5Group {
-    let handle: Handle
-    let location: ObjectPath
-
-    init(handle: Handle, location: ObjectPath) {
-        self.handle = handle
-        self.location = location
-    }
-
-    /// Path of the group inside its file (`/` for the root).
-    public var path: String { location.path }
-    public var attributes: HDF5Attributes { HDF5Attributes(owner: handle, location: location) }
-
+public final class HDF5Group: HDF5Node {
     /// Whether a link exists at `path`, checking every intermediate group on the way.
     public func contains(_ path: String) -> Bool {
         var prefix = path.hasPrefix("/") ? "/" : ""

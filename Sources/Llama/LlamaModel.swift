@@ -116,9 +116,8 @@ public final class LlamaModel {
     }
 
     /// Backward from `dL/d(final normed hidden)` (left by `crossEntropy`) down to the input
-    /// embeddings, calling the hook at every linear layer. Returns `dL/d(input embeddings)`.
-    @discardableResult
-    public func backward() -> [Float] {
+    /// embeddings, calling the hook at every linear layer; `inputEmbeddingGradient` has the result.
+    public func backward() {
         guard let batch else { preconditionFailure("backward before forward") }
         precondition(isTrainable, "this model was made for inference: create it with trainable: true")
         let n = batch.count
@@ -128,7 +127,12 @@ public final class LlamaModel {
         RMSNorm.backward(activations.normedGradient, x: activations.finalResidual, weight: weights.pointer(weights.finalNorm),
                          rstd: activations.finalRstd, addingInto: dx, rows: n, dim: h)
         for layer in stride(from: config.layerCount - 1, through: 0, by: -1) { backwardLayer(layer, batch: batch) }
-        return Array(UnsafeBufferPointer(start: dx, count: n * h))
+    }
+
+    /// `dL/d(input embeddings) (tokens, hidden)` after `backward` (a copy).
+    public func inputEmbeddingGradient() -> [Float] {
+        guard let batch else { return [] }
+        return Array(UnsafeBufferPointer(start: activations.hiddenGradient, count: batch.count * config.hiddenSize))
     }
 
     private func backwardLayer(_ layer: Int, batch: TokenBatch) {

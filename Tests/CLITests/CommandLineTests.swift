@@ -1,46 +1,25 @@
 import Foundation
 import HDF5
 import Llama
+import TestSupport
 import XCTest
 
 /// Runs the built `ttl-train` binary as a user would and checks what it prints and its exit code.
 final class CommandLineTests: XCTestCase {
-    private var directory: URL!
+    private var directory: TemporaryDirectory!
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ttl-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try TemporaryDirectory()
     }
 
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
-    /// The `ttl-train` built next to this test bundle.
-    private func ttlTrain(_ arguments: String...) throws -> Run {
+    /// Runs the `ttl-train` built next to this test bundle.
+    private func ttlTrain(_ arguments: String...) throws -> ChildProcess {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ttl-train")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+        return try ChildProcess.run(binary.path, arguments)
     }
 
     /// A failure must be exactly one line on stderr that names `what`, with a non-zero exit.
-    private func assertOneLineFailure(_ run: Run, naming what: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertOneLineFailure(_ run: ChildProcess, naming what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertNotEqual(run.status, 0, file: file, line: line)
         let lines = run.stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, "stderr: \(run.stderr)", file: file, line: line)
@@ -60,7 +39,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testInfoPrintsConfigParametersAndVerifiedFingerprint() throws {
-        let path = directory.appendingPathComponent("tiny.h5").path
+        let path = directory.path("tiny.h5")
         try ModelWriter.writeRandom(to: path, config: .tiny, seed: 3)
         let run = try ttlTrain("info", "--model", path, "--verify")
         XCTAssertEqual(run.status, 0, run.stderr)
@@ -77,30 +56,30 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testBadModelFilesFailWithOneClearLine() throws {
-        let missing = directory.appendingPathComponent("absent.h5").path
+        let missing = directory.path("absent.h5")
         assertOneLineFailure(try ttlTrain("info", "--model", missing), naming: "\(missing): no such file")
 
-        let text = directory.appendingPathComponent("text.h5").path
+        let text = directory.path("text.h5")
         try "not hdf5".write(toFile: text, atomically: true, encoding: .utf8)
         assertOneLineFailure(try ttlTrain("info", "--model", text), naming: "\(text): not a readable HDF5 file")
 
-        let foreign = directory.appendingPathComponent("foreign.h5").path
+        let foreign = directory.path("foreign.h5")
         do { try HDF5File.create(foreign).root.attributes.set("format", "something-else") }
         assertOneLineFailure(try ttlTrain("info", "--model", foreign), naming: "not a ttl-train model file")
 
-        let future = directory.appendingPathComponent("future.h5").path
+        let future = directory.path("future.h5")
         try ModelWriter.writeRandom(to: future, config: .tiny, seed: 3)
         do { try HDF5File.open(future, mode: .readWrite).root.attributes.set("format_version", Int64(9)) }
         assertOneLineFailure(try ttlTrain("info", "--model", future), naming: "model format version 9 is not supported")
 
-        let truncated = directory.appendingPathComponent("truncated.h5").path
+        let truncated = directory.path("truncated.h5")
         try ModelWriter.writeRandom(to: truncated, config: .tiny, seed: 3)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: truncated))
         try handle.truncate(atOffset: 40_000)
         try handle.close()
         assertOneLineFailure(try ttlTrain("info", "--model", truncated), naming: "truncated")
 
-        let altered = directory.appendingPathComponent("altered.h5").path
+        let altered = directory.path("altered.h5")
         try ModelWriter.writeRandom(to: altered, config: .tiny, seed: 3)
         do {
             let norm = try HDF5File.open(altered, mode: .readWrite).root.openDataset("/model/norm/weight")

@@ -1,5 +1,6 @@
 import Distributed
 import Foundation
+import TestSupport
 import XCTest
 
 /// A failing rank must take the whole job down at once instead of leaving the others blocked in
@@ -15,31 +16,16 @@ final class AbortTests: XCTestCase {
         guard let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: FileManager.default.isExecutableFile) else {
             throw XCTSkip("mpirun is not installed: run scripts/setup.sh")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: mpirun)
-        process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "3",
-                             CommandLine.arguments[0], "DistributedTests.AbortProbe/testRankOneAborts"]
         var probeEnvironment = environment
         probeEnvironment["TTL_ABORT_PROBE"] = "1"
-        process.environment = probeEnvironment
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        let started = Date()
-        try process.run()
-        let collected = ErrorCollector(errors.fileHandleForReading)
-        let deadline = started.addingTimeInterval(60)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        let elapsed = Date().timeIntervalSince(started)
-        if process.isRunning {
-            process.terminate()
-            XCTFail("ranks still running 60 s after rank 1 aborted")
-            return
-        }
-        let stderr = collected.text()
-        XCTAssertNotEqual(process.terminationStatus, 0)
-        XCTAssertLessThan(elapsed, 30, "aborting took \(elapsed) s")
-        XCTAssertTrue(stderr.contains("ttl-train: rank 1 of 3: probe failure on purpose"), stderr)
+        let run = try ChildProcess.run(
+            mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "3",
+                     CommandLine.arguments[0], "DistributedTests.AbortProbe/testRankOneAborts"],
+            environment: probeEnvironment, timeout: 60)
+        XCTAssertFalse(run.timedOut, "ranks still running 60 s after rank 1 aborted")
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertLessThan(run.seconds, 30, "aborting took \(run.seconds) s")
+        XCTAssertTrue(run.stderr.contains("ttl-train: rank 1 of 3: probe failure on purpose"), run.stderr)
     }
 }
 
@@ -59,26 +45,3 @@ final class AbortProbe: XCTestCase {
     }
 }
 
-/// Drains a pipe on a background thread so the child never blocks on a full pipe.
-private final class ErrorCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) {
-        Thread.detachNewThread { [self] in
-            let all = handle.readDataToEndOfFile()
-            lock.lock()
-            data = all
-            lock.unlock()
-            done.signal()
-        }
-    }
-
-    func text() -> String {
-        _ = done.wait(timeout: .now() + 5)
-        lock.lock()
-        defer { lock.unlock() }
-        return String(decoding: data, as: UTF8.self)
-    }
-}

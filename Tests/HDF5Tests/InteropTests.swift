@@ -1,13 +1,12 @@
 import Foundation
 import HDF5
+import TestSupport
 import XCTest
 
 /// Files written here must read correctly in h5py and the other way round: users open everything
 /// ttl-train writes in Python. Runs the project's venv Python (made by scripts/setup.sh).
 final class InteropTests: XCTestCase {
     private var directory: TemporaryDirectory!
-    private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
 
     override func setUpWithError() throws {
         directory = try TemporaryDirectory()
@@ -15,27 +14,10 @@ final class InteropTests: XCTestCase {
 
     /// Runs `h5py_interop.py arguments…` and returns its standard output.
     private func python(_ arguments: [String]) throws -> String {
-        let interpreter = repository.appendingPathComponent(".venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: interpreter) else {
-            if ProcessInfo.processInfo.environment["TTL_REQUIRE_VENV"] == "1" {
-                XCTFail("\(interpreter) is missing: run scripts/setup.sh")
-            }
-            throw XCTSkip("no .venv: run scripts/setup.sh")
-        }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("h5py_interop.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: interpreter)
-        process.arguments = [script] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let problems = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, problems)
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let run = try ChildProcess.run(try Repository.python(), [script] + arguments)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func testFileWrittenBySwiftReadsInH5py() throws {

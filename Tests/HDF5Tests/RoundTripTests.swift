@@ -1,4 +1,5 @@
 import HDF5
+import TestSupport
 import XCTest
 
 final class RoundTripTests: XCTestCase {

@@ -1,13 +1,14 @@
 import Foundation
 import Llama
+import TestSupport
 import XCTest
 
 final class LlamaBatchTests: XCTestCase {
     private var weights: LlamaWeights!
 
     override func setUpWithError() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ttl-batch-\(UUID().uuidString).h5").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let directory = try TemporaryDirectory()
+        let path = directory.path("tiny.h5")
         try ModelWriter.writeRandom(to: path, config: .tiny, seed: 5)
         weights = try LlamaWeights(file: try ModelFile(path: path))
     }

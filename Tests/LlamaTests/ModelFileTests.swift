@@ -1,22 +1,18 @@
 import Foundation
 import HDF5
 import Llama
+import TestSupport
 import XCTest
 
 final class ModelFileTests: XCTestCase {
-    private var directory: URL!
+    private var directory: TemporaryDirectory!
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ttl-model-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
+        directory = try TemporaryDirectory()
     }
 
     private func tinyModel(_ name: String = "tiny.h5", seed: UInt64 = 1) throws -> String {
-        let path = directory.appendingPathComponent(name).path
+        let path = directory.path(name)
         try ModelWriter.writeRandom(to: path, config: .tiny, seed: seed)
         return path
     }
@@ -69,7 +65,7 @@ final class ModelFileTests: XCTestCase {
     }
 
     func testForeignFormatVersionArchitectureAndShapesAreRefused() throws {
-        let foreign = directory.appendingPathComponent("foreign.h5").path
+        let foreign = directory.path("foreign.h5")
         do { try HDF5File.create(foreign).root.write("x", [Float(1)]) }
         XCTAssertEqual(modelError(foreign), .wrongFormat(file: foreign, found: "(none)"))
 

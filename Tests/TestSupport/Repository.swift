@@ -1,0 +1,31 @@
+import Foundation
+import XCTest
+
+/// Files of this checkout that tests use: the venv's Python, scripts, the imported real model.
+///
+/// What scripts/setup.sh makes is skipped when missing under a bare `swift test`, and a failure
+/// under scripts/test.sh, which sets TTL_REQUIRE_VENV=1 and TTL_REQUIRE_ASSETS=1.
+public enum Repository {
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    public static func path(_ relative: String) -> String {
+        root.appendingPathComponent(relative).path
+    }
+
+    /// `.venv/bin/python`.
+    public static func python() throws -> String {
+        try required(path(".venv/bin/python"), flag: "TTL_REQUIRE_VENV")
+    }
+
+    /// The imported SmolLM2-135M-Instruct.
+    public static func realModel() throws -> String {
+        try required(path("assets/smollm2-135m-instruct.h5"), flag: "TTL_REQUIRE_ASSETS")
+    }
+
+    private static func required(_ file: String, flag: String) throws -> String {
+        if FileManager.default.fileExists(atPath: file) { return file }
+        if ProcessInfo.processInfo.environment[flag] == "1" { XCTFail("\(file) is missing: run scripts/setup.sh") }
+        throw XCTSkip("\(file) is missing: run scripts/setup.sh")
+    }
+}
