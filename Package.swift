@@ -23,10 +23,11 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "Kernels", dependencies: ["CBLAS"]),
         .target(name: "Llama", dependencies: ["HDF5", "Kernels"]),
+        .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),
         .executableTarget(
             name: "ttl-train",
             dependencies: [
-                "HDF5", "Distributed", "Llama",
+                "HDF5", "Distributed", "Llama", "Adapters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -37,6 +38,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5", "Kernels", "TestSupport"]),
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Llama", "Kernels", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
     ]
 )

@@ -1,0 +1,78 @@
+import Llama
+
+/// One tensor of an adapter inside the flat parameter buffer.
+public struct AdapterTensor: Sendable, Equatable {
+    /// `A`, `B`, … as the method names it.
+    public let name: String
+    public let shape: [Int]
+    public let offset: Int
+
+    public var count: Int { shape.reduce(1, *) }
+    public var range: Range<Int> { offset..<(offset + count) }
+}
+
+/// One adapted linear layer: where it sits, its shapes, and its tensors in the flat buffer.
+public struct AdapterEntry: Sendable, Equatable {
+    public let layer: Int
+    public let site: LinearSite
+    public let kind: AdapterSpec.Kind
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let rank: Int
+    public let alpha: Float
+    public let tensors: [AdapterTensor]
+
+    /// The PEFT-style module name, e.g. `layers.7.self_attn.q_proj`.
+    public var target: String { "layers.\(layer).\(site.modulePath)" }
+    public var parameterCount: Int { tensors.reduce(0) { $0 + $1.count } }
+
+    public func tensor(_ name: String) -> AdapterTensor {
+        tensors.first { $0.name == name }!
+    }
+}
+
+/// The layout table of all adapters of a model (llm.c style: one buffer, named offsets), so the
+/// optimizer, the gradient all-reduce and the checkpoint each see one contiguous array.
+public struct AdapterLayout: Sendable, Equatable {
+    public let entries: [AdapterEntry]
+    public let parameterCount: Int
+
+    /// Lays out `spec` on a model of `config`, layer by layer, targets in the spec's order.
+    public init(spec: AdapterSpec, config: LlamaConfig) throws {
+        try spec.validate(for: config)
+        var entries: [AdapterEntry] = []
+        var offset = 0
+        for layer in spec.layers ?? Array(0..<config.layerCount) {
+            for site in spec.targets {
+                let (inFeatures, outFeatures) = config.linearShape(site)
+                let shapes: [(String, [Int])]
+                switch spec.kind {
+                case .lora: shapes = [("A", [spec.rank, inFeatures]), ("B", [outFeatures, spec.rank])]
+                }
+                let tensors = shapes.map { name, shape -> AdapterTensor in
+                    defer { offset += shape.reduce(1, *) }
+                    return AdapterTensor(name: name, shape: shape, offset: offset)
+                }
+                entries.append(AdapterEntry(layer: layer, site: site, kind: spec.kind, inFeatures: inFeatures,
+                                            outFeatures: outFeatures, rank: spec.rank, alpha: spec.alpha, tensors: tensors))
+            }
+        }
+        self.entries = entries
+        parameterCount = offset
+    }
+}
+
+extension LlamaConfig {
+    /// `(in_features, out_features)` of a linear layer.
+    public func linearShape(_ site: LinearSite) -> (Int, Int) {
+        let queryWidth = attentionHeads * headDim
+        let kvWidth = keyValueHeads * headDim
+        switch site {
+        case .qProj: return (hiddenSize, queryWidth)
+        case .kProj, .vProj: return (hiddenSize, kvWidth)
+        case .oProj: return (queryWidth, hiddenSize)
+        case .gateProj, .upProj: return (hiddenSize, intermediateSize)
+        case .downProj: return (intermediateSize, hiddenSize)
+        }
+    }
+}

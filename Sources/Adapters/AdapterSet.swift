@@ -1,0 +1,107 @@
+import Kernels
+import Llama
+
+/// All adapters of a model: parameters in one flat buffer, gradients in a twin buffer, and the
+/// layout table. Attached to a `LlamaModel` as its `linearHook`, it adds each adapter's output
+/// in forward and its input and parameter gradients in backward; the model never learns which
+/// kind it is.
+///
+/// ```swift
+/// let adapters = try AdapterSet(layout: AdapterLayout(spec: spec, config: model.config), maxRows: 128)
+/// adapters.initialize(seed: 42)
+/// model.linearHook = adapters
+/// ```
+public final class AdapterSet: LinearHook {
+    public let layout: AdapterLayout
+    /// All adapter parameters, laid out by `layout`.
+    public let parameters: FloatBuffer
+    /// dL/d(parameters), summed over every backward since the last `zeroGradients()`.
+    public let gradients: FloatBuffer
+    private let entryIndex: [Int: Int]
+    private let scratch: FloatBuffer  // two (maxRows, rank) blocks
+
+    /// An adapter set with zero parameters; `maxRows` bounds the rows of one linear call (the
+    /// longest sequence).
+    public init(layout: AdapterLayout, maxRows: Int) {
+        self.layout = layout
+        parameters = FloatBuffer(count: layout.parameterCount)
+        gradients = FloatBuffer(count: layout.parameterCount)
+        var index: [Int: Int] = [:]
+        for (position, entry) in layout.entries.enumerated() { index[Self.key(entry.layer, entry.site)] = position }
+        entryIndex = index
+        let maxRank = layout.entries.map(\.rank).max() ?? 0
+        scratch = FloatBuffer(count: 2 * maxRows * maxRank)
+    }
+
+    private static func key(_ layer: Int, _ site: LinearSite) -> Int {
+        layer * LinearSite.allCases.count + LinearSite.allCases.firstIndex(of: site)!
+    }
+
+    /// The entry adapting `layer`'s `site`, if any.
+    public func entry(layer: Int, site: LinearSite) -> AdapterEntry? {
+        entryIndex[Self.key(layer, site)].map { layout.entries[$0] }
+    }
+
+    /// Seeded initialisation, the same bits on every rank and machine: LoRA's `A` Kaiming-uniform
+    /// as PEFT does (`kaiming_uniform_(a=√5)`, i.e. uniform in ±1/√in), `B` zero.
+    public func initialize(seed: UInt64) {
+        var generator = SplitMix64(seed: seed)
+        parameters.zero()
+        for entry in layout.entries {
+            switch entry.kind {
+            case .lora:
+                let a = entry.tensor("A")
+                let bound = 1 / Float(entry.inFeatures).squareRoot()
+                for index in a.range { parameters.pointer[index] = generator.nextFloat(in: -bound..<bound) }
+            }
+        }
+    }
+
+    public func zeroGradients() {
+        gradients.zero()
+    }
+
+    public func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        guard let entry = entry(layer: call.layer, site: call.site) else { return }
+        switch entry.kind {
+        case .lora:
+            LoRA.forward(x: input, a: parameters.at(entry.tensor("A").offset), b: parameters.at(entry.tensor("B").offset),
+                         into: output, t: scratch.pointer, rows: call.rows, inFeatures: entry.inFeatures,
+                         outFeatures: entry.outFeatures, rank: entry.rank, scale: entry.alpha / Float(entry.rank))
+        }
+    }
+
+    public func backward(
+        _ call: LinearCall, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>
+    ) {
+        guard let entry = entry(layer: call.layer, site: call.site) else { return }
+        switch entry.kind {
+        case .lora:
+            let (a, b) = (entry.tensor("A"), entry.tensor("B"))
+            LoRA.backward(dy: outputGradient, x: input, a: parameters.at(a.offset), b: parameters.at(b.offset),
+                          dx: inputGradient, da: gradients.at(a.offset), db: gradients.at(b.offset),
+                          t: scratch.pointer, dt: scratch.at(scratch.count / 2), rows: call.rows,
+                          inFeatures: entry.inFeatures, outFeatures: entry.outFeatures, rank: entry.rank,
+                          scale: entry.alpha / Float(entry.rank))
+        }
+    }
+}
+
+extension AdapterSet {
+    /// The base weight `(out, in)` of `entry`'s layer with the adapter folded in:
+    /// `W + (α/r)·B·A`. Export uses it, and a test checks that the merged model equals base +
+    /// adapter.
+    public func merged(_ entry: AdapterEntry, into weight: [Float]) -> [Float] {
+        precondition(weight.count == entry.outFeatures * entry.inFeatures, "weight of \(entry.target) has the wrong size")
+        var result = weight
+        switch entry.kind {
+        case .lora:
+            Matmul.gemm(parameters.at(entry.tensor("B").offset), parameters.at(entry.tensor("A").offset), into: &result,
+                        m: entry.outFeatures, n: entry.inFeatures, k: entry.rank, transposeB: false,
+                        lda: entry.rank, ldb: entry.inFeatures, ldc: entry.inFeatures,
+                        alpha: entry.alpha / Float(entry.rank), beta: 1)
+        }
+        return result
+    }
+}

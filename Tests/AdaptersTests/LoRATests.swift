@@ -1,0 +1,133 @@
+import Adapters
+import Foundation
+import Kernels
+import Llama
+import TestSupport
+import XCTest
+
+final class LoRATests: XCTestCase {
+    private var directory: TemporaryDirectory!
+    private var modelPath: String!
+    private let batch = TokenBatch(sequences: [[5, 17, 200, 3, 99, 42, 7], [1, 250, 8, 8, 64]])
+
+    override func setUpWithError() throws {
+        directory = try TemporaryDirectory()
+        modelPath = directory.path("tiny.h5")
+        try ModelWriter.writeRandom(to: modelPath, config: .tiny, seed: 21, scale: 0.15)
+    }
+
+    private func model() throws -> LlamaModel {
+        LlamaModel(weights: try LlamaWeights(file: try ModelFile(path: modelPath)), maxTokens: 16, maxSequenceLength: 8, trainable: true)
+    }
+
+    private func adapters(rank: Int = 4, targets: [LinearSite] = LinearSite.allCases, randomB: Bool) throws -> AdapterSet {
+        let spec = AdapterSpec(kind: .lora, rank: rank, alpha: 8, targets: targets)
+        let set = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
+        set.initialize(seed: 3)
+        if randomB {
+            var generator = SplitMix64(seed: 9)
+            for entry in set.layout.entries {
+                for index in entry.tensor("B").range { set.parameters.pointer[index] = generator.nextFloat(in: -0.1..<0.1) }
+            }
+        }
+        return set
+    }
+
+    private func allLogits(_ model: LlamaModel) throws -> [[Float]] {
+        try model.forward(batch)
+        return (0..<batch.count).map { model.logits(row: $0) }
+    }
+
+    func testZeroBLeavesTheModelBitForBitUnchanged() throws {
+        let bare = try model()
+        let adapted = try model()
+        adapted.linearHook = try adapters(randomB: false)
+        XCTAssertTrue(try allLogits(bare) == allLogits(adapted))
+    }
+
+    func testRandomBEqualsMergingTheAdapterIntoTheBaseWeights() throws {
+        let set = try adapters(randomB: true)
+        let adapted = try model()
+        adapted.linearHook = set
+        let file = try ModelFile(path: modelPath)
+        let mergedWeights = try LlamaWeights(config: .tiny) { name in
+            let base = try file.read(name)
+            guard let entry = set.layout.entries.first(where: { "model.\($0.target).weight" == name }) else { return base }
+            return set.merged(entry, into: base)
+        }
+        let merged = LlamaModel(weights: mergedWeights, maxTokens: 16, maxSequenceLength: 8, trainable: false)
+        let expected = try allLogits(merged)
+        let actual = try allLogits(adapted)
+        var worst: Float = 0
+        for (row, values) in expected.enumerated() {
+            for (column, value) in values.enumerated() { worst = max(worst, abs(actual[row][column] - value)) }
+        }
+        XCTAssertLessThan(worst, 1e-5)
+        XCTAssertTrue(try allLogits(try model()) != actual, "the adapter must change the logits")
+    }
+
+    /// Directional derivative of the loss along `u = g/rms(g) + r` in parameter space, as in
+    /// LlamaGradientTests (which explains the step and tolerance).
+    func testParameterGradientsMatchFiniteDifferencesThroughTheWholeModel() throws {
+        let set = try adapters(randomB: true)
+        let llama = try model()
+        llama.linearHook = set
+        let targets = batch.nextTokenTargets
+        set.zeroGradients()
+        try llama.forward(batch)
+        _ = try llama.crossEntropy(targets, gradientScale: 1)
+        llama.backward()
+        let gradient = set.gradients.array()
+        let original = set.parameters.array()
+        var generator = SplitMix64(seed: 5)
+        let rms = (gradient.reduce(0) { $0 + $1 * $1 } / Float(gradient.count)).squareRoot()
+        let direction = gradient.map { $0 / rms + generator.nextFloat(in: -1..<1) }
+        let step: Float = 1e-4
+        func loss(_ sign: Float) throws -> Double {
+            set.parameters.copy(from: zip(original, direction).map { $0 + sign * step * $1 })
+            try llama.forward(batch)
+            return try llama.crossEntropy(targets)
+        }
+        let numeric = (try loss(1) - loss(-1)) / (2 * Double(step))
+        let analytic = zip(gradient, direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic))
+        XCTAssertTrue(set.layout.entries.allSatisfy { entry in
+            entry.tensors.allSatisfy { tensor in gradient[tensor.range].contains { $0 != 0 } }
+        }, "every adapter tensor must receive a gradient")
+    }
+
+    func testLayoutIsContiguousAndNamedLikePEFT() throws {
+        let layout = try AdapterLayout(spec: AdapterSpec(kind: .lora, rank: 2, alpha: 4, targets: [.qProj, .downProj], layers: [1]), config: .tiny)
+        XCTAssertEqual(layout.entries.map(\.target), ["layers.1.self_attn.q_proj", "layers.1.mlp.down_proj"])
+        XCTAssertEqual(layout.entries[0].tensors.map(\.shape), [[2, 64], [64, 2]])
+        XCTAssertEqual(layout.entries[1].tensors.map(\.offset), [256, 256 + 2 * 160])
+        XCTAssertEqual(layout.parameterCount, 2 * (64 + 64) + 2 * (160 + 64))
+    }
+
+    func testSmolLM2QueryValueRank8CountsLikePEFT() throws {
+        let smol = LlamaConfig(vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, layerCount: 30, attentionHeads: 9,
+                               keyValueHeads: 3, headDim: 64, contextLength: 8192, ropeTheta: 100_000, rmsNormEpsilon: 1e-5,
+                               tiedEmbeddings: true)
+        let layout = try AdapterLayout(spec: AdapterSpec(kind: .lora, rank: 8, alpha: 16, targets: [.qProj, .vProj]), config: smol)
+        // q: 8·(576 + 576), v: 8·(576 + 192), over 30 layers.
+        XCTAssertEqual(layout.parameterCount, 460_800)
+    }
+
+    func testBadSettingsNameTheSetting() {
+        func error(_ spec: AdapterSpec) -> String {
+            do {
+                _ = try AdapterLayout(spec: spec, config: .tiny)
+                return "accepted"
+            } catch {
+                return "\(error)"
+            }
+        }
+        XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 0, alpha: 8, targets: [.qProj])), "adapter.rank: must be at least 1, got 0")
+        XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 2, alpha: 8, targets: [.qProj], layers: [2])),
+                       "adapter.layers: layer 2 does not exist (the model has 0..<2)")
+        XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 2, alpha: 0, targets: [.qProj])), "adapter.alpha: must be a positive number, got 0.0")
+        XCTAssertThrowsError(try AdapterSpec.targets(named: ["q_proj", "x_proj"])) { error in
+            XCTAssertEqual("\(error)", "adapter.targets: unknown target 'x_proj' (expected one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)")
+        }
+    }
+}
