@@ -21,6 +21,16 @@ public struct AdapterEntry: Sendable, Equatable {
     public let rank: Int
     public let alpha: Float
     public let tensors: [AdapterTensor]
+    /// TT-LoRA's tensor-train shape (nil for other kinds).
+    public let tensorTrain: TensorTrainShape?
+
+    /// The factor multiplying the adapter's product: α/r for LoRA, α for TT-LoRA.
+    public var scale: Float {
+        switch kind {
+        case .lora: return alpha / Float(rank)
+        case .ttLora: return alpha
+        }
+    }
 
     /// The PEFT-style module name, e.g. `layers.7.self_attn.q_proj`.
     public var target: String { "layers.\(layer).\(site.modulePath)" }
@@ -34,27 +44,36 @@ public struct AdapterEntry: Sendable, Equatable {
 /// The layout table of all adapters of a model (llm.c style: one buffer, named offsets), so the
 /// optimizer, the gradient all-reduce and the checkpoint each see one contiguous array.
 public struct AdapterLayout: Sendable, Equatable {
+    public let spec: AdapterSpec
     public let entries: [AdapterEntry]
     public let parameterCount: Int
 
     /// Lays out `spec` on a model of `config`, layer by layer, targets in the spec's order.
     public init(spec: AdapterSpec, config: LlamaConfig) throws {
         try spec.validate(for: config)
+        self.spec = spec
         var entries: [AdapterEntry] = []
         var offset = 0
         for layer in spec.layers ?? Array(0..<config.layerCount) {
             for site in spec.targets {
                 let (inFeatures, outFeatures) = config.linearShape(site)
                 let shapes: [(String, [Int])]
+                var tensorTrain: TensorTrainShape?
                 switch spec.kind {
-                case .lora: shapes = [("A", [spec.rank, inFeatures]), ("B", [outFeatures, spec.rank])]
+                case .lora:
+                    shapes = [("A", [spec.rank, inFeatures]), ("B", [outFeatures, spec.rank])]
+                case .ttLora:
+                    let train = TensorTrainShape(inFactors: spec.factors(of: inFeatures), outFactors: spec.factors(of: outFeatures), rank: spec.rank)
+                    shapes = (0..<train.modes.count).map { ("core_\($0)", train.coreShape($0)) }
+                    tensorTrain = train
                 }
                 let tensors = shapes.map { name, shape -> AdapterTensor in
                     defer { offset += shape.reduce(1, *) }
                     return AdapterTensor(name: name, shape: shape, offset: offset)
                 }
                 entries.append(AdapterEntry(layer: layer, site: site, kind: spec.kind, inFeatures: inFeatures,
-                                            outFeatures: outFeatures, rank: spec.rank, alpha: spec.alpha, tensors: tensors))
+                                            outFeatures: outFeatures, rank: spec.rank, alpha: spec.alpha, tensors: tensors,
+                                            tensorTrain: tensorTrain))
             }
         }
         self.entries = entries

@@ -4,6 +4,15 @@ import Llama
 public struct AdapterSpec: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case lora
+        case ttLora = "tt-lora"
+    }
+
+    /// How TT-LoRA's cores start.
+    public enum TensorTrainInitialization: String, Sendable, CaseIterable {
+        /// Random cores with the last one zero: ΔW = 0 at step 0, like LoRA's zero `B`.
+        case zeroDelta = "zero-delta"
+        /// The reference code's: all cores random, normalised so ΔW has entries of std 1/√in.
+        case random
     }
 
     public var kind: Kind
@@ -15,13 +24,31 @@ public struct AdapterSpec: Sendable, Equatable {
     public var targets: [LinearSite]
     /// Decoder layers to adapt; nil means all.
     public var layers: [Int]?
+    /// TT-LoRA: factorisation of a dimension, overriding `TensorTrainShape.factorize`
+    /// (e.g. `[576: [8, 8, 9]]`).
+    public var tensorTrainFactors: [Int: [Int]]
+    public var tensorTrainInitialization: TensorTrainInitialization
+    /// TT-LoRA: force a path; nil picks the cheaper one per call by FLOP count.
+    public var tensorTrainPath: TensorTrain.Path?
 
-    public init(kind: Kind, rank: Int, alpha: Float, targets: [LinearSite], layers: [Int]? = nil) {
+    public init(
+        kind: Kind, rank: Int, alpha: Float, targets: [LinearSite], layers: [Int]? = nil,
+        tensorTrainFactors: [Int: [Int]] = [:], tensorTrainInitialization: TensorTrainInitialization = .zeroDelta,
+        tensorTrainPath: TensorTrain.Path? = nil
+    ) {
         self.kind = kind
         self.rank = rank
         self.alpha = alpha
         self.targets = targets
         self.layers = layers
+        self.tensorTrainFactors = tensorTrainFactors
+        self.tensorTrainInitialization = tensorTrainInitialization
+        self.tensorTrainPath = tensorTrainPath
+    }
+
+    /// The factors of `dimension` for TT-LoRA: the override if given, else automatic.
+    public func factors(of dimension: Int) -> [Int] {
+        tensorTrainFactors[dimension] ?? TensorTrainShape.factorize(dimension)
     }
 
     /// Parses PEFT-style target names (`q_proj,v_proj`), naming an unknown one.
@@ -41,6 +68,13 @@ public struct AdapterSpec: Sendable, Equatable {
         guard alpha.isFinite, alpha > 0 else { throw AdapterSpecError(setting: "adapter.alpha", problem: "must be a positive number, got \(alpha)") }
         guard !targets.isEmpty else { throw AdapterSpecError(setting: "adapter.targets", problem: "names no linear layer") }
         guard Set(targets).count == targets.count else { throw AdapterSpecError(setting: "adapter.targets", problem: "names a layer twice") }
+        for (dimension, factors) in tensorTrainFactors.sorted(by: { $0.key < $1.key }) {
+            let product = factors.reduce(1, *)
+            guard !factors.isEmpty, factors.allSatisfy({ $0 >= 1 }), product == dimension else {
+                throw AdapterSpecError(setting: "adapter.tt_factors.\(dimension)",
+                                       problem: "\(factors) multiply to \(product), not \(dimension)")
+            }
+        }
         if let layers {
             guard !layers.isEmpty else { throw AdapterSpecError(setting: "adapter.layers", problem: "is empty") }
             if let bad = layers.first(where: { $0 < 0 || $0 >= config.layerCount }) {

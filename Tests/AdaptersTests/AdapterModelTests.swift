@@ -5,7 +5,10 @@ import Llama
 import TestSupport
 import XCTest
 
-final class LoRATests: XCTestCase {
+/// Every adapter kind attached to a tiny random llama: no change at initialisation where the
+/// method promises it, equality with merging into the base weights, and parameter gradients
+/// through the whole model against finite differences.
+final class AdapterModelTests: XCTestCase {
     private var directory: TemporaryDirectory!
     private var modelPath: String!
     private let batch = TokenBatch(sequences: [[5, 17, 200, 3, 99, 42, 7], [1, 250, 8, 8, 64]])
@@ -20,11 +23,14 @@ final class LoRATests: XCTestCase {
         LlamaModel(weights: try LlamaWeights(file: try ModelFile(path: modelPath)), maxTokens: 16, maxSequenceLength: 8, trainable: true)
     }
 
-    private func adapters(rank: Int = 4, targets: [LinearSite] = LinearSite.allCases, randomB: Bool) throws -> AdapterSet {
-        let spec = AdapterSpec(kind: .lora, rank: rank, alpha: 8, targets: targets)
+    /// Adapters of `kind` on every linear layer; `active` makes ΔW ≠ 0 (LoRA: random `B`;
+    /// TT-LoRA: the reference's all-random initialisation).
+    private func adapters(_ kind: AdapterSpec.Kind, active: Bool, path: TensorTrain.Path? = nil) throws -> AdapterSet {
+        let spec = AdapterSpec(kind: kind, rank: 3, alpha: kind == .lora ? 6 : 0.5, targets: LinearSite.allCases,
+                               tensorTrainInitialization: active ? .random : .zeroDelta, tensorTrainPath: path)
         let set = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
         set.initialize(seed: 3)
-        if randomB {
+        if active && kind == .lora {
             var generator = SplitMix64(seed: 9)
             for entry in set.layout.entries {
                 for index in entry.tensor("B").range { set.parameters.pointer[index] = generator.nextFloat(in: -0.1..<0.1) }
@@ -38,15 +44,22 @@ final class LoRATests: XCTestCase {
         return (0..<batch.count).map { model.logits(row: $0) }
     }
 
-    func testZeroBLeavesTheModelBitForBitUnchanged() throws {
-        let bare = try model()
-        let adapted = try model()
-        adapted.linearHook = try adapters(randomB: false)
-        XCTAssertTrue(try allLogits(bare) == allLogits(adapted))
+    func testZeroDeltaInitialisationLeavesTheModelBitForBitUnchanged() throws {
+        let bare = try allLogits(try model())
+        for kind in AdapterSpec.Kind.allCases {
+            let adapted = try model()
+            adapted.linearHook = try adapters(kind, active: false)
+            XCTAssertTrue(try allLogits(adapted) == bare, "\(kind)")
+        }
     }
 
-    func testRandomBEqualsMergingTheAdapterIntoTheBaseWeights() throws {
-        let set = try adapters(randomB: true)
+    func testAdaptedModelEqualsMergingTheAdapterIntoTheBaseWeights() throws {
+        for (kind, path) in [(AdapterSpec.Kind.lora, nil), (.ttLora, TensorTrain.Path.contract), (.ttLora, .reconstruct)] {
+            try checkMerge(try adapters(kind, active: true, path: path))
+        }
+    }
+
+    private func checkMerge(_ set: AdapterSet) throws {
         let adapted = try model()
         adapted.linearHook = set
         let file = try ModelFile(path: modelPath)
@@ -62,14 +75,19 @@ final class LoRATests: XCTestCase {
         for (row, values) in expected.enumerated() {
             for (column, value) in values.enumerated() { worst = max(worst, abs(actual[row][column] - value)) }
         }
-        XCTAssertLessThan(worst, 1e-5)
+        XCTAssertLessThan(worst, 1e-5, "\(set.layout.spec.kind)")
         XCTAssertTrue(try allLogits(try model()) != actual, "the adapter must change the logits")
     }
 
     /// Directional derivative of the loss along `u = g/rms(g) + r` in parameter space, as in
     /// LlamaGradientTests (which explains the step and tolerance).
     func testParameterGradientsMatchFiniteDifferencesThroughTheWholeModel() throws {
-        let set = try adapters(randomB: true)
+        for (kind, path) in [(AdapterSpec.Kind.lora, nil), (.ttLora, TensorTrain.Path.contract), (.ttLora, .reconstruct)] {
+            try checkGradients(try adapters(kind, active: true, path: path))
+        }
+    }
+
+    private func checkGradients(_ set: AdapterSet) throws {
         let llama = try model()
         llama.linearHook = set
         let targets = batch.nextTokenTargets
@@ -90,10 +108,11 @@ final class LoRATests: XCTestCase {
         }
         let numeric = (try loss(1) - loss(-1)) / (2 * Double(step))
         let analytic = zip(gradient, direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic))
+        let kind = "\(set.layout.spec.kind) \(set.layout.spec.tensorTrainPath.map { "\($0)" } ?? "")"
+        XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic), kind)
         XCTAssertTrue(set.layout.entries.allSatisfy { entry in
             entry.tensors.allSatisfy { tensor in gradient[tensor.range].contains { $0 != 0 } }
-        }, "every adapter tensor must receive a gradient")
+        }, "every adapter tensor must receive a gradient (\(kind))")
     }
 
     func testLayoutIsContiguousAndNamedLikePEFT() throws {
