@@ -16,14 +16,15 @@ public struct TensorTrain {
 
     public let shape: TensorTrainShape
     public let scale: Float
+    private let inCores: Int
+    private let coreCount: Int
 
     public init(shape: TensorTrainShape, scale: Float) {
         self.shape = shape
         self.scale = scale
+        inCores = shape.inFactors.count
+        coreCount = shape.modes.count
     }
-
-    private var inCores: Int { shape.inFactors.count }
-    private var coreCount: Int { shape.modes.count }
 
     // MARK: - Sizes
 
@@ -174,11 +175,7 @@ public struct TensorTrain {
         case .contract:
             let states = contract(x: x, cores: cores, rows: rows, scratch: scratch)
             let last = states[coreCount]
-            for row in 0..<rows {
-                let source = last + row * shape.outFeatures
-                let target = y + row * shape.outFeatures
-                for column in 0..<shape.outFeatures { target[column] += scale * source[column] }
-            }
+            for index in 0..<(rows * shape.outFeatures) { y[index] += scale * last[index] }
         }
     }
 
@@ -222,9 +219,7 @@ public struct TensorTrain {
             states.append(cursor)
             cursor += size
         }
-        for row in 0..<rows {
-            for column in 0..<shape.inFeatures { states[0][column * rows + row] = x[row * shape.inFeatures + column] }
-        }
+        transpose(x, into: states[0], rows: rows, columns: shape.inFeatures)
         var rest = shape.inFeatures
         for k in 0..<inCores {
             let (left, mode, right) = (shape.bonds[k], shape.modes[k], shape.bonds[k + 1])
@@ -255,8 +250,8 @@ public struct TensorTrain {
             gradients.append(cursor)
             cursor += size
         }
-        let outCount = rows * shape.outFeatures
-        for index in 0..<outCount { gradients[coreCount][index] = scale * dy[index] }
+        let outputGradient = gradients[coreCount]
+        for index in 0..<(rows * shape.outFeatures) { outputGradient[index] = scale * dy[index] }
         var prefix = rows * shape.outFeatures
         for k in stride(from: coreCount - 1, through: inCores, by: -1) {
             let (left, mode, right) = (shape.bonds[k], shape.modes[k], shape.bonds[k + 1])
@@ -287,8 +282,17 @@ public struct TensorTrain {
                         transposeB: false, lda: right, ldb: rest * rows, ldc: rest * rows, beta: 0)
             rest *= mode
         }
+        let inputGradient = gradients[0]  // (in, rows)
+        let inFeatures = shape.inFeatures
         for row in 0..<rows {
-            for column in 0..<shape.inFeatures { dx[row * shape.inFeatures + column] += gradients[0][column * rows + row] }
+            for column in 0..<inFeatures { dx[row * inFeatures + column] += inputGradient[column * rows + row] }
+        }
+    }
+
+    /// `target (columns, rows) = sourceᵀ` for `source (rows, columns)`.
+    private func transpose(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+        for row in 0..<rows {
+            for column in 0..<columns { target[column * rows + row] = source[row * columns + column] }
         }
     }
 }

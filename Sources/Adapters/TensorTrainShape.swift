@@ -8,31 +8,39 @@ public struct TensorTrainShape: Sendable, Equatable {
     public let inFactors: [Int]
     public let outFactors: [Int]
     public let rank: Int
+    /// `in_factors + reversed(out_factors)`.
+    public let modes: [Int]
+    /// Bond dimensions `r_0 … r_d`.
+    public let bonds: [Int]
+    public let inFeatures: Int
+    public let outFeatures: Int
+    /// Offset of each core inside the adapter's parameters (stored one after another), plus the total.
+    private let coreOffsets: [Int]
 
     public init(inFactors: [Int], outFactors: [Int], rank: Int) {
         self.inFactors = inFactors
         self.outFactors = outFactors
         self.rank = rank
+        modes = inFactors + outFactors.reversed()
+        bonds = [1] + Array(repeating: rank, count: modes.count - 1) + [1]
+        inFeatures = inFactors.reduce(1, *)
+        outFeatures = outFactors.reduce(1, *)
+        var offsets = [0]
+        for k in modes.indices { offsets.append(offsets[k] + bonds[k] * modes[k] * bonds[k + 1]) }
+        coreOffsets = offsets
     }
-
-    /// `in_factors + reversed(out_factors)`.
-    public var modes: [Int] { inFactors + outFactors.reversed() }
-    public var inFeatures: Int { inFactors.reduce(1, *) }
-    public var outFeatures: Int { outFactors.reduce(1, *) }
-    /// Bond dimensions `r_0 … r_d`.
-    public var bonds: [Int] { [1] + Array(repeating: rank, count: modes.count - 1) + [1] }
 
     /// Shape `(r_{k-1}, s_k, r_k)` of core `k`.
     public func coreShape(_ k: Int) -> [Int] {
         [bonds[k], modes[k], bonds[k + 1]]
     }
 
-    /// Offset of core `k` inside the adapter's parameters (cores are stored one after another).
+    /// Offset of core `k` inside the adapter's parameters.
     public func coreOffset(_ k: Int) -> Int {
-        (0..<k).reduce(0) { $0 + coreShape($1).reduce(1, *) }
+        coreOffsets[k]
     }
 
-    public var parameterCount: Int { coreOffset(modes.count) }
+    public var parameterCount: Int { coreOffsets[modes.count] }
 
     /// Splits `n` into factors as even as possible, about one per factor of 8 (576 → [8, 8, 9],
     /// 192 → [4, 6, 8], 1536 → [4, 6, 8, 8]), smallest first.

@@ -1,3 +1,4 @@
+import Adapters
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -11,7 +12,9 @@ struct Bench: ParsableCommand {
         discussion: """
             train = forward + activation backward with every position supervised (what adapter \
             training costs). mfu = model matmul FLOPs / time / measured sgemm peak at the same \
-            thread count. Under mpirun, give --bind-to none for more than one thread per rank.
+            thread count. With --adapter, the train step is timed with and without the adapters \
+            and adapter_overhead is the extra fraction of step time. Under mpirun, give \
+            --bind-to none for more than one thread per rank.
             """)
 
     @Option(name: .long, help: ArgumentHelp("The base model (ttl-train HDF5 format).", valueName: "path"))
@@ -28,6 +31,8 @@ struct Bench: ParsableCommand {
 
     @Option(name: .long, help: "Minimum seconds to time each measurement.")
     var seconds = 5.0
+
+    @OptionGroup var adapter: AdapterOptions
 
     func validate() throws {
         guard threads >= 1, batch >= 1, seq >= 2, seconds > 0 else {
@@ -53,10 +58,24 @@ struct Bench: ParsableCommand {
             try llama.forward(tokens)
             _ = try llama.crossEntropy(targets)
         }
-        let train = try time {
+        let trainStep = {
             try llama.forward(tokens)
             _ = try llama.crossEntropy(targets, gradientScale: 1)
             llama.backward()
+        }
+        let train = try time(trainStep)
+        var adapterLines: [String] = []
+        if let spec = try adapter.spec() {
+            let adapters = AdapterSet(layout: try AdapterLayout(spec: spec, config: config), maxRows: seq)
+            adapters.initialize(seed: 1)
+            llama.linearHook = adapters
+            let adapted = try time(trainStep)
+            adapterLines = [
+                "adapter=\(spec.kind.rawValue)",
+                "adapter_parameters=\(adapters.layout.parameterCount)",
+                "adapted_train_tokens_per_s=\(format(Double(tokens.count) / adapted))",
+                "adapter_overhead=\(format(adapted / train - 1, digits: 4))",
+            ]
         }
         let count = Double(tokens.count)
         let forwardFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: false) * count
@@ -69,6 +88,7 @@ struct Bench: ParsableCommand {
         print("train_tokens_per_s=\(format(count / train))")
         print("forward_mfu=\(format(forwardFLOPs / forward / peak, digits: 3))")
         print("mfu=\(format(trainFLOPs / train / peak, digits: 3))")
+        adapterLines.forEach { print($0) }
     }
 
     /// Seconds per call of `body`: one warm-up call, then calls until `seconds` have passed.

@@ -1,0 +1,78 @@
+import Adapters
+import ArgumentParser
+import Llama
+
+/// The adapter settings shared by `adapters` and `bench` (a job spec says the same in YAML).
+struct AdapterOptions: ParsableArguments {
+    @Option(name: .customLong("adapter"), help: ArgumentHelp("Adapter kind: lora or tt-lora.", valueName: "kind"))
+    var kind: String?
+
+    @Option(name: .long, help: "Rank r (LoRA) or TT rank (TT-LoRA).")
+    var rank = 8
+
+    @Option(name: .long, help: "Scale α: ΔW = (α/r)·B·A for LoRA, α·TT(cores) for TT-LoRA. (default: 2·rank for LoRA, 1 for TT-LoRA)")
+    var alpha: Float?
+
+    @Option(name: .long, help: ArgumentHelp("Comma-separated PEFT target names.", valueName: "q_proj,v_proj,…"))
+    var targets = "q_proj,v_proj"
+
+    @Option(name: .long, help: ArgumentHelp("Comma-separated decoder layers to adapt (default: all).", valueName: "0,1,…"))
+    var layers: String?
+
+    @Option(name: .customLong("tt-factors"), help: ArgumentHelp("TT-LoRA factorisation overrides, e.g. 576=8x8x9,192=4x6x8.", valueName: "dim=AxBxC,…"))
+    var tensorTrainFactors: String?
+
+    @Option(name: .customLong("tt-init"), help: "TT-LoRA initialisation: zero-delta (ΔW = 0 at step 0) or random (the reference code's).")
+    var tensorTrainInitialization = "zero-delta"
+
+    @Option(name: .customLong("tt-path"), help: "TT-LoRA path: reconstruct or contract (default: the cheaper by FLOP count, per call).")
+    var tensorTrainPath: String?
+
+    /// The spec these options describe, or nil without `--adapter`; bad values name the option.
+    func spec() throws -> AdapterSpec? {
+        guard let kind else { return nil }
+        guard let parsedKind = AdapterSpec.Kind(rawValue: kind) else {
+            throw AdapterSpecError(setting: "--adapter", problem: "unknown kind '\(kind)' (expected \(AdapterSpec.Kind.allCases.map(\.rawValue).joined(separator: " or ")))")
+        }
+        guard let initialization = AdapterSpec.TensorTrainInitialization(rawValue: tensorTrainInitialization) else {
+            throw AdapterSpecError(setting: "--tt-init", problem: "unknown initialisation '\(tensorTrainInitialization)' (expected zero-delta or random)")
+        }
+        let path = try tensorTrainPath.map { name -> TensorTrain.Path in
+            guard let path = TensorTrain.Path(rawValue: name) else {
+                throw AdapterSpecError(setting: "--tt-path", problem: "unknown path '\(name)' (expected reconstruct or contract)")
+            }
+            return path
+        }
+        return AdapterSpec(
+            kind: parsedKind, rank: rank, alpha: alpha ?? (parsedKind == .lora ? Float(2 * rank) : 1),
+            targets: try AdapterSpec.targets(named: list(targets)), layers: try layers.map { try integers($0, option: "--layers") },
+            tensorTrainFactors: try factorOverrides(), tensorTrainInitialization: initialization, tensorTrainPath: path)
+    }
+
+    private func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    private func integers(_ text: String, option: String) throws -> [Int] {
+        try list(text).map { item in
+            guard let value = Int(item) else { throw AdapterSpecError(setting: option, problem: "'\(item)' is not an integer") }
+            return value
+        }
+    }
+
+    private func factorOverrides() throws -> [Int: [Int]] {
+        guard let tensorTrainFactors else { return [:] }
+        var overrides: [Int: [Int]] = [:]
+        for item in list(tensorTrainFactors) {
+            let parts = item.split(separator: "=")
+            guard parts.count == 2, let dimension = Int(parts[0]) else {
+                throw AdapterSpecError(setting: "--tt-factors", problem: "'\(item)' is not dim=AxBxC")
+            }
+            overrides[dimension] = try parts[1].split(separator: "x").map { factor in
+                guard let value = Int(factor) else { throw AdapterSpecError(setting: "--tt-factors", problem: "'\(item)' is not dim=AxBxC") }
+                return value
+            }
+        }
+        return overrides
+    }
+}
