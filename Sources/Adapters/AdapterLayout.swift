@@ -27,7 +27,7 @@ public struct AdapterEntry: Sendable, Equatable {
     /// The factor multiplying the adapter's product: α/r for LoRA, α for TT-LoRA.
     public var scale: Float {
         switch kind {
-        case .lora: return alpha / Float(rank)
+        case .lora, .sparseLora: return alpha / Float(rank)
         case .ttLora: return alpha
         }
     }
@@ -60,7 +60,7 @@ public struct AdapterLayout: Sendable, Equatable {
                 let shapes: [(String, [Int])]
                 var tensorTrain: TensorTrainShape?
                 switch spec.kind {
-                case .lora:
+                case .lora, .sparseLora:
                     shapes = [("A", [spec.rank, inFeatures]), ("B", [outFeatures, spec.rank])]
                 case .ttLora:
                     let train = TensorTrainShape(inFactors: spec.factors(of: inFeatures), outFactors: spec.factors(of: outFeatures), rank: spec.rank)

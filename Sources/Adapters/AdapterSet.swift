@@ -18,6 +18,9 @@ public final class AdapterSet: LinearHook {
     public let parameters: FloatBuffer
     /// dL/d(parameters), summed over every backward since the last `zeroGradients()`.
     public let gradients: FloatBuffer
+    /// 1 where a parameter trains, 0 where sparse LoRA pruned it (all 1 for other kinds). Masks
+    /// are identical on every rank, so the gradient reduction can skip the pruned entries.
+    public let masks: FloatBuffer
     private let entryIndex: [Int: Int]
     private let scratch: FloatBuffer  // two (maxRows, rank) blocks
 
@@ -27,12 +30,13 @@ public final class AdapterSet: LinearHook {
         self.layout = layout
         parameters = FloatBuffer(count: layout.parameterCount)
         gradients = FloatBuffer(count: layout.parameterCount)
+        masks = FloatBuffer([Float](repeating: 1, count: layout.parameterCount))
         var index: [Int: Int] = [:]
         for (position, entry) in layout.entries.enumerated() { index[Self.key(entry.layer, entry.site)] = position }
         entryIndex = index
         let scratchCount = layout.entries.map { entry -> Int in
             switch entry.kind {
-            case .lora: return 2 * maxRows * entry.rank
+            case .lora, .sparseLora: return 2 * maxRows * entry.rank
             case .ttLora: return TensorTrain(shape: entry.tensorTrain!, scale: entry.scale).scratchCount(rows: maxRows)
             }
         }.max() ?? 0
@@ -56,9 +60,10 @@ public final class AdapterSet: LinearHook {
     public func initialize(seed: UInt64) {
         var generator = SplitMix64(seed: seed)
         parameters.zero()
+        masks.copy(from: [Float](repeating: 1, count: masks.count))
         for entry in layout.entries {
             switch entry.kind {
-            case .lora:
+            case .lora, .sparseLora:
                 let a = entry.tensor("A")
                 let bound = 1 / Float(entry.inFeatures).squareRoot()
                 for index in a.range { parameters.pointer[index] = generator.nextFloat(in: -bound..<bound) }
@@ -98,7 +103,7 @@ public final class AdapterSet: LinearHook {
     public func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         guard let entry = entry(layer: call.layer, site: call.site) else { return }
         switch entry.kind {
-        case .lora:
+        case .lora, .sparseLora:
             LoRA.forward(x: input, a: parameters.at(entry.tensor("A").offset), b: parameters.at(entry.tensor("B").offset),
                          into: output, t: scratch.pointer, rows: call.rows, inFeatures: entry.inFeatures,
                          outFeatures: entry.outFeatures, rank: entry.rank, scale: entry.scale)
@@ -115,12 +120,17 @@ public final class AdapterSet: LinearHook {
     ) {
         guard let entry = entry(layer: call.layer, site: call.site) else { return }
         switch entry.kind {
-        case .lora:
+        case .lora, .sparseLora:
             let (a, b) = (entry.tensor("A"), entry.tensor("B"))
             LoRA.backward(dy: outputGradient, x: input, a: parameters.at(a.offset), b: parameters.at(b.offset),
                           dx: inputGradient, da: gradients.at(a.offset), db: gradients.at(b.offset),
                           t: scratch.pointer, dt: scratch.at(scratch.count / 2), rows: call.rows,
                           inFeatures: entry.inFeatures, outFeatures: entry.outFeatures, rank: entry.rank, scale: entry.scale)
+            if entry.kind == .sparseLora {
+                for tensor in [a, b] {
+                    for index in tensor.range { gradients.pointer[index] *= masks.pointer[index] }
+                }
+            }
         case .ttLora:
             let train = TensorTrain(shape: entry.tensorTrain!, scale: entry.scale)
             let first = entry.tensors[0].offset
@@ -139,7 +149,7 @@ extension AdapterSet {
         precondition(weight.count == entry.outFeatures * entry.inFeatures, "weight of \(entry.target) has the wrong size")
         var result = weight
         switch entry.kind {
-        case .lora:
+        case .lora, .sparseLora:
             Matmul.gemm(parameters.at(entry.tensor("B").offset), parameters.at(entry.tensor("A").offset), into: &result,
                         m: entry.outFeatures, n: entry.inFeatures, k: entry.rank, transposeB: false,
                         lda: entry.rank, ldb: entry.inFeatures, ldc: entry.inFeatures, alpha: entry.scale, beta: 1)

@@ -5,6 +5,8 @@ public struct AdapterSpec: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case lora
         case ttLora = "tt-lora"
+        /// LoRA with magnitude-pruned `A` and `B` ("SALOR").
+        case sparseLora = "sparse-lora"
     }
 
     /// How TT-LoRA's cores start.
@@ -30,11 +32,13 @@ public struct AdapterSpec: Sendable, Equatable {
     public var tensorTrainInitialization: TensorTrainInitialization
     /// TT-LoRA: force a path; nil picks the cheaper one per call by FLOP count.
     public var tensorTrainPath: TensorTrain.Path?
+    /// Sparse LoRA: how sparsity grows.
+    public var sparsity: SparsitySchedule?
 
     public init(
         kind: Kind, rank: Int, alpha: Float, targets: [LinearSite], layers: [Int]? = nil,
         tensorTrainFactors: [Int: [Int]] = [:], tensorTrainInitialization: TensorTrainInitialization = .zeroDelta,
-        tensorTrainPath: TensorTrain.Path? = nil
+        tensorTrainPath: TensorTrain.Path? = nil, sparsity: SparsitySchedule? = nil
     ) {
         self.kind = kind
         self.rank = rank
@@ -44,6 +48,7 @@ public struct AdapterSpec: Sendable, Equatable {
         self.tensorTrainFactors = tensorTrainFactors
         self.tensorTrainInitialization = tensorTrainInitialization
         self.tensorTrainPath = tensorTrainPath
+        self.sparsity = sparsity
     }
 
     /// The factors of `dimension` for TT-LoRA: the override if given, else automatic.
@@ -68,6 +73,10 @@ public struct AdapterSpec: Sendable, Equatable {
         guard alpha.isFinite, alpha > 0 else { throw AdapterSpecError(setting: "adapter.alpha", problem: "must be a positive number, got \(alpha)") }
         guard !targets.isEmpty else { throw AdapterSpecError(setting: "adapter.targets", problem: "names no linear layer") }
         guard Set(targets).count == targets.count else { throw AdapterSpecError(setting: "adapter.targets", problem: "names a layer twice") }
+        if kind == .sparseLora {
+            guard let sparsity else { throw AdapterSpecError(setting: "adapter.sparsity", problem: "sparse-lora needs a sparsity schedule") }
+            try sparsity.validate()
+        }
         for (dimension, factors) in tensorTrainFactors.sorted(by: { $0.key < $1.key }) {
             let product = factors.reduce(1, *)
             guard !factors.isEmpty, factors.allSatisfy({ $0 >= 1 }), product == dimension else {
