@@ -4,7 +4,7 @@ import Llama
 
 /// The adapter settings shared by `adapters` and `bench` (a job spec says the same in YAML).
 struct AdapterOptions: ParsableArguments {
-    @Option(name: .customLong("adapter"), help: ArgumentHelp("Adapter kind: lora or tt-lora.", valueName: "kind"))
+    @Option(name: .customLong("adapter"), help: ArgumentHelp("Adapter kind: lora, tt-lora or sparse-lora.", valueName: "kind"))
     var kind: String?
 
     @Option(name: .long, help: "Rank r (LoRA) or TT rank (TT-LoRA).")
@@ -28,6 +28,18 @@ struct AdapterOptions: ParsableArguments {
     @Option(name: .customLong("tt-path"), help: "TT-LoRA path: reconstruct or contract (default: the cheaper by FLOP count, per call).")
     var tensorTrainPath: String?
 
+    @Option(name: .long, help: "Sparse LoRA: final sparsity of A and B, in [0, 1).")
+    var sparsity: Double?
+
+    @Option(name: .customLong("sparsity-start"), help: "Sparse LoRA: step where pruning starts.")
+    var sparsityStart = 0
+
+    @Option(name: .customLong("sparsity-end"), help: "Sparse LoRA: step where the final sparsity is reached.")
+    var sparsityEnd = 1000
+
+    @Option(name: .customLong("sparsity-every"), help: "Sparse LoRA: re-prune every this many steps.")
+    var sparsityEvery = 10
+
     /// The spec these options describe, or nil without `--adapter`; bad values name the option.
     func spec() throws -> AdapterSpec? {
         guard let kind else { return nil }
@@ -46,7 +58,8 @@ struct AdapterOptions: ParsableArguments {
         return AdapterSpec(
             kind: parsedKind, rank: rank, alpha: alpha ?? (parsedKind == .lora ? Float(2 * rank) : 1),
             targets: try AdapterSpec.targets(named: list(targets)), layers: try layers.map { try integers($0, option: "--layers") },
-            tensorTrainFactors: try factorOverrides(), tensorTrainInitialization: initialization, tensorTrainPath: path)
+            tensorTrainFactors: try factorOverrides(), tensorTrainInitialization: initialization, tensorTrainPath: path,
+            sparsity: sparsity.map { SparsitySchedule(final: $0, startStep: sparsityStart, endStep: sparsityEnd, every: sparsityEvery) })
     }
 
     private func list(_ text: String) -> [String] {

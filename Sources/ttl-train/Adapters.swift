@@ -23,10 +23,15 @@ struct AdaptersCommand: ParsableCommand {
         let layout = try AdapterLayout(spec: spec, config: config)
         var baseline = spec
         baseline.kind = .lora
+        baseline.sparsity = nil
         baseline.rank = compareRank
         let lora = try AdapterLayout(spec: baseline, config: config)
 
         print("kind=\(spec.kind.rawValue) rank=\(spec.rank) alpha=\(spec.alpha) layers=\(spec.layers.map { "\($0.count)" } ?? "all \(config.layerCount)")")
+        let finalSparsity = spec.sparsity?.final ?? 0
+        func trainable(_ entry: AdapterEntry) -> Int {
+            entry.tensors.reduce(0) { $0 + SparsitySchedule.kept(count: $1.count, sparsity: finalSparsity) }
+        }
         let header = ["target", "shape (out×in)", "tt shape", "params/layer", "layers", "params", "lora r\(compareRank)"]
         var rows: [[String]] = []
         for site in spec.targets {
@@ -34,17 +39,19 @@ struct AdaptersCommand: ParsableCommand {
             let loraEntries = lora.entries.filter { $0.site == site }
             guard let first = entries.first else { continue }
             let ttShape = first.tensorTrain.map { $0.modes.map(String.init).joined(separator: "·") } ?? "-"
-            rows.append([site.rawValue, "\(first.outFeatures)×\(first.inFeatures)", ttShape, "\(first.parameterCount)",
-                         "\(entries.count)", "\(entries.reduce(0) { $0 + $1.parameterCount })",
+            rows.append([site.rawValue, "\(first.outFeatures)×\(first.inFeatures)", ttShape, "\(trainable(first))",
+                         "\(entries.count)", "\(entries.reduce(0) { $0 + trainable($1) })",
                          "\(loraEntries.reduce(0) { $0 + $1.parameterCount })"])
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
         for row in [header] + rows {
             print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  "))
         }
-        print("total_parameters=\(layout.parameterCount)")
+        let total = layout.entries.reduce(0) { $0 + trainable($1) }
+        print("total_parameters=\(total)")
+        if spec.kind == .sparseLora { print("dense_parameters=\(layout.parameterCount)") }
         print("lora_r\(compareRank)_parameters=\(lora.parameterCount)")
-        print("fraction_of_lora=\(String(format: "%.4f", Double(layout.parameterCount) / Double(lora.parameterCount)))")
-        print("fraction_of_model=\(String(format: "%.6f", Double(layout.parameterCount) / Double(config.parameterCount)))")
+        print("fraction_of_lora=\(String(format: "%.4f", Double(total) / Double(lora.parameterCount)))")
+        print("fraction_of_model=\(String(format: "%.6f", Double(total) / Double(config.parameterCount)))")
     }
 }

@@ -68,11 +68,13 @@ struct Bench: ParsableCommand {
         if let spec = try adapter.spec() {
             let adapters = AdapterSet(layout: try AdapterLayout(spec: spec, config: config), maxRows: seq)
             adapters.initialize(seed: 1)
+            if let schedule = spec.sparsity { adapters.prune(step: schedule.endStep) }
             llama.linearHook = adapters
             let adapted = try time(trainStep)
             adapterLines = [
                 "adapter=\(spec.kind.rawValue)",
-                "adapter_parameters=\(adapters.layout.parameterCount)",
+                "adapter_parameters=\(adapters.trainableCount)",
+                "adapter_reduced_bytes_per_step=\(adapters.trainableCount * MemoryLayout<Float>.size)",
                 "adapted_train_tokens_per_s=\(format(Double(tokens.count) / adapted))",
                 "adapter_overhead=\(format(adapted / train - 1, digits: 4))",
             ]

@@ -27,10 +27,11 @@ final class AdapterModelTests: XCTestCase {
     /// TT-LoRA: the reference's all-random initialisation).
     private func adapters(_ kind: AdapterSpec.Kind, active: Bool, path: TensorTrain.Path? = nil) throws -> AdapterSet {
         let spec = AdapterSpec(kind: kind, rank: 3, alpha: kind == .lora ? 6 : 0.5, targets: LinearSite.allCases,
-                               tensorTrainInitialization: active ? .random : .zeroDelta, tensorTrainPath: path)
+                               tensorTrainInitialization: active ? .random : .zeroDelta, tensorTrainPath: path,
+                               sparsity: kind == .sparseLora ? SparsitySchedule(final: 0.5, startStep: 0, endStep: 10, every: 5) : nil)
         let set = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
         set.initialize(seed: 3)
-        if active && kind == .lora {
+        if active && kind != .ttLora {
             var generator = SplitMix64(seed: 9)
             for entry in set.layout.entries {
                 for index in entry.tensor("B").range { set.parameters.pointer[index] = generator.nextFloat(in: -0.1..<0.1) }
@@ -54,8 +55,10 @@ final class AdapterModelTests: XCTestCase {
     }
 
     func testAdaptedModelEqualsMergingTheAdapterIntoTheBaseWeights() throws {
-        for (kind, path) in [(AdapterSpec.Kind.lora, nil), (.ttLora, TensorTrain.Path.contract), (.ttLora, .reconstruct)] {
-            try checkMerge(try adapters(kind, active: true, path: path))
+        for (kind, path) in [(AdapterSpec.Kind.lora, nil), (.sparseLora, nil), (.ttLora, TensorTrain.Path.contract), (.ttLora, .reconstruct)] {
+            let set = try adapters(kind, active: true, path: path)
+            set.prune(step: 10)
+            try checkMerge(set)
         }
     }
 

@@ -12,10 +12,8 @@ final class CommandLineTests: XCTestCase {
         directory = try TemporaryDirectory()
     }
 
-    /// Runs the `ttl-train` built next to this test bundle.
     private func ttlTrain(_ arguments: String...) throws -> ChildProcess {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ttl-train")
-        return try ChildProcess.run(binary.path, arguments)
+        try ChildProcess.ttlTrain(arguments)
     }
 
     /// A failure must be exactly one line on stderr that names `what`, with a non-zero exit.
@@ -92,5 +90,46 @@ final class CommandLineTests: XCTestCase {
         let run = try ttlTrain("info")
         XCTAssertNotEqual(run.status, 0)
         XCTAssertTrue(run.stderr.contains("--model"), run.stderr)
+    }
+}
+
+/// `ttl-train adapters` on the real SmolLM2 (q_proj + v_proj in all 30 layers).
+final class AdaptersCommandTests: XCTestCase {
+    private func adapters(_ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess.ttlTrain(["adapters", "--model", try Repository.realModel()] + arguments)
+    }
+
+    private func total(_ run: ChildProcess) -> Int? {
+        run.stdout.split(separator: "\n").first { $0.hasPrefix("total_parameters=") }.flatMap { Int($0.dropFirst("total_parameters=".count)) }
+    }
+
+    func testParameterCountsMatchHandComputedValues() throws {
+        XCTAssertEqual(total(try adapters(["--adapter", "lora", "--rank", "8"])), 460_800)
+        // TT-LoRA r 5: q 576×576 as 8·8·9·9·8·8 → 40+200+225+225+200+40 = 930; v 192×576 as
+        // 8·8·9·8·6·4 → 40+200+225+200+150+20 = 835; times 30 layers.
+        let tt = try adapters(["--adapter", "tt-lora", "--rank", "5"])
+        XCTAssertEqual(total(tt), 30 * (930 + 835))
+        XCTAssertTrue(tt.stdout.contains("8·8·9·9·8·8"), tt.stdout)
+        XCTAssertTrue(tt.stdout.contains("lora_r8_parameters=460800"), tt.stdout)
+        // Sparse LoRA r 8 keeps count − round(s·count) of each A (4,608) and B (4,608 or 1,536).
+        for (sparsity, perLayer) in [("0.5", 3 * 2304 + 768), ("0.8", 3 * 922 + 307), ("0.9", 3 * 461 + 154)] {
+            XCTAssertEqual(total(try adapters(["--adapter", "sparse-lora", "--rank", "8", "--sparsity", sparsity])), 30 * perLayer)
+        }
+    }
+
+    func testBadSettingsFailWithOneLineNamingTheSetting() throws {
+        let cases: [([String], String)] = [
+            (["--adapter", "lora", "--rank", "0"], "adapter.rank: must be at least 1, got 0"),
+            (["--adapter", "tt-lora", "--tt-factors", "576=8x8x8"], "adapter.tt_factors.576: [8, 8, 8] multiply to 512, not 576"),
+            (["--adapter", "lora", "--targets", "q_proj,qkv"], "adapter.targets: unknown target 'qkv'"),
+            (["--adapter", "sparse-lora", "--sparsity", "1"], "adapter.sparsity.final: must be in [0, 1), got 1.0"),
+            (["--adapter", "dora"], "--adapter: unknown kind 'dora'"),
+        ]
+        for (arguments, message) in cases {
+            let run = try adapters(arguments)
+            XCTAssertNotEqual(run.status, 0, message)
+            XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+            XCTAssertTrue(run.stderr.contains(message), run.stderr)
+        }
     }
 }
