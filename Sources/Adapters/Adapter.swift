@@ -15,14 +15,15 @@ protocol Adapter {
     /// Seeded initial values (the slice is zero on entry).
     func initialize(_ parameters: UnsafeMutablePointer<Float>, generator: inout SplitMix64, spec: AdapterSpec)
 
-    /// `y (rows, out) += Δy` for input `x (rows, in)`.
+    /// `y (rows, out) += Δy` for input `x (rows, in)`; `call` says which rows of the batch these
+    /// are, `dropoutSeed` is set while training.
     func forward(x: UnsafePointer<Float>, parameters: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                 rows: Int, scratch: UnsafeMutablePointer<Float>)
+                 call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>)
 
     /// Adds `dL/dx` into `dx` and the parameter gradients into `gradients`, for upstream `dy`.
     func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, parameters: UnsafePointer<Float>,
                   dx: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, masks: UnsafePointer<Float>,
-                  rows: Int, scratch: UnsafeMutablePointer<Float>)
+                  call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>)
 
     /// The update `ΔW (out, in)` the adapter adds to the base weight, scale included.
     func deltaWeight(_ parameters: UnsafePointer<Float>) -> [Float]
@@ -37,22 +38,50 @@ extension Adapter {
 
 extension AdapterEntry {
     /// The implementation of this entry's kind.
-    func makeAdapter(path: TensorTrain.Path?) -> Adapter {
+    func makeAdapter(spec: AdapterSpec) -> Adapter {
         switch kind {
-        case .lora: return LoRAAdapter(entry: self, masked: false)
-        case .sparseLora: return LoRAAdapter(entry: self, masked: true)
-        case .ttLora: return TensorTrainAdapter(entry: self, train: TensorTrain(shape: tensorTrain!, scale: scale), path: path)
+        case .lora: return LoRAAdapter(entry: self, masked: false, dropout: spec.dropout)
+        case .sparseLora: return LoRAAdapter(entry: self, masked: true, dropout: spec.dropout)
+        case .ttLora: return TensorTrainAdapter(entry: self, train: TensorTrain(shape: tensorTrain!, scale: scale), path: spec.tensorTrainPath)
         }
     }
 }
 
-/// LoRA, and sparse LoRA when `masked`: the same product, with pruned gradients zeroed.
+/// LoRA, and sparse LoRA when `masked`: the same product, with pruned gradients zeroed. With
+/// `dropout` p > 0 and a dropout seed, the input is `x ⊙ keep / (1 − p)` as in PEFT, where `keep`
+/// is a hash of (seed, layer, site, batch row, column): the same bits on any rank and in backward.
 struct LoRAAdapter: Adapter {
     let entry: AdapterEntry
     let masked: Bool
+    let dropout: Float
 
     func scratchCount(rows: Int) -> Int {
-        2 * rows * entry.rank
+        2 * rows * entry.rank + (dropout > 0 ? 3 * rows * entry.inFeatures : 0)
+    }
+
+    /// Whether element `column` of batch row `row` survives dropout under `seed`.
+    private func keeps(row: Int, column: Int, seed: UInt64) -> Bool {
+        let site = UInt64(LinearSite.allCases.firstIndex(of: entry.site)!)
+        var generator = SplitMix64(seed: seed ^ (UInt64(entry.layer) << 56) ^ (site << 52) ^ (UInt64(row) << 24) ^ UInt64(column))
+        return generator.nextFloat(in: 0..<1) >= dropout
+    }
+
+    /// Writes the dropout factors `keep / (1 − p)` to `factors` and `x ⊙ factors` to `dropped`
+    /// (both `(rows, in)`); false when dropout is off.
+    private func applyDropout(
+        _ x: UnsafePointer<Float>, call: LinearCall, seed: UInt64?,
+        factors: UnsafeMutablePointer<Float>, dropped: UnsafeMutablePointer<Float>
+    ) -> Bool {
+        guard dropout > 0, let seed else { return false }
+        let kept = 1 / (1 - dropout)
+        for row in 0..<call.rows {
+            for column in 0..<entry.inFeatures {
+                let index = row * entry.inFeatures + column
+                factors[index] = keeps(row: call.firstRow + row, column: column, seed: seed) ? kept : 0
+                dropped[index] = x[index] * factors[index]
+            }
+        }
+        return true
     }
 
     /// `A` Kaiming-uniform as PEFT does (`kaiming_uniform_(a=√5)`, i.e. uniform in ±1/√in), `B` zero.
@@ -63,17 +92,31 @@ struct LoRAAdapter: Adapter {
     }
 
     func forward(x: UnsafePointer<Float>, parameters: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                 rows: Int, scratch: UnsafeMutablePointer<Float>) {
-        LoRA.forward(x: x, a: parameters + offset("A"), b: parameters + offset("B"), into: y, t: scratch, rows: rows,
+                 call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>) {
+        let factors = scratch + 2 * call.rows * entry.rank
+        let dropped = factors + call.rows * entry.inFeatures
+        let input = applyDropout(x, call: call, seed: dropoutSeed, factors: factors, dropped: dropped) ? UnsafePointer(dropped) : x
+        LoRA.forward(x: input, a: parameters + offset("A"), b: parameters + offset("B"), into: y, t: scratch, rows: call.rows,
                      inFeatures: entry.inFeatures, outFeatures: entry.outFeatures, rank: entry.rank, scale: entry.scale)
     }
 
     func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, parameters: UnsafePointer<Float>,
                   dx: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, masks: UnsafePointer<Float>,
-                  rows: Int, scratch: UnsafeMutablePointer<Float>) {
-        LoRA.backward(dy: dy, x: x, a: parameters + offset("A"), b: parameters + offset("B"), dx: dx,
+                  call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>) {
+        let (rows, inFeatures) = (call.rows, entry.inFeatures)
+        let factors = scratch + 2 * rows * entry.rank
+        let dropped = factors + rows * inFeatures
+        let droppedGradient = dropped + rows * inFeatures
+        let dropping = applyDropout(x, call: call, seed: dropoutSeed, factors: factors, dropped: dropped)
+        if dropping { droppedGradient.update(repeating: 0, count: rows * inFeatures) }
+        LoRA.backward(dy: dy, x: dropping ? UnsafePointer(dropped) : x, a: parameters + offset("A"), b: parameters + offset("B"),
+                      dx: dropping ? droppedGradient : dx,
                       da: gradients + offset("A"), db: gradients + offset("B"), t: scratch, dt: scratch + rows * entry.rank,
-                      rows: rows, inFeatures: entry.inFeatures, outFeatures: entry.outFeatures, rank: entry.rank, scale: entry.scale)
+                      rows: rows, inFeatures: inFeatures, outFeatures: entry.outFeatures, rank: entry.rank, scale: entry.scale)
+        if dropping {
+            // d(x ⊙ factors)/dx = factors.
+            for index in 0..<(rows * inFeatures) { dx[index] += droppedGradient[index] * factors[index] }
+        }
         if masked {
             for index in 0..<entry.parameterCount { gradients[index] *= masks[index] }
         }

@@ -20,6 +20,9 @@ public final class AdapterSet: LinearHook {
     /// 1 where a parameter trains, 0 where sparse LoRA pruned it (all 1 for other kinds). Masks
     /// are identical on every rank, so the gradient reduction can skip the pruned entries.
     public let masks: FloatBuffer
+    /// Set while training (e.g. from the seed, step and micro-batch) to turn LoRA dropout on with
+    /// a reproducible mask; nil evaluates without dropout.
+    public var dropoutSeed: UInt64?
     private let adapters: [Adapter]
     private let entryIndex: [Int: Int]
     private let scratch: FloatBuffer
@@ -31,7 +34,7 @@ public final class AdapterSet: LinearHook {
         parameters = FloatBuffer(count: layout.parameterCount)
         gradients = FloatBuffer(count: layout.parameterCount)
         masks = FloatBuffer([Float](repeating: 1, count: layout.parameterCount))
-        adapters = layout.entries.map { $0.makeAdapter(path: layout.spec.tensorTrainPath) }
+        adapters = layout.entries.map { $0.makeAdapter(spec: layout.spec) }
         var index: [Int: Int] = [:]
         for (position, entry) in layout.entries.enumerated() { index[Self.key(entry.layer, entry.site)] = position }
         entryIndex = index
@@ -69,7 +72,7 @@ public final class AdapterSet: LinearHook {
     public func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         guard let adapter = adapter(layer: call.layer, site: call.site) else { return }
         adapter.forward(x: input, parameters: parameters.at(adapter.entry.tensors[0].offset), into: output,
-                        rows: call.rows, scratch: scratch.pointer)
+                        call: call, dropoutSeed: dropoutSeed, scratch: scratch.pointer)
     }
 
     public func backward(
@@ -79,7 +82,8 @@ public final class AdapterSet: LinearHook {
         guard let adapter = adapter(layer: call.layer, site: call.site) else { return }
         let first = adapter.entry.tensors[0].offset
         adapter.backward(dy: outputGradient, x: input, parameters: parameters.at(first), dx: inputGradient,
-                         gradients: gradients.at(first), masks: masks.at(first), rows: call.rows, scratch: scratch.pointer)
+                         gradients: gradients.at(first), masks: masks.at(first), call: call, dropoutSeed: dropoutSeed,
+                         scratch: scratch.pointer)
     }
 }
 

@@ -26,6 +26,9 @@ public struct AdapterSpec: Sendable, Equatable {
     public var targets: [LinearSite]
     /// Decoder layers to adapt; nil means all.
     public var layers: [Int]?
+    /// LoRA dropout on the adapter's input (PEFT's `lora_dropout`), active only while
+    /// `AdapterSet.dropoutSeed` is set (training).
+    public var dropout: Float
     /// TT-LoRA: factorisation of a dimension, overriding `TensorTrainShape.factorize`
     /// (e.g. `[576: [8, 8, 9]]`).
     public var tensorTrainFactors: [Int: [Int]]
@@ -36,7 +39,7 @@ public struct AdapterSpec: Sendable, Equatable {
     public var sparsity: SparsitySchedule?
 
     public init(
-        kind: Kind, rank: Int, alpha: Float, targets: [LinearSite], layers: [Int]? = nil,
+        kind: Kind, rank: Int, alpha: Float, targets: [LinearSite], layers: [Int]? = nil, dropout: Float = 0,
         tensorTrainFactors: [Int: [Int]] = [:], tensorTrainInitialization: TensorTrainInitialization = .zeroDelta,
         tensorTrainPath: TensorTrain.Path? = nil, sparsity: SparsitySchedule? = nil
     ) {
@@ -45,6 +48,7 @@ public struct AdapterSpec: Sendable, Equatable {
         self.alpha = alpha
         self.targets = targets
         self.layers = layers
+        self.dropout = dropout
         self.tensorTrainFactors = tensorTrainFactors
         self.tensorTrainInitialization = tensorTrainInitialization
         self.tensorTrainPath = tensorTrainPath
@@ -71,6 +75,10 @@ public struct AdapterSpec: Sendable, Equatable {
     public func validate(for config: LlamaConfig) throws {
         guard rank >= 1 else { throw AdapterSpecError(setting: "adapter.rank", problem: "must be at least 1, got \(rank)") }
         guard alpha.isFinite, alpha > 0 else { throw AdapterSpecError(setting: "adapter.alpha", problem: "must be a positive number, got \(alpha)") }
+        guard dropout >= 0, dropout < 1 else { throw AdapterSpecError(setting: "adapter.dropout", problem: "must be in [0, 1), got \(dropout)") }
+        if dropout > 0 && kind == .ttLora {
+            throw AdapterSpecError(setting: "adapter.dropout", problem: "applies to lora and sparse-lora only")
+        }
         guard !targets.isEmpty else { throw AdapterSpecError(setting: "adapter.targets", problem: "names no linear layer") }
         guard Set(targets).count == targets.count else { throw AdapterSpecError(setting: "adapter.targets", problem: "names a layer twice") }
         if kind == .sparseLora {

@@ -29,15 +29,15 @@ struct TensorTrainAdapter: Adapter {
     }
 
     func forward(x: UnsafePointer<Float>, parameters: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                 rows: Int, scratch: UnsafeMutablePointer<Float>) {
-        train.forward(x: x, cores: parameters, into: y, rows: rows, path: path ?? train.cheaperPath(rows: rows), scratch: scratch)
+                 call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>) {
+        train.forward(x: x, cores: parameters, into: y, rows: call.rows, path: path ?? train.cheaperPath(rows: call.rows), scratch: scratch)
     }
 
     func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, parameters: UnsafePointer<Float>,
                   dx: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, masks: UnsafePointer<Float>,
-                  rows: Int, scratch: UnsafeMutablePointer<Float>) {
-        train.backward(dy: dy, x: x, cores: parameters, dx: dx, coreGradients: gradients, rows: rows,
-                       path: path ?? train.cheaperPath(rows: rows), scratch: scratch)
+                  call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>) {
+        train.backward(dy: dy, x: x, cores: parameters, dx: dx, coreGradients: gradients, rows: call.rows,
+                       path: path ?? train.cheaperPath(rows: call.rows), scratch: scratch)
     }
 
     /// ΔW is `(in, out)`; the base weight is `(out, in)`: the transpose, scaled.

@@ -13,6 +13,9 @@ struct AdapterOptions: ParsableArguments {
     @Option(name: .long, help: "Scale α: ΔW = (α/r)·B·A for LoRA, α·TT(cores) for TT-LoRA. (default: 2·rank for LoRA, 1 for TT-LoRA)")
     var alpha: Float?
 
+    @Option(name: .long, help: "LoRA dropout on the adapter input while training (lora, sparse-lora).")
+    var dropout: Float = 0
+
     @Option(name: .long, help: ArgumentHelp("Comma-separated PEFT target names.", valueName: "q_proj,v_proj,…"))
     var targets = "q_proj,v_proj"
 
@@ -58,6 +61,7 @@ struct AdapterOptions: ParsableArguments {
         return AdapterSpec(
             kind: parsedKind, rank: rank, alpha: alpha ?? (parsedKind == .lora ? Float(2 * rank) : 1),
             targets: try AdapterSpec.targets(named: list(targets)), layers: try layers.map { try integers($0, option: "--layers") },
+            dropout: dropout,
             tensorTrainFactors: try factorOverrides(), tensorTrainInitialization: initialization, tensorTrainPath: path,
             sparsity: sparsity.map { SparsitySchedule(final: $0, startStep: sparsityStart, endStep: sparsityEnd, every: sparsityEvery) })
     }

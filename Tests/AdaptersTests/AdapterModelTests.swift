@@ -25,8 +25,8 @@ final class AdapterModelTests: XCTestCase {
 
     /// Adapters of `kind` on every linear layer; `active` makes ΔW ≠ 0 (LoRA: random `B`;
     /// TT-LoRA: the reference's all-random initialisation).
-    private func adapters(_ kind: AdapterSpec.Kind, active: Bool, path: TensorTrain.Path? = nil) throws -> AdapterSet {
-        let spec = AdapterSpec(kind: kind, rank: 3, alpha: kind == .lora ? 6 : 0.5, targets: LinearSite.allCases,
+    private func adapters(_ kind: AdapterSpec.Kind, active: Bool, path: TensorTrain.Path? = nil, dropout: Float = 0) throws -> AdapterSet {
+        let spec = AdapterSpec(kind: kind, rank: 3, alpha: kind == .lora ? 6 : 0.5, targets: LinearSite.allCases, dropout: dropout,
                                tensorTrainInitialization: active ? .random : .zeroDelta, tensorTrainPath: path,
                                sparsity: kind == .sparseLora ? SparsitySchedule(final: 0.5, startStep: 0, endStep: 10, every: 5) : nil)
         let set = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
@@ -88,6 +88,25 @@ final class AdapterModelTests: XCTestCase {
         for (kind, path) in [(AdapterSpec.Kind.lora, nil), (.ttLora, TensorTrain.Path.contract), (.ttLora, .reconstruct)] {
             try checkGradients(try adapters(kind, active: true, path: path))
         }
+        let dropping = try adapters(.lora, active: true, dropout: 0.3)
+        dropping.dropoutSeed = 17
+        try checkGradients(dropping)
+    }
+
+    func testDropoutIsReproducibleAndOffWithoutASeed() throws {
+        let plain = try adapters(.lora, active: true)
+        let dropping = try adapters(.lora, active: true, dropout: 0.3)
+        let model = try model()
+        model.linearHook = plain
+        let reference = try allLogits(model)
+        model.linearHook = dropping
+        XCTAssertTrue(try allLogits(model) == reference, "no seed: no dropout")
+        dropping.dropoutSeed = 5
+        let first = try allLogits(model)
+        XCTAssertTrue(try allLogits(model) == first, "the same seed gives the same bits")
+        XCTAssertTrue(first != reference)
+        dropping.dropoutSeed = 6
+        XCTAssertTrue(try allLogits(model) != first)
     }
 
     private func checkGradients(_ set: AdapterSet) throws {
