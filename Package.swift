@@ -24,10 +24,11 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS"]),
         .target(name: "Llama", dependencies: ["HDF5", "Kernels"]),
         .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),
+        .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5"]),
         .executableTarget(
             name: "ttl-train",
             dependencies: [
-                "HDF5", "Distributed", "Llama", "Adapters",
+                "HDF5", "Distributed", "Llama", "Adapters", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -39,6 +40,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5", "Kernels", "TestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Llama", "Kernels", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
     ]
 )
