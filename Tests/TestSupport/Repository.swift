@@ -29,3 +29,13 @@ public enum Repository {
         throw XCTSkip("\(file) is missing: run scripts/setup.sh")
     }
 }
+
+extension Repository {
+    /// The prepared movie-review sentiment dataset (scripts/setup.sh makes it).
+    public static func sentimentDataset() throws -> String {
+        let file = path("assets/data/sentiment.h5")
+        if FileManager.default.fileExists(atPath: file) { return file }
+        if ProcessInfo.processInfo.environment["TTL_REQUIRE_ASSETS"] == "1" { XCTFail("\(file) is missing: run scripts/setup.sh") }
+        throw XCTSkip("\(file) is missing: run scripts/setup.sh")
+    }
+}
