@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // System libraries found through pkg-config. Each shim header also turns the macros Swift
@@ -24,7 +25,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS"]),
         .target(name: "Llama", dependencies: ["HDF5", "Kernels"]),
         .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),
-        .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5"]),
+        .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "Yams"]),
         .executableTarget(
             name: "ttl-train",
             dependencies: [
@@ -40,7 +41,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5", "Kernels", "TestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Llama", "Kernels", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
     ]
 )

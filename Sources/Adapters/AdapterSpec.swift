@@ -88,7 +88,7 @@ public struct AdapterSpec: Sendable, Equatable {
         for (dimension, factors) in tensorTrainFactors.sorted(by: { $0.key < $1.key }) {
             let product = factors.reduce(1, *)
             guard !factors.isEmpty, factors.allSatisfy({ $0 >= 1 }), product == dimension else {
-                throw AdapterSpecError(setting: "adapter.tt_factors.\(dimension)",
+                throw AdapterSpecError(setting: "adapter.tt.factors.\(dimension)",
                                        problem: "\(factors) multiply to \(product), not \(dimension)")
             }
         }

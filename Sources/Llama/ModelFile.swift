@@ -20,6 +20,9 @@ public final class ModelFile {
     public let fingerprint: String
     /// Where the weights came from (e.g. the GGUF's `general.name`).
     public let source: String
+    /// `sha256:` of the tokenizer the weights go with (empty when the file does not say); data
+    /// sets record theirs, so a mismatch is caught before training.
+    public let tokenizerFingerprint: String
     private let file: HDF5File
 
     public init(path: String) throws {
@@ -39,6 +42,7 @@ public final class ModelFile {
         self.config = try LlamaConfig(attributes: attributes, file: path)
         self.fingerprint = try attributes.string("fingerprint")
         self.source = attributes.contains("source") ? try attributes.string("source") : ""
+        self.tokenizerFingerprint = attributes.contains("tokenizer_fingerprint") ? try attributes.string("tokenizer_fingerprint") : ""
         for (name, shape) in config.weightShapes {
             let found = try weight(name).shape()
             guard found == shape else {

@@ -46,7 +46,7 @@ public final class GradientReducer {
 
     /// Bytes a step of `count` gradient entries sends through the all-reduces (per rank): the
     /// gradient with the loss sum and token count, plus in exact mode the one-number MAX.
-    public func bytesPerStep(count: Int) -> Int {
+    public static func bytesPerStep(count: Int, mode: Mode) -> Int {
         switch mode {
         case .exact: return (count + 2) * MemoryLayout<Int64>.size + MemoryLayout<Double>.size
         case .fast: return (count + 2) * MemoryLayout<Float>.size

@@ -73,9 +73,7 @@ final class GradientReducerTests: XCTestCase {
     }
 
     func testBytesPerStep() {
-        let exact = GradientReducer(communicator: SingleProcessCommunicator(), microBatchesPerStep: 1, mode: .exact)
-        XCTAssertEqual(exact.bytesPerStep(count: 460_800), (460_800 + 2) * 8 + 8)
-        let fast = GradientReducer(communicator: SingleProcessCommunicator(), microBatchesPerStep: 1, mode: .fast)
-        XCTAssertEqual(fast.bytesPerStep(count: 460_800), (460_800 + 2) * 4)
+        XCTAssertEqual(GradientReducer.bytesPerStep(count: 460_800, mode: .exact), (460_800 + 2) * 8 + 8)
+        XCTAssertEqual(GradientReducer.bytesPerStep(count: 460_800, mode: .fast), (460_800 + 2) * 4)
     }
 }

@@ -1,0 +1,43 @@
+import Adapters
+import Llama
+
+extension JobSpec {
+    /// What a spec resolves to against its model and data: the adapter layout and the training
+    /// split, checked for everything that can be known before training starts.
+    public struct Resolved {
+        public let model: ModelFile
+        public let layout: AdapterLayout
+        public let dataset: TokenDataset
+        public let train: TokenDataset.Split
+    }
+
+    /// Opens the model and data and checks them against the spec: files exist, the adapter fits
+    /// the model, the data was tokenized with the model's tokenizer, splits exist, the task
+    /// matches, and every training example fits `batch.max_length`.
+    public func resolve(file: String) throws -> Resolved {
+        try checkFiles(file: file)
+        let model = try ModelFile(path: self.model)
+        let layout = try SpecReader(file: file).adapterSetting { try AdapterLayout(spec: adapter, config: model.config) }
+        let dataset = try TokenDataset(path: dataPath, vocabulary: model.config.vocabSize)
+        if !model.tokenizerFingerprint.isEmpty, dataset.tokenizerFingerprint != model.tokenizerFingerprint {
+            throw JobSpecError(file: file, keyPath: "data.path",
+                               problem: "'\(dataPath)' was tokenized with another tokenizer (\(dataset.tokenizerFingerprint)) than the model's (\(model.tokenizerFingerprint)); re-run scripts/prepare_data.py")
+        }
+        guard dataset.task == task.rawValue else {
+            throw JobSpecError(file: file, keyPath: "task", problem: "'\(task.rawValue)' but '\(dataPath)' holds a \(dataset.task) data set")
+        }
+        let train: TokenDataset.Split
+        do {
+            train = try dataset.split(trainSplit)
+            _ = try dataset.split(evalSplit)
+        } catch let error as DatasetError {
+            throw JobSpecError(file: file, keyPath: "data", problem: error.description)
+        }
+        let longest = max(train.longestExample, try dataset.split(evalSplit).longestExample)
+        guard longest <= batch.maxLength, batch.maxLength <= model.config.contextLength else {
+            throw JobSpecError(file: file, keyPath: "batch.max_length",
+                               problem: "\(batch.maxLength) must cover the longest example (\(longest) tokens) and fit the model's context (\(model.config.contextLength))")
+        }
+        return Resolved(model: model, layout: layout, dataset: dataset, train: train)
+    }
+}

@@ -1,0 +1,197 @@
+import Adapters
+import Foundation
+import Llama
+import Yams
+
+/// Everything about one training run, read strictly from a YAML file (see `jobs/` and the
+/// README for the format): an unknown key, a wrong type, a missing file or an impossible
+/// combination is an error naming its key path, before any rank starts training.
+public struct JobSpec: Sendable {
+    public enum Task: String, Sendable, CaseIterable {
+        case classification, lm
+    }
+
+    public struct Optimizer: Sendable, Equatable {
+        public var learningRate: Double
+        public var adam: AdamW.Settings
+        /// Clip the global gradient norm to this; 0 turns clipping off.
+        public var maxGradNorm: Double
+    }
+
+    public struct Batch: Sendable, Equatable {
+        /// Examples per optimizer step, over all ranks.
+        public var global: Int
+        /// Examples per forward/backward pass on one rank.
+        public var micro: Int
+        /// Longest example in tokens; longer ones are refused when the data is loaded.
+        public var maxLength: Int
+    }
+
+    public var name: String
+    public var model: String
+    public var dataPath: String
+    public var trainSplit: String
+    public var evalSplit: String
+    public var task: Task
+    public var adapter: AdapterSpec
+    public var optimizer: Optimizer
+    public var schedule: LearningRateSchedule
+    public var batch: Batch
+    public var seed: UInt64
+    public var reduction: GradientReducer.Mode
+    public var evalEvery: Int
+    public var evalExamples: Int
+    public var checkpointEvery: Int
+    public var checkpointKeep: Int
+    public var output: String
+    /// The spec as written (with overrides applied), stored in checkpoints.
+    public var text: String
+
+    /// Reads the spec at `path`, applying `overrides` (`key.path=value`, values in YAML syntax).
+    public static func load(path: String, overrides: [String] = []) throws -> JobSpec {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw JobSpecError(file: path, keyPath: "(file)", problem: "no such file")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path, overrides: overrides)
+    }
+
+    /// Parses spec text; `file` names it in errors.
+    public static func parse(_ text: String, file: String, overrides: [String] = []) throws -> JobSpec {
+        let reader = SpecReader(file: file)
+        var root: Node
+        do {
+            root = try Yams.compose(yaml: text) ?? Node.mapping(.init([]))
+        } catch {
+            throw JobSpecError(file: file, keyPath: "(file)", problem: "not valid YAML: \("\(error)".split(separator: "\n").first ?? "")")
+        }
+        for override in overrides { root = try apply(override, to: root, reader: reader) }
+        return try JobSpec(root: root, reader: reader, text: try Yams.serialize(node: root))
+    }
+
+    private init(root: Node, reader: SpecReader, text: String) throws {
+        let r = reader
+        let top = try r.table(root, at: "", keys: ["name", "model", "data", "task", "adapter", "optimizer", "schedule",
+                                                   "batch", "seed", "reduction", "eval", "checkpoint", "output"])
+        name = try r.string(top, "name", at: "")
+        model = try r.string(top, "model", at: "")
+        task = Task(rawValue: try r.choice(top, "task", at: "", Task.allCases.map(\.rawValue)))!
+        let data = try r.table(top["data"], at: "data", keys: ["path", "train_split", "eval_split"])
+        dataPath = try r.string(data, "path", at: "data")
+        trainSplit = try r.string(data, "train_split", at: "data", default: "train")
+        evalSplit = try r.string(data, "eval_split", at: "data", default: "validation")
+        adapter = try Self.adapter(top["adapter"], reader: r)
+
+        let optimizerTable = try r.table(top["optimizer"], at: "optimizer", keys: ["lr", "betas", "eps", "weight_decay", "max_grad_norm"])
+        let betas = try r.list(optimizerTable, "betas", at: "optimizer", default: [0.9, 0.999], r.doubleElement)
+        guard betas.count == 2, betas.allSatisfy({ $0 >= 0 && $0 < 1 }) else {
+            throw r.error("optimizer.betas", "expected two numbers in [0, 1)")
+        }
+        optimizer = Optimizer(
+            learningRate: try r.double(optimizerTable, "lr", at: "optimizer"),
+            adam: AdamW.Settings(beta1: Float(betas[0]), beta2: Float(betas[1]),
+                                 epsilon: Float(try r.double(optimizerTable, "eps", at: "optimizer", default: 1e-8)),
+                                 weightDecay: Float(try r.double(optimizerTable, "weight_decay", at: "optimizer", default: 0.01))),
+            maxGradNorm: try r.double(optimizerTable, "max_grad_norm", at: "optimizer", default: 1.0))
+
+        let scheduleTable = try r.table(top["schedule"], at: "schedule", keys: ["kind", "warmup_steps", "total_steps"])
+        schedule = LearningRateSchedule(
+            shape: LearningRateSchedule.Shape(rawValue: try r.choice(scheduleTable, "kind", at: "schedule",
+                                                                      LearningRateSchedule.Shape.allCases.map(\.rawValue), default: "cosine"))!,
+            peak: optimizer.learningRate,
+            warmupSteps: try r.int(scheduleTable, "warmup_steps", at: "schedule", default: 0),
+            totalSteps: try r.int(scheduleTable, "total_steps", at: "schedule"))
+
+        let batchTable = try r.table(top["batch"], at: "batch", keys: ["global", "micro", "max_length"])
+        batch = Batch(global: try r.int(batchTable, "global", at: "batch"), micro: try r.int(batchTable, "micro", at: "batch"),
+                      maxLength: try r.int(batchTable, "max_length", at: "batch", default: 256))
+        seed = UInt64(bitPattern: Int64(try r.int(top, "seed", at: "", default: 0)))
+        reduction = GradientReducer.Mode(rawValue: try r.choice(top, "reduction", at: "", GradientReducer.Mode.allCases.map(\.rawValue), default: "exact"))!
+        let evalTable = try r.table(top["eval"], at: "eval", keys: ["every", "examples"])
+        evalEvery = try r.int(evalTable, "every", at: "eval", default: 50)
+        evalExamples = try r.int(evalTable, "examples", at: "eval", default: 256)
+        let checkpointTable = try r.table(top["checkpoint"], at: "checkpoint", keys: ["every", "keep"])
+        checkpointEvery = try r.int(checkpointTable, "every", at: "checkpoint", default: 50)
+        checkpointKeep = try r.int(checkpointTable, "keep", at: "checkpoint", default: 3)
+        output = try r.string(top, "output", at: "", default: "runs/\(name)")
+        self.text = text
+        try validateNumbers(reader: r)
+    }
+
+    private static func adapter(_ node: Node?, reader r: SpecReader) throws -> AdapterSpec {
+        let table = try r.table(node, at: "adapter", keys: ["kind", "rank", "alpha", "targets", "layers", "dropout", "tt", "sparsity"])
+        let kind = AdapterSpec.Kind(rawValue: try r.choice(table, "kind", at: "adapter", AdapterSpec.Kind.allCases.map(\.rawValue)))!
+        let rank = try r.int(table, "rank", at: "adapter", default: 8)
+        let names = try r.list(table, "targets", at: "adapter", default: ["q_proj", "v_proj"], r.stringElement)
+        let layers: [Int]? = table["layers"] == nil ? nil : try r.list(table, "layers", at: "adapter", r.intElement)
+        let tt = try r.table(table["tt"], at: "adapter.tt", keys: ["factors", "init", "path"])
+        var factors: [Int: [Int]] = [:]
+        for (dimension, list) in try r.integerTable(tt["factors"], at: "adapter.tt.factors") {
+            factors[dimension] = try r.list(["\(dimension)": list], "\(dimension)", at: "adapter.tt.factors", r.intElement)
+        }
+        let initialization = try r.choice(tt, "init", at: "adapter.tt", AdapterSpec.TensorTrainInitialization.allCases.map(\.rawValue), default: "zero-delta")
+        let path = try r.choice(tt, "path", at: "adapter.tt", ["auto"] + TensorTrain.Path.allCases.map(\.rawValue), default: "auto")
+        var schedule: SparsitySchedule?
+        if table["sparsity"] != nil {
+            let sparsity = try r.table(table["sparsity"], at: "adapter.sparsity", keys: ["initial", "final", "start_step", "end_step", "every"])
+            schedule = SparsitySchedule(initial: try r.double(sparsity, "initial", at: "adapter.sparsity", default: 0),
+                                        final: try r.double(sparsity, "final", at: "adapter.sparsity"),
+                                        startStep: try r.int(sparsity, "start_step", at: "adapter.sparsity", default: 0),
+                                        endStep: try r.int(sparsity, "end_step", at: "adapter.sparsity"),
+                                        every: try r.int(sparsity, "every", at: "adapter.sparsity", default: 10))
+        }
+        return AdapterSpec(
+            kind: kind, rank: rank, alpha: Float(try r.double(table, "alpha", at: "adapter", default: kind == .ttLora ? 1 : Double(2 * rank))),
+            targets: try r.adapterSetting { try AdapterSpec.targets(named: names) }, layers: layers,
+            dropout: Float(try r.double(table, "dropout", at: "adapter", default: 0)),
+            tensorTrainFactors: factors, tensorTrainInitialization: AdapterSpec.TensorTrainInitialization(rawValue: initialization)!,
+            tensorTrainPath: TensorTrain.Path(rawValue: path), sparsity: schedule)
+    }
+
+    private func validateNumbers(reader r: SpecReader) throws {
+        let positive: [(String, Int)] = [("batch.global", batch.global), ("batch.micro", batch.micro), ("batch.max_length", batch.maxLength),
+                                         ("schedule.total_steps", schedule.totalSteps), ("eval.every", evalEvery),
+                                         ("eval.examples", evalExamples), ("checkpoint.every", checkpointEvery), ("checkpoint.keep", checkpointKeep)]
+        for (path, value) in positive where value < 1 { throw r.error(path, "must be at least 1, got \(value)") }
+        guard optimizer.learningRate > 0, optimizer.learningRate.isFinite else { throw r.error("optimizer.lr", "must be a positive number") }
+        guard schedule.warmupSteps >= 0, schedule.warmupSteps <= schedule.totalSteps else {
+            throw r.error("schedule.warmup_steps", "must be in 0...total_steps (\(schedule.totalSteps)), got \(schedule.warmupSteps)")
+        }
+        guard batch.global % batch.micro == 0 else {
+            throw r.error("batch.global", "\(batch.global) is not a multiple of batch.micro \(batch.micro)")
+        }
+    }
+
+    /// Micro-batches each rank accumulates per step with `worldSize` ranks, or the reason that
+    /// world size cannot run this spec (global = world × micro × accumulation).
+    public func accumulation(worldSize: Int) throws -> Int {
+        guard batch.global % (worldSize * batch.micro) == 0 else {
+            throw JobSpecError(file: name, keyPath: "batch.global",
+                               problem: "\(batch.global) examples per step cannot be split over \(worldSize) ranks × batch.micro \(batch.micro); use a multiple of \(worldSize * batch.micro)")
+        }
+        return batch.global / (worldSize * batch.micro)
+    }
+
+    /// Checks that the files the spec names exist.
+    public func checkFiles(file: String) throws {
+        for (path, value) in [("model", model), ("data.path", dataPath)] where !FileManager.default.fileExists(atPath: value) {
+            throw JobSpecError(file: file, keyPath: path, problem: "no such file '\(value)'")
+        }
+    }
+
+    /// Sets `key.path=value` in the tree; the value is parsed as YAML (`0.5`, `[q_proj]`, `tt-lora`).
+    private static func apply(_ override: String, to root: Node, reader: SpecReader) throws -> Node {
+        guard let equals = override.firstIndex(of: "="), equals != override.startIndex else {
+            throw JobSpecError(file: reader.file, keyPath: "--set \(override)", problem: "expected key.path=value")
+        }
+        let path = override[..<equals].split(separator: ".").map(String.init)
+        let valueText = String(override[override.index(after: equals)...])
+        let value = (try? Yams.compose(yaml: valueText)).flatMap { $0 } ?? Node(valueText)
+        func set(_ node: Node, _ keys: ArraySlice<String>) -> Node {
+            guard let key = keys.first else { return value }
+            var mapping = node.mapping ?? Node.Mapping([])
+            mapping[key] = set(mapping[key] ?? Node.mapping(.init([])), keys.dropFirst())
+            return .mapping(mapping)
+        }
+        return set(root, path[...])
+    }
+}

@@ -1,0 +1,126 @@
+import Adapters
+import Yams
+
+/// Strict reading of a YAML job spec: every value is fetched by key path, so an error can say
+/// `optimizer.lr: expected a number, got 'fast'`; a mapping with a key nobody asked for is an
+/// error naming it and the keys that are allowed.
+struct SpecReader {
+    let file: String
+
+    /// The entries of the mapping at `path`, refusing unknown keys. A missing (nil) node is an
+    /// empty mapping, so optional sections can be left out.
+    func table(_ node: Node?, at path: String, keys: [String]) throws -> [String: Node] {
+        guard let node else { return [:] }
+        guard let mapping = node.mapping else { throw error(path, "expected a mapping of \(keys.joined(separator: ", "))", found: node) }
+        var table: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string else { throw error(path, "has a key that is not a string") }
+            guard keys.contains(name) else {
+                throw error(join(path, name), "unknown key (expected one of \(keys.joined(separator: ", ")))")
+            }
+            table[name] = value
+        }
+        return table
+    }
+
+    /// A mapping whose keys are positive integers (e.g. `tt.factors: {576: [8, 8, 9]}`).
+    func integerTable(_ node: Node?, at path: String) throws -> [Int: Node] {
+        guard let node else { return [:] }
+        guard let mapping = node.mapping else { throw error(path, "expected a mapping", found: node) }
+        var table: [Int: Node] = [:]
+        for (key, value) in mapping {
+            guard let number = key.int, number > 0 else { throw error(join(path, key.string ?? "?"), "expected a positive integer key") }
+            table[number] = value
+        }
+        return table
+    }
+
+    func string(_ table: [String: Node], _ key: String, at path: String, default fallback: String? = nil) throws -> String {
+        guard let node = table[key] else { return try missing(path, key, fallback) }
+        guard case .scalar = node, let value = node.string else { throw error(join(path, key), "expected a string", found: node) }
+        return value
+    }
+
+    func int(_ table: [String: Node], _ key: String, at path: String, default fallback: Int? = nil) throws -> Int {
+        guard let node = table[key] else { return try missing(path, key, fallback) }
+        guard case .scalar = node, let value = node.int else { throw error(join(path, key), "expected an integer", found: node) }
+        return value
+    }
+
+    func double(_ table: [String: Node], _ key: String, at path: String, default fallback: Double? = nil) throws -> Double {
+        guard let node = table[key] else { return try missing(path, key, fallback) }
+        guard case .scalar = node, let value = node.float ?? node.int.map(Double.init) else {
+            throw error(join(path, key), "expected a number", found: node)
+        }
+        return value
+    }
+
+    /// One of `choices`, spelled as in the spec.
+    func choice(_ table: [String: Node], _ key: String, at path: String, _ choices: [String], default fallback: String? = nil) throws -> String {
+        let value = try string(table, key, at: path, default: fallback)
+        guard choices.contains(value) else {
+            throw error(join(path, key), "expected one of \(choices.joined(separator: ", ")), got '\(value)'")
+        }
+        return value
+    }
+
+    func list<Element>(_ table: [String: Node], _ key: String, at path: String, default fallback: [Element]? = nil,
+                       _ element: (Node, String) throws -> Element) throws -> [Element] {
+        guard let node = table[key] else { return try missing(path, key, fallback) }
+        guard let sequence = node.sequence else { throw error(join(path, key), "expected a list", found: node) }
+        return try sequence.enumerated().map { try element($0.element, "\(join(path, key))[\($0.offset)]") }
+    }
+
+    func intElement(_ node: Node, _ path: String) throws -> Int {
+        guard case .scalar = node, let value = node.int else { throw error(path, "expected an integer", found: node) }
+        return value
+    }
+
+    func doubleElement(_ node: Node, _ path: String) throws -> Double {
+        guard case .scalar = node, let value = node.float ?? node.int.map(Double.init) else { throw error(path, "expected a number", found: node) }
+        return value
+    }
+
+    func stringElement(_ node: Node, _ path: String) throws -> String {
+        guard case .scalar = node, let value = node.string else { throw error(path, "expected a string", found: node) }
+        return value
+    }
+
+    /// Runs `body`, turning an `AdapterSpecError` into this file's error at the same key path.
+    func adapterSetting<Value>(_ body: () throws -> Value) throws -> Value {
+        do {
+            return try body()
+        } catch let error as AdapterSpecError {
+            throw JobSpecError(file: file, keyPath: error.setting, problem: error.problem)
+        }
+    }
+
+    func error(_ path: String, _ problem: String, found node: Node? = nil) -> JobSpecError {
+        let shown: String
+        switch node {
+        case .scalar(let scalar)?: shown = ", got '\(scalar.string)'"
+        case .mapping?: shown = ", got a mapping"
+        case .sequence?: shown = ", got a list"
+        default: shown = ""
+        }
+        return JobSpecError(file: file, keyPath: path, problem: problem + shown)
+    }
+
+    private func missing<Value>(_ path: String, _ key: String, _ fallback: Value?) throws -> Value {
+        guard let fallback else { throw error(join(path, key), "is required") }
+        return fallback
+    }
+
+    func join(_ path: String, _ key: String) -> String {
+        path.isEmpty ? key : "\(path).\(key)"
+    }
+}
+
+/// A job spec that cannot run: the file, the key path and what was expected.
+public struct JobSpecError: Error, Equatable, CustomStringConvertible, Sendable {
+    public let file: String
+    public let keyPath: String
+    public let problem: String
+
+    public var description: String { "\(file): \(keyPath): \(problem)" }
+}
