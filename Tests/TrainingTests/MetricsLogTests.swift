@@ -1,0 +1,56 @@
+import Foundation
+import TestSupport
+import Training
+import XCTest
+
+final class MetricsLogTests: XCTestCase {
+    private struct Rows: Decodable, Equatable {
+        let train: [Int]
+        let loss: [Double]
+        let eval: [Int]
+    }
+
+    private func python(_ command: String, _ path: String) throws -> String {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("metrics_reader.py").path
+        let run = try ChildProcess.run(try Repository.python(), [script, command, path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        return run.stdout
+    }
+
+    private func rows(_ path: String) throws -> Rows {
+        try JSONDecoder().decode(Rows.self, from: Data(try python("rows", path).utf8))
+    }
+
+    func testRowsAreReadableLiveAndAResumeDropsTheStepsPastTheCheckpoint() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("run/metrics.h5")
+        do {
+            let log = try MetricsLog(path: path, resumeStep: nil)
+            for step in 1...5 {
+                try log.appendTrain(step: step, loss: 3 - Double(step) / 10, learningRate: 1e-3, gradNorm: 0.5, tokensPerSecond: 100, seconds: 1)
+            }
+            try log.appendEval(step: 4, loss: 2.5, accuracy: 0.75)
+            XCTAssertEqual(try rows(path), Rows(train: [1, 2, 3, 4, 5], loss: [2.9, 2.8, 2.7, 2.6, 2.5], eval: [4]), "read while the writer is open")
+            try log.close()
+        }
+        let resumed = try MetricsLog(path: path, resumeStep: 3)
+        try resumed.appendTrain(step: 4, loss: 2.65, learningRate: 1e-3, gradNorm: 0.5, tokensPerSecond: 100, seconds: 1)
+        try resumed.close()
+        XCTAssertEqual(try rows(path), Rows(train: [1, 2, 3, 4], loss: [2.9, 2.8, 2.7, 2.65], eval: []))
+    }
+
+    func testALogLeftOpenByAKilledWriterIsClearedAndContinued() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("metrics.h5")
+        do {
+            let log = try MetricsLog(path: path, resumeStep: nil)
+            try log.appendTrain(step: 1, loss: 1, learningRate: 1, gradNorm: 1, tokensPerSecond: 1, seconds: 1)
+            try log.close()
+        }
+        _ = try python("kill-writer", path)
+        let log = try MetricsLog(path: path, resumeStep: 1)
+        try log.appendTrain(step: 2, loss: 0.5, learningRate: 1, gradNorm: 1, tokensPerSecond: 1, seconds: 1)
+        try log.close()
+        XCTAssertEqual(try rows(path).train, [1, 2])
+    }
+}
