@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import TestSupport
 import XCTest
 
 final class KernelTests: XCTestCase {
@@ -68,8 +69,8 @@ final class KernelTests: XCTestCase {
         RMSNorm.forward(x, weight: weight, into: &scratch, rstd: &rstd, rows: rows, dim: dim, epsilon: 1e-5)
         var dx = [Float](repeating: 0, count: rows * dim)
         RMSNorm.backward(c, x: x, weight: weight, rstd: rstd, addingInto: &dx, rows: rows, dim: dim)
-        let error = GradientCheck.relativeError(input: &x, indices: Array(0..<(rows * dim)), analytic: dx) {
-            GradientCheck.probe(forward($0), c)
+        let error = FiniteDifferences.coordinateError(input: &x, indices: Array(0..<(rows * dim)), analytic: dx) {
+            FiniteDifferences.probe(forward($0), c)
         }
         XCTAssertLessThan(error, 1e-3)
     }
@@ -107,12 +108,12 @@ final class KernelTests: XCTestCase {
         var dUp = [Float](repeating: 0, count: count)
         SwiGLU.backward(c, gate: gate, up: up, gateGradient: &dGate, upGradient: &dUp, count: count)
         let upValues = up
-        XCTAssertLessThan(GradientCheck.relativeError(input: &gate, indices: Array(0..<count), analytic: dGate) {
-            GradientCheck.probe(forward($0, upValues), c)
+        XCTAssertLessThan(FiniteDifferences.coordinateError(input: &gate, indices: Array(0..<count), analytic: dGate) {
+            FiniteDifferences.probe(forward($0, upValues), c)
         }, 1e-3)
         let gateValues = gate
-        XCTAssertLessThan(GradientCheck.relativeError(input: &up, indices: Array(0..<count), analytic: dUp) {
-            GradientCheck.probe(forward(gateValues, $0), c)
+        XCTAssertLessThan(FiniteDifferences.coordinateError(input: &up, indices: Array(0..<count), analytic: dUp) {
+            FiniteDifferences.probe(forward(gateValues, $0), c)
         }, 1e-3)
     }
 
@@ -154,16 +155,16 @@ final class KernelTests: XCTestCase {
         attention.backward(c, q: q, k: k, v: v, probabilities: probabilities, dq: &dq, dk: &dk, dv: &dv,
                            scratch: &scratch, length: length)
         let (kFixed, vFixed) = (k, v)
-        XCTAssertLessThan(GradientCheck.relativeError(input: &q, indices: Array(0..<q.count), analytic: dq) {
-            GradientCheck.probe(forward($0, kFixed, vFixed), c)
+        XCTAssertLessThan(FiniteDifferences.coordinateError(input: &q, indices: Array(0..<q.count), analytic: dq) {
+            FiniteDifferences.probe(forward($0, kFixed, vFixed), c)
         }, 1e-3)
         let qFixed = q
-        XCTAssertLessThan(GradientCheck.relativeError(input: &k, indices: Array(0..<k.count), analytic: dk) {
-            GradientCheck.probe(forward(qFixed, $0, vFixed), c)
+        XCTAssertLessThan(FiniteDifferences.coordinateError(input: &k, indices: Array(0..<k.count), analytic: dk) {
+            FiniteDifferences.probe(forward(qFixed, $0, vFixed), c)
         }, 1e-3)
         let kAgain = k
-        XCTAssertLessThan(GradientCheck.relativeError(input: &v, indices: Array(0..<v.count), analytic: dv) {
-            GradientCheck.probe(forward(qFixed, kAgain, $0), c)
+        XCTAssertLessThan(FiniteDifferences.coordinateError(input: &v, indices: Array(0..<v.count), analytic: dv) {
+            FiniteDifferences.probe(forward(qFixed, kAgain, $0), c)
         }, 1e-3)
     }
 
@@ -192,7 +193,7 @@ final class KernelTests: XCTestCase {
         CrossEntropy.forward(logits, targets: targets, rows: rows, vocabulary: vocabulary, losses: &losses, logSumExp: &lse, scratch: &scratch)
         var gradient = logits
         CrossEntropy.backward(&gradient, targets: targets, logSumExp: lse, rows: rows, vocabulary: vocabulary, scale: 0.5)
-        XCTAssertLessThan(GradientCheck.relativeError(input: &logits, indices: Array(0..<logits.count), analytic: gradient) {
+        XCTAssertLessThan(FiniteDifferences.coordinateError(input: &logits, indices: Array(0..<logits.count), analytic: gradient) {
             0.5 * loss($0)
         }, 1e-3)
     }

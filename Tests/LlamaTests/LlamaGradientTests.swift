@@ -31,12 +31,6 @@ final class LlamaGradientTests: XCTestCase {
         return try model.crossEntropy(batch.nextTokenTargets)
     }
 
-    private func direction(along gradient: [Float], seed: UInt64) -> [Float] {
-        var generator = SplitMix64(seed: seed)
-        let rms = (gradient.reduce(0) { $0 + $1 * $1 } / Float(gradient.count)).squareRoot()
-        return gradient.map { $0 / rms + generator.nextFloat(in: -1..<1) }
-    }
-
     func testInputEmbeddingGradientMatchesFiniteDifferences() throws {
         let h = model.config.hiddenSize
         let table = model.weights.buffer.array(model.weights.embedding..<(model.weights.embedding + model.config.vocabSize * h))
@@ -46,7 +40,7 @@ final class LlamaGradientTests: XCTestCase {
         model.backward()
         let gradient = model.inputEmbeddingGradient()
         for seed in 1...3 {
-            let u = direction(along: gradient, seed: UInt64(seed))
+            let u = FiniteDifferences.direction(along: gradient, seed: UInt64(seed))
             let plus = try loss(inputEmbeddings: zip(embeddings, u).map { $0 + Self.step * $1 })
             let minus = try loss(inputEmbeddings: zip(embeddings, u).map { $0 - Self.step * $1 })
             let numeric = (plus - minus) / (2 * Double(Self.step))
@@ -69,7 +63,7 @@ final class LlamaGradientTests: XCTestCase {
             model.backward()
             let gradient = probe.recordedGradient
             XCTAssertFalse(gradient.contains { $0.isNaN }, "\(site) did not see every row in backward")
-            probe.direction = direction(along: gradient, seed: 100 + UInt64(index))
+            probe.direction = FiniteDifferences.direction(along: gradient, seed: 100 + UInt64(index))
             probe.scale = Self.step
             let plus = try loss()
             probe.scale = -Self.step
