@@ -21,7 +21,10 @@ public final class GradientReducer {
     public struct Step: Equatable, Sendable {
         public let gradient: [Float]
         public let lossSum: Double
+        /// Supervised tokens (the loss's denominator).
         public let tokens: Int
+        /// All tokens the forward passes processed (for throughput).
+        public let processedTokens: Int
     }
 
     public let mode: Mode
@@ -34,6 +37,7 @@ public final class GradientReducer {
     private var microBatches: [[Float]] = []
     private var lossSums: [Double] = []
     private var tokens = 0
+    private var processedTokens = 0
 
     /// Fixed-point scale of the loss sums: 2⁻³² nats resolution, room for 2³⁰ nats.
     private static let lossShift = 32.0
@@ -48,18 +52,20 @@ public final class GradientReducer {
     /// gradient with the loss sum and token count, plus in exact mode the one-number MAX.
     public static func bytesPerStep(count: Int, mode: Mode) -> Int {
         switch mode {
-        case .exact: return (count + 2) * MemoryLayout<Int64>.size + MemoryLayout<Double>.size
-        case .fast: return (count + 2) * MemoryLayout<Float>.size
+        case .exact: return (count + 3) * MemoryLayout<Int64>.size + MemoryLayout<Double>.size
+        case .fast: return (count + 3) * MemoryLayout<Float>.size
         }
     }
 
-    /// Records one micro-batch: its unnormalised gradient sum, loss sum and supervised tokens.
-    public func add(gradient: [Float], lossSum: Double, tokens: Int) {
+    /// Records one micro-batch: its unnormalised gradient sum, loss sum, supervised tokens and
+    /// processed tokens.
+    public func add(gradient: [Float], lossSum: Double, tokens: Int, processedTokens: Int = 0) {
         if microBatches.isEmpty { count = gradient.count }
         precondition(gradient.count == count, "gradient has \(gradient.count) entries, \(count) expected")
         microBatches.append(gradient)
         lossSums.append(lossSum)
         self.tokens += tokens
+        self.processedTokens += processedTokens
     }
 
     /// Reduces the step across ranks and starts the next one. Throws `.nonFinite` on every rank
@@ -69,6 +75,7 @@ public final class GradientReducer {
             microBatches.removeAll(keepingCapacity: true)
             lossSums.removeAll(keepingCapacity: true)
             tokens = 0
+            processedTokens = 0
         }
         switch mode {
         case .exact: return try reduceExactly()
@@ -95,29 +102,33 @@ public final class GradientReducer {
         let headroom = Int(Foundation.ceil(Foundation.log2(Double(max(microBatchesPerStep, 1)))))
         let shift = 61 - exponent - headroom
         let scale = Foundation.pow(2.0, Double(shift))
-        var sums = [Int64](repeating: 0, count: count + 2)
+        var sums = [Int64](repeating: 0, count: count + 3)
         for gradient in microBatches {
             for index in 0..<count { sums[index] &+= Int64((Double(gradient[index]) * scale).rounded(.toNearestOrEven)) }
         }
         for loss in lossSums { sums[count] &+= Int64((loss * Foundation.pow(2.0, Self.lossShift)).rounded(.toNearestOrEven)) }
         sums[count + 1] = Int64(tokens)
+        sums[count + 2] = Int64(processedTokens)
         try communicator.allreduce(&sums, .sum)
         return Step(gradient: (0..<count).map { Float(Double(sums[$0]) / scale) },
-                    lossSum: Double(sums[count]) / Foundation.pow(2.0, Self.lossShift), tokens: Int(sums[count + 1]))
+                    lossSum: Double(sums[count]) / Foundation.pow(2.0, Self.lossShift), tokens: Int(sums[count + 1]),
+                    processedTokens: Int(sums[count + 2]))
     }
 
-    /// Float sums, with the loss sum and token count riding in the same buffer (a Float counts
+    /// Float sums, with the loss sum and token counts riding in the same buffer (a Float counts
     /// tokens exactly up to 2²⁴ per step).
     private func reduceFast() throws -> Step {
-        var sums = [Float](repeating: 0, count: count + 2)
+        var sums = [Float](repeating: 0, count: count + 3)
         for micro in microBatches {
             for index in 0..<count { sums[index] += micro[index] }
         }
         sums[count] = Float(lossSums.reduce(0, +))
         sums[count + 1] = Float(tokens)
+        sums[count + 2] = Float(processedTokens)
         try communicator.allreduce(&sums, .sum)
         guard sums.allSatisfy(\.isFinite) else { throw GradientReducerError.nonFinite }
-        return Step(gradient: Array(sums[0..<count]), lossSum: Double(sums[count]), tokens: Int(sums[count + 1]))
+        return Step(gradient: Array(sums[0..<count]), lossSum: Double(sums[count]), tokens: Int(sums[count + 1]),
+                    processedTokens: Int(sums[count + 2]))
     }
 }
 

@@ -27,7 +27,7 @@ final class GradientReducerTests: XCTestCase {
     /// The reference: one process reducing `order`.
     static func reduceAlone(order: [Int], mode: GradientReducer.Mode = .exact) throws -> GradientReducer.Step {
         let reducer = GradientReducer(communicator: SingleProcessCommunicator(), microBatchesPerStep: microBatches, mode: mode)
-        for index in order { reducer.add(gradient: gradient(index), lossSum: loss(index), tokens: 10 + index) }
+        for index in order { reducer.add(gradient: gradient(index), lossSum: loss(index), tokens: 10 + index, processedTokens: 40 + index) }
         return try reducer.reduce()
     }
 
@@ -36,6 +36,7 @@ final class GradientReducerTests: XCTestCase {
         let shuffled = try Self.reduceAlone(order: [7, 2, 11, 0, 5, 9, 1, 4, 10, 3, 8, 6])
         XCTAssertEqual(forward, shuffled)
         XCTAssertEqual(forward.tokens, (0..<Self.microBatches).reduce(0) { $0 + 10 + $1 })
+        XCTAssertEqual(forward.processedTokens, (0..<Self.microBatches).reduce(0) { $0 + 40 + $1 })
         XCTAssertEqual(forward.lossSum, (0..<Self.microBatches).reduce(0.0) { $0 + Self.loss($1) }, accuracy: 1e-8)
         for entry in 0..<Self.count {
             let exact = (0..<Self.microBatches).reduce(0.0) { $0 + Double(Self.gradient($1)[entry]) }
@@ -55,7 +56,7 @@ final class GradientReducerTests: XCTestCase {
         let world = try MPICommunicator.world()
         let reducer = GradientReducer(communicator: world, microBatchesPerStep: Self.microBatches, mode: .exact)
         for index in stride(from: world.rank, to: Self.microBatches, by: world.size) {
-            reducer.add(gradient: Self.gradient(index), lossSum: Self.loss(index), tokens: 10 + index)
+            reducer.add(gradient: Self.gradient(index), lossSum: Self.loss(index), tokens: 10 + index, processedTokens: 40 + index)
         }
         let distributed = try reducer.reduce()
         XCTAssertEqual(distributed, try Self.reduceAlone(order: Array(0..<Self.microBatches)), "world size \(world.size)")
@@ -73,7 +74,7 @@ final class GradientReducerTests: XCTestCase {
     }
 
     func testBytesPerStep() {
-        XCTAssertEqual(GradientReducer.bytesPerStep(count: 460_800, mode: .exact), (460_800 + 2) * 8 + 8)
-        XCTAssertEqual(GradientReducer.bytesPerStep(count: 460_800, mode: .fast), (460_800 + 2) * 4)
+        XCTAssertEqual(GradientReducer.bytesPerStep(count: 460_800, mode: .exact), (460_800 + 3) * 8 + 8)
+        XCTAssertEqual(GradientReducer.bytesPerStep(count: 460_800, mode: .fast), (460_800 + 3) * 4)
     }
 }

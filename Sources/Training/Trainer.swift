@@ -1,0 +1,128 @@
+import Adapters
+import Distributed
+import Foundation
+import Kernels
+import Llama
+
+/// The data-parallel training loop: every rank holds the frozen base model and the same adapters;
+/// per step each rank runs its share of the micro-batches, one reduction sums the gradients, and
+/// every rank takes the same AdamW step. See DESIGN.md, "Distributed data parallel".
+public final class Trainer {
+    public let spec: JobSpec
+    public let communicator: Communicator
+    public let model: LlamaModel
+    public let adapters: AdapterSet
+    public let optimizer: AdamW
+    public let resolved: JobSpec.Resolved
+    private let reducer: GradientReducer
+    private let sampler: ExampleSampler
+    private let accumulation: Int
+
+    /// Loads the model and data named by `spec` (`file` names the spec in errors) and initialises
+    /// the adapters on rank 0, broadcasting them so every rank starts from the same bits.
+    public init(spec: JobSpec, file: String, communicator: Communicator) throws {
+        self.spec = spec
+        self.communicator = communicator
+        accumulation = try spec.accumulation(worldSize: communicator.size)
+        resolved = try spec.resolve(file: file)
+        model = LlamaModel(weights: try LlamaWeights(file: resolved.model), maxTokens: spec.batch.micro * spec.batch.maxLength,
+                           maxSequenceLength: spec.batch.maxLength, trainable: true)
+        adapters = AdapterSet(layout: resolved.layout, maxRows: spec.batch.maxLength)
+        model.linearHook = adapters
+        optimizer = AdamW(count: resolved.layout.parameterCount, settings: spec.optimizer.adam)
+        reducer = GradientReducer(communicator: communicator, microBatchesPerStep: spec.batch.global / spec.batch.micro, mode: spec.reduction)
+        sampler = ExampleSampler(exampleCount: resolved.train.count, seed: spec.seed)
+        if communicator.isRoot { adapters.initialize(seed: spec.seed) }
+        try broadcastParameters()
+    }
+
+    /// Rank 0's parameters on every rank, checked by an all-gather of a checksum.
+    private func broadcastParameters() throws {
+        var values = adapters.parameters.array()
+        try communicator.broadcast(&values, root: 0)
+        adapters.parameters.copy(from: values)
+        let checksum = values.reduce(UInt64(0)) { $0 &* 31 &+ UInt64($1.bitPattern) }
+        let all = try communicator.allgather([Int64(bitPattern: checksum)])
+        guard Set(all.map { $0[0] }).count == 1 else {
+            throw TrainerError(problem: "ranks disagree on the initial adapters after the broadcast")
+        }
+    }
+
+    /// The packed batch and supervised targets of micro-batch `index` of step `step`.
+    func microBatch(step: Int, index: Int) -> (TokenBatch, [LossTarget]) {
+        let examples = sampler.microBatch(step: step, index: index, globalBatch: spec.batch.global, microBatch: spec.batch.micro)
+        return Self.batch(of: examples, in: resolved.train)
+    }
+
+    static func batch(of examples: [Int], in split: TokenDataset.Split) -> (TokenBatch, [LossTarget]) {
+        let sequences = examples.map { split.tokens(of: $0) }
+        let batch = TokenBatch(sequences: sequences)
+        var targets: [LossTarget] = []
+        for (sequence, example) in examples.enumerated() {
+            for position in split.supervisedPositions(of: example) {
+                targets.append(LossTarget(row: batch.row(sequence: sequence, position: position - 1), token: sequences[sequence][position]))
+            }
+        }
+        return (batch, targets)
+    }
+
+    /// One optimizer step: this rank's micro-batches, the reduction, clipping, AdamW, pruning.
+    /// Returns the step's mean loss, gradient norm (before clipping), supervised and processed
+    /// tokens over all ranks.
+    public func step(_ step: Int) throws -> (loss: Double, gradNorm: Double, tokens: Int, processedTokens: Int) {
+        for local in 0..<accumulation {
+            let index = communicator.rank * accumulation + local
+            let (batch, targets) = microBatch(step: step, index: index)
+            adapters.zeroGradients()
+            adapters.dropoutSeed = spec.seed ^ (UInt64(step) << 24) ^ UInt64(index)
+            try model.forward(batch)
+            let loss = try model.crossEntropy(targets, gradientScale: 1)
+            model.backward()
+            reducer.add(gradient: adapters.packedGradients(), lossSum: loss, tokens: targets.count, processedTokens: batch.count)
+        }
+        adapters.dropoutSeed = nil
+        let reduced = try reducer.reduce()
+        let tokens = max(reduced.tokens, 1)
+        adapters.unpackGradients(reduced.gradient.map { $0 / Float(tokens) })
+        let norm = clipGradientNorm(adapters.gradients, maxNorm: spec.optimizer.maxGradNorm)
+        optimizer.step(parameters: adapters.parameters, gradients: adapters.gradients, masks: adapters.masks,
+                       rate: spec.schedule.rate(at: step))
+        adapters.prune(step: step + 1)
+        return (reduced.lossSum / Double(tokens), norm, reduced.tokens, reduced.processedTokens)
+    }
+
+    /// Mean loss and accuracy (classification: argmax over the label tokens) on the first
+    /// `examples` examples of `split`, run on this rank alone.
+    public func evaluate(split name: String, examples: Int) throws -> (loss: Double, accuracy: Double?) {
+        let split = try resolved.dataset.split(name)
+        let count = min(examples, split.count)
+        var loss = 0.0
+        var tokens = 0
+        var correct = 0
+        for start in stride(from: 0, to: count, by: spec.batch.micro) {
+            let (batch, targets) = Self.batch(of: Array(start..<min(start + spec.batch.micro, count)), in: split)
+            try model.forward(batch)
+            loss += try model.crossEntropy(targets)
+            tokens += targets.count
+            guard spec.task == .classification else { continue }
+            for (sequence, example) in (start..<min(start + spec.batch.micro, count)).enumerated() {
+                let position = split.supervisedPositions(of: example).last!
+                let logits = model.logits(row: batch.row(sequence: sequence, position: position - 1))
+                let predicted = resolved.dataset.labelTokenIDs.indices.max { logits[Int(resolved.dataset.labelTokenIDs[$0])] < logits[Int(resolved.dataset.labelTokenIDs[$1])] }!
+                if predicted == Int(split.labels[example]) { correct += 1 }
+            }
+        }
+        return (loss / Double(max(tokens, 1)), spec.task == .classification ? Double(correct) / Double(max(count, 1)) : nil)
+    }
+}
+
+/// A training failure that is not about a file or a setting.
+public struct TrainerError: Error, CustomStringConvertible, Sendable {
+    public let problem: String
+
+    public init(problem: String) {
+        self.problem = problem
+    }
+
+    public var description: String { problem }
+}
