@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import Kernels
 import Training
 
 /// `ttl-train train JOB.yaml` (or just `ttl-train JOB.yaml`), under `mpirun -np N` for N ranks.
@@ -17,8 +18,12 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from 'auto' (the newest checkpoint that verifies) or a checkpoint file.", valueName: "auto|path"))
     var resume: String?
 
+    @Option(help: "OpenBLAS threads per rank. (default: this machine's cores ÷ ranks on it)")
+    var threads: Int?
+
     func run() throws {
         let world = try MPICommunicator.world()
+        BLASThreads.set(threads ?? Self.defaultThreads())
         let trainer: Trainer
         do {
             let spec = try JobSpec.load(path: job, overrides: overrides)
@@ -32,6 +37,13 @@ struct Train: ParsableCommand {
             if world.size > 1 { world.abort("\(error)", exitCode: 1) }
             throw error
         }
+    }
+
+    /// Cores shared by the ranks on this node (Open MPI says how many there are), so ranks do
+    /// not oversubscribe the cores with BLAS threads.
+    private static func defaultThreads() -> Int {
+        let ranksHere = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / ranksHere)
     }
 
     /// Runs `body` on every rank; if it failed anywhere, every rank exits non-zero and rank 0
