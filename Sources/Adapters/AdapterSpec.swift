@@ -11,7 +11,9 @@ public struct AdapterSpec: Sendable, Equatable {
 
     /// How TT-LoRA's cores start.
     public enum TensorTrainInitialization: String, Sendable, CaseIterable {
-        /// Random cores with the last one zero: ΔW = 0 at step 0, like LoRA's zero `B`.
+        /// Random cores with the last one zero: ΔW = 0 at step 0, like LoRA's zero `B`. The
+        /// default: on the sentiment task it reached 0.73 validation accuracy after 12 steps where
+        /// `.random` reached 0.46 (README).
         case zeroDelta = "zero-delta"
         /// The reference code's: all cores random, normalised so ΔW has entries of std 1/√in.
         case random

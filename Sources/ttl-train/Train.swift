@@ -24,10 +24,8 @@ struct Train: ParsableCommand {
     func run() throws {
         let world = try MPICommunicator.world()
         BLASThreads.set(threads ?? Self.defaultThreads())
-        let trainer: Trainer
-        do {
-            let spec = try JobSpec.load(path: job, overrides: overrides)
-            trainer = try agreeing(world) { try Trainer(spec: spec, file: job, communicator: world) }
+        let trainer = try agreeing(world) {
+            try Trainer(spec: try JobSpec.load(path: job, overrides: overrides), file: job, communicator: world)
         }
         let mode: ResumeMode = resume.map { $0 == "auto" ? .auto : .checkpoint($0) } ?? .fresh
         do {

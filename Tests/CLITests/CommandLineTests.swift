@@ -86,6 +86,17 @@ final class CommandLineTests: XCTestCase {
         assertOneLineFailure(try ttlTrain("info", "--model", altered, "--verify"), naming: "the file was altered")
     }
 
+    func testTrainingWithABadJobFailsWithOneLineAndWritesNothing() throws {
+        let missing = directory.path("absent.yaml")
+        assertOneLineFailure(try ttlTrain(missing), naming: "\(missing): (file): no such file")
+        let job = directory.path("job.yaml")
+        try "name: x\nmodel: \(directory.path("none.h5"))\ndata: {path: d.h5}\ntask: classification\nadapter: {kind: lora}\noptimizer: {lr: 1.0e-3}\nschedule: {total_steps: 2}\nbatch: {global: 2, micro: 1}\noutput: \(directory.path("run"))\n"
+            .write(toFile: job, atomically: true, encoding: .utf8)
+        assertOneLineFailure(try ttlTrain("train", job), naming: "\(job): model: no such file")
+        assertOneLineFailure(try ttlTrain(job, "--set", "batch.micro=three"), naming: "\(job): batch.micro: expected an integer, got 'three'")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path("run")))
+    }
+
     func testUsageErrorsSayHowToFixTheCall() throws {
         let run = try ttlTrain("info")
         XCTAssertNotEqual(run.status, 0)

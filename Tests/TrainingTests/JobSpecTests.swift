@@ -70,8 +70,8 @@ final class JobSpecTests: XCTestCase {
         _ = try Repository.realModel()
         _ = try Repository.sentimentDataset()
         let previous = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(Repository.root.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        _ = FileManager.default.changeCurrentDirectoryPath(Repository.root.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         let jobs = try FileManager.default.contentsOfDirectory(atPath: "jobs").filter { $0.hasSuffix(".yaml") }.sorted()
         XCTAssertGreaterThanOrEqual(jobs.count, 3)
         var kinds = Set<AdapterSpec.Kind>()
