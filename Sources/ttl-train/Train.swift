@@ -9,11 +9,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the adapters a job spec describes (run under mpirun for several ranks).")
 
-    @Argument(help: ArgumentHelp("The job spec (YAML).", valueName: "job.yaml"))
-    var job: String
-
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a field, e.g. --set optimizer.lr=1e-4 (repeatable).", valueName: "key.path=value"))
-    var overrides: [String] = []
+    @OptionGroup var options: JobOptions
 
     @Option(help: ArgumentHelp("Continue from 'auto' (the newest checkpoint that verifies) or a checkpoint file.", valueName: "auto|path"))
     var resume: String?
@@ -25,7 +21,7 @@ struct Train: ParsableCommand {
         let world = try MPICommunicator.world()
         BLASThreads.set(threads ?? Self.defaultThreads())
         let trainer = try agreeing(world) {
-            try Trainer(spec: try JobSpec.load(path: job, overrides: overrides), file: job, communicator: world)
+            try Trainer(spec: try options.load(), file: options.job, communicator: world)
         }
         let mode: ResumeMode = resume.map { $0 == "auto" ? .auto : .checkpoint($0) } ?? .fresh
         do {

@@ -8,15 +8,11 @@ struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a job spec against its model and data; print the resolved spec, batch split per world size and adapter size.")
 
-    @Argument(help: ArgumentHelp("The job spec (YAML).", valueName: "job.yaml"))
-    var job: String
-
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a field, e.g. --set optimizer.lr=1e-4 (repeatable).", valueName: "key.path=value"))
-    var overrides: [String] = []
+    @OptionGroup var options: JobOptions
 
     func run() throws {
-        let spec = try JobSpec.load(path: job, overrides: overrides)
-        let resolved = try spec.resolve(file: job)
+        let spec = try options.load()
+        let resolved = try spec.resolve(file: options.job)
         let adapter = spec.adapter
         let rows: [(String, String)] = [
             ("name", spec.name), ("model", spec.model), ("data.path", spec.dataPath), ("data.train_split", spec.trainSplit),

@@ -1,4 +1,5 @@
 import Foundation
+import Llama
 
 /// Finite-difference checks of backward passes, shared by the test targets.
 ///
@@ -53,22 +54,17 @@ public enum FiniteDifferences {
     }
 }
 
-/// Deterministic test data (SplitMix64), so failures reproduce.
+/// Deterministic test data (the project's SplitMix64), so failures reproduce.
 public struct TestRandom {
-    private var state: UInt64
+    private var generator: SplitMix64
 
     public init(seed: UInt64) {
-        state = seed
+        generator = SplitMix64(seed: seed)
     }
 
     /// Uniform in [-1, 1).
     public mutating func next() -> Float {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Float(z >> 40) / Float(1 << 24) * 2 - 1
+        generator.nextFloat(in: -1..<1)
     }
 
     public mutating func array(_ count: Int, scale: Float = 1) -> [Float] {
