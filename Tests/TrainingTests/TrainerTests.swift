@@ -78,7 +78,7 @@ final class TrainerTests: XCTestCase {
 
     func testWorldSizeDoesNotChangeTheTrainedAdapters() throws {
         let world = try MPICommunicator.world()
-        for (kind, extra) in [("lora", ", dropout: 0.1"), ("sparse-lora", ", sparsity: {final: 0.5, start_step: 1, end_step: 3, every: 1}")] {
+        for (kind, extra) in [("lora", ", dropout: 0.1"), ("tt-lora", ""), ("sparse-lora", ", sparsity: {final: 0.5, start_step: 1, end_step: 3, every: 1}")] {
             let reference = try train(try spec(kind: kind, output: directory.path("alone-\(kind)"), extra: extra), communicator: SingleProcessCommunicator()).0
             let distributed = try train(try spec(kind: kind, output: directory.path("world-\(kind)"), extra: extra), communicator: world).0
             XCTAssertEqual(distributed.adapters.parameters.array(), reference.adapters.parameters.array(), "\(kind), world size \(world.size)")
