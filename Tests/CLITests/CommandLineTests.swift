@@ -144,3 +144,33 @@ final class AdaptersCommandTests: XCTestCase {
         }
     }
 }
+
+/// `ttl-train eval` on the real model and data.
+final class EvalCommandTests: XCTestCase {
+    func testZeroShotEvaluationOfTheRealModel() throws {
+        _ = try Repository.realModel()
+        _ = try Repository.sentimentDataset()
+        let run = try ChildProcess.ttlTrain(["eval", Repository.path("jobs/sentiment-lora.yaml"), "--zero-shot", "--examples", "8",
+                                             "--set", "model=\(Repository.path("assets/smollm2-135m-instruct.h5"))",
+                                             "--set", "data.path=\(Repository.path("assets/data/sentiment.h5"))"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        var values: [String: String] = [:]
+        for line in run.stdout.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            values[parts[0]] = parts[1]
+        }
+        XCTAssertEqual(values["adapters"], "zero-shot (no adapter)")
+        XCTAssertEqual(values["split"], "validation")
+        XCTAssertEqual(values["examples"], "8")
+        let accuracy = try XCTUnwrap(values["accuracy"].flatMap(Double.init))
+        XCTAssertTrue((0...1).contains(accuracy))
+        XCTAssertEqual(accuracy * 8, (accuracy * 8).rounded(), accuracy: 1e-9)
+        XCTAssertGreaterThan(try XCTUnwrap(values["loss"].flatMap(Double.init)), 0)
+    }
+
+    func testZeroShotAndCheckpointTogetherAreRefused() throws {
+        let run = try ChildProcess.ttlTrain(["eval", "job.yaml", "--zero-shot", "--checkpoint", "c.h5"])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.stderr.contains("give --zero-shot or --checkpoint, not both"), run.stderr)
+    }
+}
