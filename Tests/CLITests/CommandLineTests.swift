@@ -41,11 +41,7 @@ final class CommandLineTests: XCTestCase {
         try ModelWriter.writeRandom(to: path, config: .tiny, seed: 3)
         let run = try ttlTrain("info", "--model", path, "--verify")
         XCTAssertEqual(run.status, 0, run.stderr)
-        var values: [String: String] = [:]
-        for line in run.stdout.split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
-            values[parts[0]] = parts[1]
-        }
+        let values = run.keyValues
         XCTAssertEqual(values["hidden_size"], "64")
         XCTAssertEqual(values["num_key_value_heads"], "2")
         XCTAssertEqual(values["parameters"], "\(LlamaConfig.tiny.parameterCount)")
@@ -154,11 +150,7 @@ final class EvalCommandTests: XCTestCase {
                                              "--set", "model=\(Repository.path("assets/smollm2-135m-instruct.h5"))",
                                              "--set", "data.path=\(Repository.path("assets/data/sentiment.h5"))"])
         XCTAssertEqual(run.status, 0, run.stderr)
-        var values: [String: String] = [:]
-        for line in run.stdout.split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
-            values[parts[0]] = parts[1]
-        }
+        let values = run.keyValues
         XCTAssertEqual(values["adapters"], "zero-shot (no adapter)")
         XCTAssertEqual(values["split"], "validation")
         XCTAssertEqual(values["examples"], "8")

@@ -60,3 +60,15 @@ private final class PipeReader: @unchecked Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+extension ChildProcess {
+    /// Standard output's `key=value` lines, as the commands print them.
+    public var keyValues: [String: String] {
+        var values: [String: String] = [:]
+        for line in stdout.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { values[parts[0]] = parts[1] }
+        }
+        return values
+    }
+}

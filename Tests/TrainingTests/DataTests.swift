@@ -14,13 +14,8 @@ final class TokenDatasetTests: XCTestCase {
     /// A two-class dataset of three examples in the prepare_data.py layout; `change` may break it.
     private func dataset(_ change: (HDF5File) throws -> Void = { _ in }) throws -> String {
         let path = directory.path("data-\(UUID().uuidString).h5")
-        let file = try HDF5File.create(path)
-        try file.root.attributes.set("format", "ttl-train-dataset")
-        try file.root.attributes.set("format_version", Int64(1))
-        try file.root.attributes.set("task", "classification")
-        try file.root.attributes.set("label_names", ["negative", "positive"])
-        try file.root.attributes.set("label_token_ids", [Int64(7), Int64(9)])
-        try file.root.attributes.set("tokenizer_fingerprint", "sha256:test")
+        let file = try createClassificationDataset(at: path, labelNames: ["negative", "positive"], labelTokenIDs: [7, 9],
+                                                   tokenizerFingerprint: "sha256:test")
         try file.root.write("train/tokens", [Int32(1), 5, 6, 9, 1, 4, 7, 1, 2, 3, 9])
         try file.root.write("train/offsets", [Int64(0), 4, 7, 11])
         try file.root.write("train/loss_mask", [UInt8(0), 0, 0, 1, 0, 0, 1, 0, 0, 0, 1])

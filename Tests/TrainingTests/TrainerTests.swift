@@ -23,13 +23,8 @@ final class TrainerTests: XCTestCase {
     /// token is 10 + label — learnable, so the loss must fall.
     private func writeDataset(_ path: String) throws {
         var generator = SplitMix64(seed: 11)
-        let file = try HDF5File.create(path)
-        try file.root.attributes.set("format", "ttl-train-dataset")
-        try file.root.attributes.set("format_version", Int64(1))
-        try file.root.attributes.set("task", "classification")
-        try file.root.attributes.set("label_names", ["even", "odd"])
-        try file.root.attributes.set("label_token_ids", [Int64(10), Int64(11)])
-        try file.root.attributes.set("tokenizer_fingerprint", "sha256:synthetic")
+        let file = try createClassificationDataset(at: path, labelNames: ["even", "odd"], labelTokenIDs: [10, 11],
+                                                   tokenizerFingerprint: "sha256:synthetic")
         for (split, count) in [("train", 40), ("validation", 8)] {
             var tokens: [Int32] = []
             var offsets: [Int64] = [0]
