@@ -111,60 +111,6 @@ public enum Checkpoint {
         return path
     }
 
-    /// Reads checkpoint `path` into `adapters` and `optimizer` after checking that it belongs to
-    /// this model and adapter layout, and returns its state.
-    public static func read(_ path: String, into adapters: AdapterSet, optimizer: AdamW, modelFingerprint: String) throws -> TrainingState {
-        let file = try HDF5File.open(path)
-        let root = file.root.attributes
-        let format = root.contains("format") ? try root.string("format") : "(none)"
-        guard format == formatName else { throw CheckpointError(path: path, problem: "not a ttl-train checkpoint (format '\(format)')") }
-        let version = try root.value("format_version", as: Int64.self)
-        guard version == formatVersion else {
-            throw CheckpointError(path: path, problem: "checkpoint format version \(version) is not supported (this ttl-train reads \(formatVersion))")
-        }
-        let state = TrainingState(
-            step: Int(try root.value("step", as: Int64.self)), epoch: Int(try root.value("epoch", as: Int64.self)),
-            dataCursor: Int(try root.value("data_cursor", as: Int64.self)), tokensSeen: Int(try root.value("tokens_seen", as: Int64.self)),
-            worldSize: Int(try root.value("world_size", as: Int64.self)),
-            seed: UInt64(bitPattern: try root.value("seed", as: Int64.self)),
-            modelFingerprint: try root.string("model_fingerprint"), jobSpec: try root.string("job_spec"))
-        guard state.modelFingerprint == modelFingerprint else {
-            throw CheckpointError(path: path, problem: "was trained on another base model (\(state.modelFingerprint), this one is \(modelFingerprint))")
-        }
-        let kind = try root.string("adapter_kind")
-        guard kind == adapters.layout.spec.kind.rawValue else {
-            throw CheckpointError(path: path, problem: "holds \(kind) adapters, the job has \(adapters.layout.spec.kind.rawValue)")
-        }
-        var parameters = [Float](repeating: 0, count: adapters.parameters.count)
-        var masks = [Float](repeating: 1, count: adapters.masks.count)
-        for entry in adapters.layout.entries {
-            let groupPath = "adapters/\(entry.target)"
-            guard file.root.contains(groupPath) else { throw CheckpointError(path: path, problem: "has no adapter for \(entry.target)") }
-            for tensor in entry.tensors {
-                let dataset = try file.root.openDataset("\(groupPath)/\(tensor.name)")
-                guard try dataset.shape() == tensor.shape else {
-                    throw CheckpointError(path: path, problem: "\(entry.target).\(tensor.name) has shape \(try dataset.shape()), the job expects \(tensor.shape)")
-                }
-                parameters.replaceSubrange(tensor.range, with: try dataset.read(as: Float.self))
-                if entry.kind == .sparseLora {
-                    let mask = try file.root.read("\(groupPath)/\(tensor.name)_mask", as: UInt8.self)
-                    masks.replaceSubrange(tensor.range, with: mask.map { Float($0) })
-                }
-            }
-        }
-        let first = try file.root.read("optimizer/first_moment", as: Float.self)
-        let second = try file.root.read("optimizer/second_moment", as: Float.self)
-        guard first.count == parameters.count, second.count == parameters.count else {
-            throw CheckpointError(path: path, problem: "optimizer moments have \(first.count) entries, the adapters \(parameters.count)")
-        }
-        adapters.parameters.copy(from: parameters)
-        adapters.masks.copy(from: masks)
-        optimizer.firstMoment.copy(from: first)
-        optimizer.secondMoment.copy(from: second)
-        optimizer.steps = Int(try file.root.openGroup("optimizer").attributes.value("steps", as: Int64.self))
-        return state
-    }
-
     /// Checkpoints in `directory`, newest step first.
     public static func list(_ directory: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -191,23 +137,4 @@ public struct CheckpointError: Error, Equatable, CustomStringConvertible, Sendab
     public let problem: String
 
     public var description: String { "\(path): \(problem)" }
-}
-
-extension Checkpoint {
-    /// `--resume auto`: the newest checkpoint in `directory` that opens, verifies and fits the job,
-    /// read into `adapters` and `optimizer`; `skipped` says which newer ones were passed over and why.
-    public static func resumeNewest(
-        in directory: String, adapters: AdapterSet, optimizer: AdamW, modelFingerprint: String
-    ) -> (path: String, state: TrainingState, skipped: [String])? {
-        var skipped: [String] = []
-        for path in list(directory) {
-            do {
-                let state = try read(path, into: adapters, optimizer: optimizer, modelFingerprint: modelFingerprint)
-                return (path, state, skipped)
-            } catch {
-                skipped.append("\(error)")
-            }
-        }
-        return nil
-    }
 }

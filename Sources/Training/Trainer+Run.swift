@@ -10,49 +10,93 @@ public enum ResumeMode: Equatable, Sendable {
     case checkpoint(String)
 }
 
+/// How a run ended without an error.
+public struct RunOutcome: Sendable {
+    public var state: TrainingState
+    /// The newest checkpoint written by the run (rank 0; nil elsewhere).
+    public var checkpoint: String?
+    /// The signal that stopped the run early, after its checkpoint; nil when it reached
+    /// `schedule.total_steps`.
+    public var stoppedBy: Int32?
+}
+
 extension Trainer {
     public var checkpointDirectory: String { (spec.output as NSString).appendingPathComponent("checkpoints") }
     public var metricsPath: String { (spec.output as NSString).appendingPathComponent("metrics.h5") }
 
-    /// Trains from where `resume` says to `schedule.total_steps`, logging metrics, evaluating and
-    /// checkpointing on rank 0; `report` gets the progress lines (rank 0). Returns the final state.
+    /// Trains from where `resume` says to `schedule.total_steps`, logging metrics and writing
+    /// checkpoints on rank 0 and evaluating on all ranks. A signal recorded in `stop` on any rank
+    /// ends the run at the next step boundary with a checkpoint. `report` gets rank 0's progress.
     @discardableResult
-    public func run(resume: ResumeMode, report: (String) -> Void) throws -> TrainingState {
+    public func run(resume: ResumeMode, stop: StopRequest = StopRequest(), report: (TrainingProgress) -> Void) throws -> RunOutcome {
         var state = try startingState(resume: resume, report: report)
         let log = communicator.isRoot ? try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil) : nil
         defer { try? log?.close() }
         let total = spec.schedule.totalSteps
+        let firstStep = state.step
+        let started = DispatchTime.now().uptimeNanoseconds
+        var checkpoint: String?
         while state.step < total {
-            let started = DispatchTime.now().uptimeNanoseconds
-            let (loss, gradNorm, tokens, processed) = try step(state.step)
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            let stepStarted = DispatchTime.now().uptimeNanoseconds
+            let result: StepResult
+            do {
+                result = try step(state.step)
+            } catch var diverged as DivergenceError {
+                diverged.lastCheckpoint = Checkpoint.list(checkpointDirectory).first
+                throw diverged
+            }
+            let seconds = Self.seconds(since: stepStarted)
             state.step += 1
-            state.tokensSeen += tokens
+            state.tokensSeen += result.tokens
             state.dataCursor = state.step * spec.batch.global
             state.epoch = state.dataCursor / resolved.train.count
             let rate = spec.schedule.rate(at: state.step - 1)
-            try log?.appendTrain(step: state.step, loss: loss, learningRate: rate, gradNorm: gradNorm,
-                                 tokensPerSecond: Double(processed) / seconds, seconds: seconds)
+            let tokensPerSecond = Double(result.processedTokens) / seconds
+            try log?.appendTrain(step: state.step, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
+                                 tokensPerSecond: tokensPerSecond, seconds: seconds)
+            let pace = Self.seconds(since: started) / Double(state.step - firstStep)
             if communicator.isRoot {
-                report(String(format: "step %d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %.0f tok/s", state.step, total, loss, rate, gradNorm,
-                              Double(processed) / seconds))
+                report(.step(StepProgress(step: state.step, totalSteps: total, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
+                                          tokensPerSecond: tokensPerSecond, secondsLeft: pace * Double(total - state.step))))
             }
+            let stopping = try communicator.allreduce(stop.receivedSignal, .max)
             let last = state.step == total
-            if communicator.isRoot, state.step % spec.evalEvery == 0 || last {
-                let (evalLoss, accuracy) = try evaluate(split: spec.evalSplit, examples: spec.evalExamples)
-                try log?.appendEval(step: state.step, loss: evalLoss, accuracy: accuracy ?? .nan)
-                report(String(format: "eval step %d  loss %.4f", state.step, evalLoss) + (accuracy.map { String(format: "  accuracy %.4f", $0) } ?? ""))
+            if state.step % spec.evalEvery == 0 || last {
+                let (loss, accuracy) = try evaluate(split: spec.evalSplit, examples: spec.evalExamples)
+                try log?.appendEval(step: state.step, loss: loss, accuracy: accuracy ?? .nan)
+                if communicator.isRoot {
+                    report(.note(String(format: "eval step %d  loss %.4f", state.step, loss) + (accuracy.map { String(format: "  accuracy %.4f", $0) } ?? "")))
+                }
             }
-            if communicator.isRoot, state.step % spec.checkpointEvery == 0 || last {
-                let path = try Checkpoint.write(to: checkpointDirectory, state: state, adapters: adapters, optimizer: optimizer, keep: spec.checkpointKeep)
-                report("checkpoint \(path)")
+            if state.step % spec.checkpointEvery == 0 || last || stopping != 0 {
+                checkpoint = try writeCheckpoint(state, report: report)
             }
-            try communicator.barrier()
+            if stopping != 0 {
+                if communicator.isRoot { report(.note("stopped by \(StopRequest.signalName(stopping)) after step \(state.step) of \(total)")) }
+                return RunOutcome(state: state, checkpoint: checkpoint, stoppedBy: stopping)
+            }
         }
-        return state
+        return RunOutcome(state: state, checkpoint: checkpoint, stoppedBy: nil)
     }
 
-    private func startingState(resume: ResumeMode, report: (String) -> Void) throws -> TrainingState {
+    /// Rank 0 writes the checkpoint; the others wait for it, so that a rank that fails after this
+    /// point never leaves the run without the checkpoint it announced.
+    private func writeCheckpoint(_ state: TrainingState, report: (TrainingProgress) -> Void) throws -> String? {
+        var path: String?
+        if communicator.isRoot {
+            let started = DispatchTime.now().uptimeNanoseconds
+            path = try Checkpoint.write(to: checkpointDirectory, state: state, adapters: adapters, optimizer: optimizer, keep: spec.checkpointKeep)
+            report(.note("checkpoint \(path!) " + String(format: "(%.0f ms)", Self.seconds(since: started) * 1000)))
+        }
+        try communicator.barrier()
+        return path
+    }
+
+    private static func seconds(since start: UInt64) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    private func startingState(resume: ResumeMode, report: (TrainingProgress) -> Void) throws -> TrainingState {
         let fresh = TrainingState(step: 0, epoch: 0, dataCursor: 0, tokensSeen: 0, worldSize: communicator.size, seed: spec.seed,
                                   modelFingerprint: resolved.model.fingerprint, jobSpec: spec.text)
         let fingerprint = resolved.model.fingerprint
@@ -65,16 +109,16 @@ extension Trainer {
         case .checkpoint(let path):
             var state = try Checkpoint.read(path, into: adapters, optimizer: optimizer, modelFingerprint: fingerprint)
             state.worldSize = communicator.size
-            if communicator.isRoot { report("resuming from \(path) at step \(state.step)") }
+            if communicator.isRoot { report(.note("resuming from \(path) at step \(state.step)")) }
             return state
         case .auto:
             guard let found = Checkpoint.resumeNewest(in: checkpointDirectory, adapters: adapters, optimizer: optimizer, modelFingerprint: fingerprint) else {
-                if communicator.isRoot { report("no usable checkpoint in \(checkpointDirectory): starting fresh") }
+                if communicator.isRoot { report(.note("no usable checkpoint in \(checkpointDirectory): starting fresh")) }
                 return fresh
             }
             if communicator.isRoot {
-                for reason in found.skipped { report("skipped \(reason)") }
-                report("resuming from \(found.path) at step \(found.state.step)")
+                for reason in found.skipped { report(.note("skipped \(reason)")) }
+                report(.note("resuming from \(found.path) at step \(found.state.step)"))
             }
             var state = found.state
             state.worldSize = communicator.size

@@ -67,9 +67,9 @@ public final class Trainer {
     }
 
     /// One optimizer step: this rank's micro-batches, the reduction, clipping, AdamW, pruning.
-    /// Returns the step's mean loss, gradient norm (before clipping), supervised and processed
-    /// tokens over all ranks.
-    public func step(_ step: Int) throws -> (loss: Double, gradNorm: Double, tokens: Int, processedTokens: Int) {
+    /// Every rank sees the same reduced loss and gradient, so a NaN or infinity stops all of them
+    /// alike, before the update touches the adapters.
+    public func step(_ step: Int) throws -> StepResult {
         for local in 0..<accumulation {
             let index = communicator.rank * accumulation + local
             let (batch, targets) = microBatch(step: step, index: index)
@@ -81,38 +81,21 @@ public final class Trainer {
             reducer.add(gradient: adapters.packedGradients(), lossSum: loss, tokens: targets.count, processedTokens: batch.count)
         }
         adapters.dropoutSeed = nil
-        let reduced = try reducer.reduce()
+        let reduced: GradientReducer.Step
+        do {
+            reduced = try reducer.reduce()
+        } catch GradientReducerError.nonFinite {
+            throw DivergenceError(step: step + 1, detail: "a loss or gradient is NaN or infinite")
+        }
         let tokens = max(reduced.tokens, 1)
         adapters.unpackGradients(reduced.gradient.map { $0 / Float(tokens) })
+        let loss = reduced.lossSum / Double(tokens)
         let norm = clipGradientNorm(adapters.gradients, maxNorm: spec.optimizer.maxGradNorm)
+        guard loss.isFinite, norm.isFinite else { throw DivergenceError(step: step + 1, detail: "loss \(loss), gradient norm \(norm)") }
         optimizer.step(parameters: adapters.parameters, gradients: adapters.gradients, masks: adapters.masks,
                        rate: spec.schedule.rate(at: step))
         adapters.prune(step: step + 1)
-        return (reduced.lossSum / Double(tokens), norm, reduced.tokens, reduced.processedTokens)
-    }
-
-    /// Mean loss and accuracy (classification: argmax over the label tokens) on the first
-    /// `examples` examples of `split`, run on this rank alone.
-    public func evaluate(split name: String, examples: Int) throws -> (loss: Double, accuracy: Double?) {
-        let split = try resolved.dataset.split(name)
-        let count = min(examples, split.count)
-        var loss = 0.0
-        var tokens = 0
-        var correct = 0
-        for start in stride(from: 0, to: count, by: spec.batch.micro) {
-            let (batch, targets) = Self.batch(of: Array(start..<min(start + spec.batch.micro, count)), in: split)
-            try model.forward(batch)
-            loss += try model.crossEntropy(targets)
-            tokens += targets.count
-            guard spec.task == .classification else { continue }
-            for (sequence, example) in (start..<min(start + spec.batch.micro, count)).enumerated() {
-                let position = split.supervisedPositions(of: example).last!
-                let logits = model.logits(row: batch.row(sequence: sequence, position: position - 1))
-                let predicted = resolved.dataset.labelTokenIDs.indices.max { logits[Int(resolved.dataset.labelTokenIDs[$0])] < logits[Int(resolved.dataset.labelTokenIDs[$1])] }!
-                if predicted == Int(split.labels[example]) { correct += 1 }
-            }
-        }
-        return (loss / Double(max(tokens, 1)), spec.task == .classification ? Double(correct) / Double(max(count, 1)) : nil)
+        return StepResult(loss: loss, gradNorm: norm, tokens: reduced.tokens, processedTokens: reduced.processedTokens)
     }
 }
 

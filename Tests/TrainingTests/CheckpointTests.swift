@@ -1,5 +1,6 @@
 import Adapters
 import Foundation
+import HDF5
 import Llama
 import TestSupport
 import Training
@@ -68,13 +69,43 @@ final class CheckpointTests: XCTestCase {
         bytes[found.lowerBound + 2] ^= 0x40
         try bytes.write(to: URL(fileURLWithPath: second))
 
+        // Two foreign files under newer checkpoint names: an HDF5 file of something else, and text.
+        let foreign = try HDF5.HDF5File.create((runs as NSString).appendingPathComponent("step-000300.h5"))
+        try foreign.root.write("weights", [Float](repeating: 1, count: 8))
+        try foreign.close()
+        try Data("not a checkpoint\n".utf8).write(to: URL(fileURLWithPath: (runs as NSString).appendingPathComponent("step-000250.h5")))
+
         let (restored, restoredOptimizer) = try adapters(.lora, seed: 7)
+        let before = restored.parameters.array()
+        for (damaged, problem) in zip(Checkpoint.list(runs).prefix(4), ["not a ttl-train checkpoint", "not a readable HDF5 file", "truncated", "checksum mismatch"]) {
+            XCTAssertThrowsError(try Checkpoint.read(damaged, into: restored, optimizer: restoredOptimizer, modelFingerprint: "sha256:model")) { error in
+                XCTAssertTrue("\(error)".contains(damaged) && "\(error)".contains(problem), "\(error)")
+                XCTAssertFalse("\(error)".contains("\n"))
+            }
+            XCTAssertThrowsError(try Checkpoint.summary(of: damaged))
+        }
+        XCTAssertEqual(restored.parameters.array(), before, "a refused checkpoint changed nothing")
         let resumed = try XCTUnwrap(Checkpoint.resumeNewest(in: runs, adapters: restored, optimizer: restoredOptimizer, modelFingerprint: "sha256:model"))
         XCTAssertEqual(resumed.state.step, 100)
-        XCTAssertEqual(resumed.skipped.count, 2)
-        XCTAssertTrue(resumed.skipped[0].contains("step-000200.h5") && resumed.skipped[0].contains("truncated"), resumed.skipped[0])
-        XCTAssertTrue(resumed.skipped[1].contains("step-000150.h5") && resumed.skipped[1].contains("checksum mismatch"), resumed.skipped[1])
+        XCTAssertEqual(resumed.skipped.count, 4)
+        XCTAssertTrue(resumed.skipped[2].contains("step-000200.h5") && resumed.skipped[2].contains("truncated"), resumed.skipped[2])
+        XCTAssertTrue(resumed.skipped[3].contains("step-000150.h5") && resumed.skipped[3].contains("checksum mismatch"), resumed.skipped[3])
         XCTAssertEqual(restored.parameters.array(), set.parameters.array())
+    }
+
+    func testTheSummaryReadsEveryTensor() throws {
+        let (set, optimizer) = try adapters(.sparseLora, seed: 4)
+        let path = try Checkpoint.write(to: directory.path("run"), state: state(step: 30), adapters: set, optimizer: optimizer, keep: 1)
+        let summary = try Checkpoint.summary(of: path)
+        XCTAssertEqual(summary.state, state(step: 30))
+        XCTAssertEqual(summary.adapterKind, "sparse-lora")
+        XCTAssertEqual(summary.targets.map(\.name), set.layout.entries.map(\.target).sorted())
+        XCTAssertEqual(summary.datasets, 2 * 2 * set.layout.entries.count + 2)
+        let tensors = summary.targets.flatMap(\.tensors)
+        XCTAssertEqual(tensors.compactMap(\.kept).reduce(0, +), Int(set.masks.array().reduce(0, +)))
+        let norm = set.parameters.array().reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        XCTAssertEqual(tensors.reduce(0.0) { $0 + $1.norm * $1.norm }.squareRoot(), norm, accuracy: 1e-9 * norm)
+        XCTAssertEqual(summary.optimizerSteps, 2)
     }
 
     func testACheckpointOfAnotherModelOrAdapterIsRefused() throws {
@@ -86,6 +117,15 @@ final class CheckpointTests: XCTestCase {
         let (tt, ttOptimizer) = try adapters(.ttLora, seed: 1)
         XCTAssertThrowsError(try Checkpoint.read(path, into: tt, optimizer: ttOptimizer, modelFingerprint: "sha256:model")) { error in
             XCTAssertEqual("\(error)", "\(path): holds lora adapters, the job has tt-lora")
+        }
+        let otherRank = AdapterSet(layout: try AdapterLayout(spec: AdapterSpec(kind: .lora, rank: 3, alpha: 6, targets: [.qProj, .downProj]), config: .tiny), maxRows: 8)
+        XCTAssertThrowsError(try Checkpoint.read(path, into: otherRank, optimizer: optimizer, modelFingerprint: "sha256:model")) { error in
+            XCTAssertEqual("\(error)", "\(path): layers.0.self_attn.q_proj has rank 3, alpha 4.0; the job has rank 3, alpha 6.0")
+        }
+        let fewer = AdapterSet(layout: try AdapterLayout(spec: AdapterSpec(kind: .lora, rank: 3, alpha: 4, targets: [.qProj]), config: .tiny), maxRows: 8)
+        XCTAssertThrowsError(try Checkpoint.read(path, into: fewer, optimizer: AdamW(count: fewer.parameters.count, settings: AdamW.Settings()),
+                                                 modelFingerprint: "sha256:model")) { error in
+            XCTAssertEqual("\(error)", "\(path): has an adapter for layers.0.mlp.down_proj, which the job does not adapt")
         }
     }
 }

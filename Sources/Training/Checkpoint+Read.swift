@@ -1,0 +1,91 @@
+import Adapters
+import HDF5
+
+extension Checkpoint {
+    /// Reads checkpoint `path` into `adapters` and `optimizer` after checking that it belongs to
+    /// this model and adapter layout (targets, shapes, ranks, α), and returns its state. Nothing is
+    /// changed unless all of it reads and verifies.
+    public static func read(_ path: String, into adapters: AdapterSet, optimizer: AdamW, modelFingerprint: String) throws -> TrainingState {
+        let file = try HDF5File.open(path)
+        let state = try readState(file, path: path)
+        guard state.modelFingerprint == modelFingerprint else {
+            throw CheckpointError(path: path, problem: "was trained on another base model (\(state.modelFingerprint), this one is \(modelFingerprint))")
+        }
+        let job = adapters.layout.spec.kind.rawValue
+        let kind = try file.root.attributes.string("adapter_kind")
+        guard kind == job else { throw CheckpointError(path: path, problem: "holds \(kind) adapters, the job has \(job)") }
+        let stored = Set(try file.root.openGroup("adapters").childNames())
+        let expected = Set(adapters.layout.entries.map(\.target))
+        if let extra = stored.subtracting(expected).sorted().first {
+            throw CheckpointError(path: path, problem: "has an adapter for \(extra), which the job does not adapt")
+        }
+        var parameters = [Float](repeating: 0, count: adapters.parameters.count)
+        var masks = [Float](repeating: 1, count: adapters.masks.count)
+        for entry in adapters.layout.entries {
+            let groupPath = "adapters/\(entry.target)"
+            guard stored.contains(entry.target) else { throw CheckpointError(path: path, problem: "has no adapter for \(entry.target)") }
+            let attributes = try file.root.openGroup(groupPath).attributes
+            let (rank, alpha) = (try attributes.value("rank", as: Int64.self), try attributes.value("alpha", as: Double.self))
+            guard Int(rank) == entry.rank, alpha == Double(entry.alpha) else {
+                throw CheckpointError(path: path, problem: "\(entry.target) has rank \(rank), alpha \(alpha); the job has rank \(entry.rank), alpha \(entry.alpha)")
+            }
+            for tensor in entry.tensors {
+                let dataset = try file.root.openDataset("\(groupPath)/\(tensor.name)")
+                guard try dataset.shape() == tensor.shape else {
+                    throw CheckpointError(path: path, problem: "\(entry.target).\(tensor.name) has shape \(try dataset.shape()), the job expects \(tensor.shape)")
+                }
+                parameters.replaceSubrange(tensor.range, with: try dataset.read(as: Float.self))
+                if entry.kind == .sparseLora {
+                    let mask = try file.root.read("\(groupPath)/\(tensor.name)_mask", as: UInt8.self)
+                    masks.replaceSubrange(tensor.range, with: mask.map { Float($0) })
+                }
+            }
+        }
+        let first = try file.root.read("optimizer/first_moment", as: Float.self)
+        let second = try file.root.read("optimizer/second_moment", as: Float.self)
+        guard first.count == parameters.count, second.count == parameters.count else {
+            throw CheckpointError(path: path, problem: "optimizer moments have \(first.count) entries, the adapters \(parameters.count)")
+        }
+        let steps = try file.root.openGroup("optimizer").attributes.value("steps", as: Int64.self)
+        adapters.parameters.copy(from: parameters)
+        adapters.masks.copy(from: masks)
+        optimizer.firstMoment.copy(from: first)
+        optimizer.secondMoment.copy(from: second)
+        optimizer.steps = Int(steps)
+        return state
+    }
+
+    /// The root attributes of an open checkpoint, after checking its format and version.
+    static func readState(_ file: HDF5File, path: String) throws -> TrainingState {
+        let root = file.root.attributes
+        let format = root.contains("format") ? try root.string("format") : "(none)"
+        guard format == formatName else { throw CheckpointError(path: path, problem: "not a ttl-train checkpoint (format '\(format)')") }
+        let version = try root.value("format_version", as: Int64.self)
+        guard version == formatVersion else {
+            throw CheckpointError(path: path, problem: "checkpoint format version \(version) is not supported (this ttl-train reads \(formatVersion))")
+        }
+        return TrainingState(
+            step: Int(try root.value("step", as: Int64.self)), epoch: Int(try root.value("epoch", as: Int64.self)),
+            dataCursor: Int(try root.value("data_cursor", as: Int64.self)), tokensSeen: Int(try root.value("tokens_seen", as: Int64.self)),
+            worldSize: Int(try root.value("world_size", as: Int64.self)),
+            seed: UInt64(bitPattern: try root.value("seed", as: Int64.self)),
+            modelFingerprint: try root.string("model_fingerprint"), jobSpec: try root.string("job_spec"))
+    }
+
+    /// `--resume auto`: the newest checkpoint in `directory` that opens, verifies and fits the job,
+    /// read into `adapters` and `optimizer`; `skipped` says which newer ones were passed over and why.
+    public static func resumeNewest(
+        in directory: String, adapters: AdapterSet, optimizer: AdamW, modelFingerprint: String
+    ) -> (path: String, state: TrainingState, skipped: [String])? {
+        var skipped: [String] = []
+        for path in list(directory) {
+            do {
+                let state = try read(path, into: adapters, optimizer: optimizer, modelFingerprint: modelFingerprint)
+                return (path, state, skipped)
+            } catch {
+                skipped.append("\(error)")
+            }
+        }
+        return nil
+    }
+}

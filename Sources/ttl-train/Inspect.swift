@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Training
+
+/// `ttl-train inspect C.h5`: a checkpoint's state and adapters, verified, without the model.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Summarise a checkpoint (step, data cursor, base model, adapters) after verifying every dataset's checksum.")
+
+    @Argument(help: ArgumentHelp("The checkpoint (HDF5).", valueName: "checkpoint.h5"))
+    var checkpoint: String
+
+    @Flag(help: "Also print one line per adapter target: rank, α, and each tensor's shape, norm and kept entries.")
+    var targets = false
+
+    func run() throws {
+        let summary = try Checkpoint.summary(of: checkpoint)
+        let state = summary.state
+        let tensors = summary.targets.flatMap(\.tensors)
+        let kept = tensors.compactMap(\.kept)
+        let rows: [(String, String)] = [
+            ("checkpoint", checkpoint), ("format", "\(Checkpoint.formatName) v\(Checkpoint.formatVersion)"),
+            ("step", "\(state.step)"), ("epoch", "\(state.epoch)"), ("data_cursor", "\(state.dataCursor)"),
+            ("tokens_seen", "\(state.tokensSeen)"), ("world_size", "\(state.worldSize)"), ("seed", "\(state.seed)"),
+            ("model_fingerprint", state.modelFingerprint), ("job", Self.jobName(state.jobSpec)),
+            ("adapter_kind", summary.adapterKind), ("adapter_targets", "\(summary.targets.count)"),
+            ("adapter_parameters", "\(summary.adapterParameters)"),
+            ("trainable_parameters", kept.isEmpty ? "\(summary.adapterParameters)" : "\(kept.reduce(0, +))"),
+            ("adapter_norm", String(format: "%.6g", tensors.reduce(0.0) { $0 + $1.norm * $1.norm }.squareRoot())),
+            ("optimizer_steps", "\(summary.optimizerSteps)"),
+            ("verified", "\(summary.datasets) datasets, checksums ok"),
+        ]
+        for (key, value) in rows { print("\(key)=\(value)") }
+        guard targets else { return }
+        for target in summary.targets {
+            let parts = target.tensors.map { tensor in
+                "\(tensor.name) \(tensor.shape.map(String.init).joined(separator: "×")) norm " + String(format: "%.4g", tensor.norm)
+                    + (tensor.kept.map { " kept \($0)" } ?? "")
+            }
+            print("target \(target.name): rank \(target.rank), alpha \(target.alpha), " + parts.joined(separator: ", "))
+        }
+    }
+
+    /// The `name:` of the job spec the run used.
+    private static func jobName(_ text: String) -> String {
+        let line = text.split(separator: "\n").first { $0.hasPrefix("name:") }
+        return line.map { $0.dropFirst(5).trimmingCharacters(in: .whitespaces) } ?? "(unnamed)"
+    }
+}
