@@ -16,9 +16,9 @@ extension JobSpec {
     /// matches, and every training example fits `batch.max_length`.
     public func resolve(file: String) throws -> Resolved {
         try checkFiles(file: file)
-        let model = try ModelFile(path: self.model)
+        let model = try naming("model", in: file) { try ModelFile(path: self.model) }
         let layout = try SpecReader(file: file).adapterSetting { try AdapterLayout(spec: adapter, config: model.config) }
-        let dataset = try TokenDataset(path: dataPath, vocabulary: model.config.vocabSize)
+        let dataset = try naming("data.path", in: file) { try TokenDataset(path: dataPath, vocabulary: model.config.vocabSize) }
         if !model.tokenizerFingerprint.isEmpty, dataset.tokenizerFingerprint != model.tokenizerFingerprint {
             throw JobSpecError(file: file, keyPath: "data.path",
                                problem: "'\(dataPath)' was tokenized with another tokenizer (\(dataset.tokenizerFingerprint)) than the model's (\(model.tokenizerFingerprint)); re-run scripts/prepare_data.py")
@@ -39,5 +39,16 @@ extension JobSpec {
                                problem: "\(batch.maxLength) must cover the longest example (\(longest) tokens) and fit the model's context (\(model.config.contextLength))")
         }
         return Resolved(model: model, layout: layout, dataset: dataset, train: train)
+    }
+
+    /// Runs `body`, reporting a failure to read a file as a mistake at `keyPath` of the spec.
+    private func naming<Value>(_ keyPath: String, in file: String, _ body: () throws -> Value) throws -> Value {
+        do {
+            return try body()
+        } catch let error as JobSpecError {
+            throw error
+        } catch {
+            throw JobSpecError(file: file, keyPath: keyPath, problem: "\(error)")
+        }
     }
 }

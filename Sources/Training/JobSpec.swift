@@ -58,6 +58,9 @@ public struct JobSpec: Sendable {
     /// Parses spec text; `file` names it in errors.
     public static func parse(_ text: String, file: String, overrides: [String] = []) throws -> JobSpec {
         let reader = SpecReader(file: file)
+        guard !text.allSatisfy(\.isWhitespace) else {
+            throw JobSpecError(file: file, keyPath: "(file)", problem: "is empty (a job spec needs at least name, model, data, task, adapter, optimizer, schedule and batch)")
+        }
         var root: Node
         do {
             root = try Yams.compose(yaml: text) ?? Node.mapping(.init([]))
@@ -153,6 +156,8 @@ public struct JobSpec: Sendable {
                                          ("eval.examples", evalExamples), ("checkpoint.every", checkpointEvery), ("checkpoint.keep", checkpointKeep)]
         for (path, value) in positive where value < 1 { throw r.error(path, "must be at least 1, got \(value)") }
         guard optimizer.learningRate > 0, optimizer.learningRate.isFinite else { throw r.error("optimizer.lr", "must be a positive number") }
+        guard optimizer.adam.weightDecay >= 0 else { throw r.error("optimizer.weight_decay", "must be zero or positive, got \(optimizer.adam.weightDecay)") }
+        guard optimizer.maxGradNorm >= 0 else { throw r.error("optimizer.max_grad_norm", "must be zero (no clipping) or positive, got \(optimizer.maxGradNorm)") }
         guard schedule.warmupSteps >= 0, schedule.warmupSteps <= schedule.totalSteps else {
             throw r.error("schedule.warmup_steps", "must be in 0...total_steps (\(schedule.totalSteps)), got \(schedule.warmupSteps)")
         }
@@ -171,10 +176,14 @@ public struct JobSpec: Sendable {
         return batch.global / (worldSize * batch.micro)
     }
 
-    /// Checks that the files the spec names exist.
+    /// Checks that the files the spec names exist and that the output can be a directory.
     public func checkFiles(file: String) throws {
         for (path, value) in [("model", model), ("data.path", dataPath)] where !FileManager.default.fileExists(atPath: value) {
             throw JobSpecError(file: file, keyPath: path, problem: "no such file '\(value)'")
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw JobSpecError(file: file, keyPath: "output", problem: "'\(output)' is a file; name a directory for the run's checkpoints and metrics")
         }
     }
 

@@ -6,7 +6,7 @@ import HDF5
 /// run writes (HDF5 SWMR: `h5py.File(path, "r", swmr=True)`, or pandas over h5py).
 ///
 /// Opening for a resumed run drops the rows past the checkpoint's step, so no step appears twice;
-/// a file left flagged by a killed writer is cleared first (`h5clear -s`).
+/// a file left behind by a killed writer is repaired first (`h5clear -s --increment=0`).
 public final class MetricsLog {
     public static let formatName = "ttl-train-metrics"
     public static let formatVersion: Int64 = 1
@@ -72,15 +72,17 @@ public final class MetricsLog {
         try columns[0].flush()
     }
 
-    /// Opens an existing log for writing; a log whose writer was killed still carries HDF5's
-    /// "open for SWMR writing" flag, which `h5clear -s` (hdf5-tools) removes.
+    /// Opens an existing log for writing. A log whose writer was killed still carries HDF5's
+    /// "open for SWMR writing" flag, and its superblock's end-of-allocation can lag behind the
+    /// rows already flushed; `h5clear -s --increment=0` (hdf5-tools) clears the flag and moves
+    /// the end of allocation to the end of the file, so every flushed row is kept.
     private static func openForWriting(_ path: String) throws -> HDF5File {
         do {
             return try HDF5File.open(path, mode: .readWrite)
         } catch let error as HDF5Error where error.kind == .notHDF5 {
             let clear = Process()
             clear.executableURL = URL(fileURLWithPath: "/usr/bin/h5clear")
-            clear.arguments = ["-s", path]
+            clear.arguments = ["-s", "--increment=0", path]
             try clear.run()
             clear.waitUntilExit()
             guard clear.terminationStatus == 0 else { throw error }

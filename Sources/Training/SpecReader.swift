@@ -103,7 +103,7 @@ struct SpecReader {
         case .sequence?: shown = ", got a list"
         default: shown = ""
         }
-        return JobSpecError(file: file, keyPath: path, problem: problem + shown)
+        return JobSpecError(file: file, keyPath: path.isEmpty ? "(file)" : path, problem: problem + shown)
     }
 
     private func missing<Value>(_ path: String, _ key: String, _ fallback: Value?) throws -> Value {

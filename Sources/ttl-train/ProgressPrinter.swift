@@ -8,8 +8,18 @@ final class ProgressPrinter {
     private let interactive: Bool
     private var stepLineShown = false
 
-    init(interactive: Bool = isatty(STDOUT_FILENO) != 0) {
+    init(interactive: Bool = ProgressPrinter.outputIsATerminal) {
         self.interactive = interactive
+    }
+
+    /// Whether the user watches standard output on a terminal. Under mpirun a rank's output is
+    /// always a pseudo-terminal that mpirun relays, so there the question is where mpirun's own
+    /// output goes.
+    static var outputIsATerminal: Bool {
+        guard isatty(STDOUT_FILENO) != 0 else { return false }
+        guard ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil else { return true }
+        let launcherOutput = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(getppid())/fd/1")) ?? ""
+        return launcherOutput.hasPrefix("/dev/pts/") || launcherOutput.hasPrefix("/dev/tty")
     }
 
     func show(_ progress: TrainingProgress) {

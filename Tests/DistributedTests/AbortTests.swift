@@ -9,23 +9,11 @@ import XCTest
 /// barrier that can never complete, and checks that everything ends quickly with rank 1's message.
 final class AbortTests: XCTestCase {
     func testAbortOnOneRankEndsAllRanksPromptly() throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard environment["OMPI_COMM_WORLD_SIZE"] == nil else {
-            throw XCTSkip("launches its own mpirun; not run inside one")
-        }
-        guard let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: FileManager.default.isExecutableFile) else {
-            throw XCTSkip("mpirun is not installed: run scripts/setup.sh")
-        }
-        // If another test already made this process an MPI singleton, Open MPI has put its own
-        // PMIx/ORTE variables in the environment; an mpirun that inherits them exits at once.
-        var probeEnvironment = environment.filter { key, _ in
-            let launcherVariable = ["OMPI_", "PMIX_", "OPAL_", "ORTE_"].contains { key.hasPrefix($0) }
-            return !launcherVariable || key.hasPrefix("OMPI_ALLOW_RUN_AS_ROOT")
-        }
+        let mpirun = try MPIRun.requireLauncher()
+        var probeEnvironment = MPIRun.cleanEnvironment
         probeEnvironment["TTL_ABORT_PROBE"] = "1"
         let run = try ChildProcess.run(
-            mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "3",
-                     CommandLine.arguments[0], "DistributedTests.AbortProbe/testRankOneAborts"],
+            mpirun, MPIRun.arguments(ranks: 3) + [CommandLine.arguments[0], "DistributedTests.AbortProbe/testRankOneAborts"],
             environment: probeEnvironment, timeout: 60)
         XCTAssertFalse(run.timedOut, "ranks still running 60 s after rank 1 aborted")
         XCTAssertNotEqual(run.status, 0)

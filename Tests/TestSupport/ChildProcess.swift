@@ -1,6 +1,6 @@
 import Foundation
 
-/// Runs a program to completion and captures what it printed, for tests of commands and scripts.
+/// A program run to completion and what it printed, for tests of commands and scripts.
 public struct ChildProcess {
     public let status: Int32
     public let stdout: String
@@ -9,34 +9,86 @@ public struct ChildProcess {
     /// Whether it was still running at the deadline (and was then terminated).
     public let timedOut: Bool
 
-    /// Runs `executable arguments…`; both pipes are drained while it runs, so a chatty child never
-    /// blocks, and it is terminated if it outlives `timeout` seconds.
+    /// Runs `executable arguments…`, terminated if it outlives `timeout` seconds.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Double = 600
     ) throws -> ChildProcess {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let output = PipeReader()
-        let errors = PipeReader()
-        process.standardOutput = output.pipe
-        process.standardError = errors.pipe
-        let started = Date()
-        try process.run()
-        output.start()
-        errors.start()
-        let deadline = started.addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        let timedOut = process.isRunning
-        if timedOut { process.terminate() }
-        process.waitUntilExit()
-        return ChildProcess(status: process.terminationStatus, stdout: output.text(), stderr: errors.text(),
-                            seconds: Date().timeIntervalSince(started), timedOut: timedOut)
+        try RunningProcess(executable, arguments, environment: environment).finish(timeout: timeout)
     }
 }
 
-/// Drains a pipe on a background thread.
+/// A program started in the background: a test can watch its output, signal it and its children,
+/// and then collect it. Both pipes are drained while it runs, so a chatty child never blocks.
+public final class RunningProcess {
+    private let process = Process()
+    private let output = PipeReader()
+    private let errors = PipeReader()
+    private let started = Date()
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        process.standardOutput = output.pipe
+        process.standardError = errors.pipe
+        try process.run()
+        output.start()
+        errors.start()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    /// Standard output so far.
+    public var stdout: String { output.text() }
+
+    /// Waits until standard output contains `text`; false if the process ended or `timeout`
+    /// passed first.
+    public func waitForOutput(containing text: String, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stdout.contains(text) { return true }
+            if !process.isRunning { return stdout.contains(text) }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return false
+    }
+
+    public func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
+    /// The processes this one started (from /proc), with their environment variables.
+    public func children() -> [(pid: Int32, environment: [String: String])] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).compactMap { child in
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                  let afterName = stat.range(of: ") ", options: .backwards) else { return nil }
+            let fields = stat[afterName.upperBound...].split(separator: " ")
+            guard fields.count > 1, Int32(fields[1]) == pid,
+                  let environ = FileManager.default.contents(atPath: "/proc/\(child)/environ") else { return nil }
+            var environment: [String: String] = [:]
+            for entry in environ.split(separator: 0) {
+                let parts = String(decoding: entry, as: UTF8.self).split(separator: "=", maxSplits: 1).map(String.init)
+                if parts.count == 2 { environment[parts[0]] = parts[1] }
+            }
+            return (child, environment)
+        }
+    }
+
+    /// Waits for the end (terminating it after `timeout` seconds) and returns what it printed.
+    public func finish(timeout: Double) -> ChildProcess {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let timedOut = process.isRunning
+        if timedOut { process.terminate() }
+        process.waitUntilExit()
+        let seconds = Date().timeIntervalSince(started)
+        return ChildProcess(status: process.terminationStatus, stdout: output.finalText(), stderr: errors.finalText(),
+                            seconds: seconds, timedOut: timedOut)
+    }
+}
+
+/// Drains a pipe on a background thread, keeping what arrived so far readable.
 private final class PipeReader: @unchecked Sendable {
     let pipe = Pipe()
     private let lock = NSLock()
@@ -45,19 +97,28 @@ private final class PipeReader: @unchecked Sendable {
 
     func start() {
         Thread.detachNewThread { [self] in
-            let all = pipe.fileHandleForReading.readDataToEndOfFile()
-            lock.lock()
-            data = all
-            lock.unlock()
+            let handle = pipe.fileHandleForReading
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                lock.lock()
+                data.append(chunk)
+                lock.unlock()
+            }
             done.signal()
         }
     }
 
     func text() -> String {
-        _ = done.wait(timeout: .now() + 10)
         lock.lock()
         defer { lock.unlock() }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Everything, once the writer closed the pipe (or after 10 s).
+    func finalText() -> String {
+        _ = done.wait(timeout: .now() + 10)
+        return text()
     }
 }
 

@@ -12,57 +12,17 @@ import XCTest
 /// after a resume.
 final class TrainerTests: XCTestCase {
     private var directory: TemporaryDirectory!
+    private var job: TinyJob!
 
     override func setUpWithError() throws {
         directory = try TemporaryDirectory()
-        try ModelWriter.writeRandom(to: directory.path("tiny.h5"), config: .tiny, seed: 5, scale: 0.15)
-        try writeDataset(directory.path("data.h5"))
-    }
-
-    /// 40 examples of 5–12 tokens; the label is the parity of the second token and the answer
-    /// token is 10 + label — learnable, so the loss must fall.
-    private func writeDataset(_ path: String) throws {
-        var generator = SplitMix64(seed: 11)
-        let file = try createClassificationDataset(at: path, labelNames: ["even", "odd"], labelTokenIDs: [10, 11],
-                                                   tokenizerFingerprint: "sha256:synthetic")
-        for (split, count) in [("train", 40), ("validation", 8)] {
-            var tokens: [Int32] = []
-            var offsets: [Int64] = [0]
-            var mask: [UInt8] = []
-            var labels: [Int32] = []
-            for _ in 0..<count {
-                let length = 5 + Int(generator.next() % 8)
-                let body = (0..<(length - 1)).map { _ in Int32(20 + generator.next() % 200) }
-                let label = body[1] % 2
-                tokens += body + [10 + label]
-                mask += [UInt8](repeating: 0, count: length - 1) + [1]
-                labels.append(label)
-                offsets.append(Int64(tokens.count))
-            }
-            try file.root.write("\(split)/tokens", tokens)
-            try file.root.write("\(split)/offsets", offsets)
-            try file.root.write("\(split)/loss_mask", mask)
-            try file.root.write("\(split)/labels", labels)
-        }
-        try file.close()
+        job = try TinyJob(directory: directory)
     }
 
     private func spec(kind: String = "lora", steps: Int = 4, output: String, extra: String = "", learningRate: String = "5.0e-2",
                       checkpointEvery: Int = 2) throws -> JobSpec {
-        try JobSpec.parse("""
-            name: tiny
-            model: \(directory.path("tiny.h5"))
-            data: {path: \(directory.path("data.h5"))}
-            task: classification
-            adapter: {kind: \(kind), rank: 4, targets: [q_proj, v_proj, down_proj]\(extra)}
-            optimizer: {lr: \(learningRate), weight_decay: 0.01, max_grad_norm: 1.0}
-            schedule: {kind: cosine, warmup_steps: 1, total_steps: \(steps)}
-            batch: {global: 12, micro: 1, max_length: 16}
-            seed: 3
-            eval: {every: 100, examples: 8}
-            checkpoint: {every: \(checkpointEvery), keep: 5}
-            output: \(output)
-            """, file: "tiny.yaml")
+        try JobSpec.parse(job.yaml(kind: kind, steps: steps, output: output, extra: extra, learningRate: learningRate,
+                                   checkpointEvery: checkpointEvery), file: "tiny.yaml")
     }
 
     /// Runs `spec`; `stopAfter` asks the run to stop after that step, the way a signal does
@@ -111,21 +71,21 @@ final class TrainerTests: XCTestCase {
         let alone = SingleProcessCommunicator()
         for (kind, extra) in Self.kinds {
             let straight = try train(try spec(kind: kind, steps: 20, output: directory.path("straight-\(kind)"), extra: extra), communicator: alone).trainer
-            let job = { (output: String) in try self.spec(kind: kind, steps: 20, output: self.directory.path(output), extra: extra, checkpointEvery: 4) }
+            let halves = { (output: String) in try self.spec(kind: kind, steps: 20, output: self.directory.path(output), extra: extra, checkpointEvery: 4) }
 
-            let stopped = try train(try job("world-first-\(kind)"), communicator: world, stopAfter: 10).outcome
+            let stopped = try train(try halves("world-first-\(kind)"), communicator: world, stopAfter: 10).outcome
             XCTAssertEqual(stopped.stoppedBy, SIGTERM)
             XCTAssertEqual(stopped.state.step, 10)
             if world.isRoot {
                 XCTAssertEqual(stopped.checkpoint, directory.path("world-first-\(kind)/checkpoints/step-000010.h5"))
-                let resumed = try train(try job("world-first-\(kind)"), communicator: alone, resume: .auto)
+                let resumed = try train(try halves("world-first-\(kind)"), communicator: alone, resume: .auto)
                 XCTAssertEqual(resumed.lines.first, "resuming from \(stopped.checkpoint!) at step 10")
                 assertSameTrainingState(resumed.trainer, straight, "\(kind): world size \(world.size), then 1")
                 XCTAssertEqual(try loggedSteps(directory.path("world-first-\(kind)"), "train"), Array(1...20))
             }
 
-            _ = try train(try job("alone-first-\(kind)"), communicator: alone, stopAfter: 10)
-            let resumed = try train(try job("alone-first-\(kind)"), communicator: world, resume: .auto)
+            _ = try train(try halves("alone-first-\(kind)"), communicator: alone, stopAfter: 10)
+            let resumed = try train(try halves("alone-first-\(kind)"), communicator: world, resume: .auto)
             assertSameTrainingState(resumed.trainer, straight, "\(kind): world size 1, then \(world.size)")
             if world.isRoot {
                 XCTAssertEqual(try loggedSteps(directory.path("alone-first-\(kind)"), "train"), Array(1...20))
