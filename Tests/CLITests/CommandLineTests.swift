@@ -93,6 +93,32 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path("run")))
     }
 
+    func testInspectSummarisesACheckpointAndRefusesACorruptOne() throws {
+        let job = try TinyJob(directory: directory)
+        let spec = directory.path("job.yaml")
+        try job.yaml(kind: "tt-lora", steps: 3, output: directory.path("run")).write(toFile: spec, atomically: true, encoding: .utf8)
+        let train = try ttlTrain(spec)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stdout.contains("step 3/3  loss "), train.stdout)
+        let checkpoint = directory.path("run/checkpoints/step-000003.h5")
+        let inspect = try ttlTrain("inspect", checkpoint, "--targets")
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        let values = inspect.keyValues
+        XCTAssertEqual(values["step"], "3")
+        XCTAssertEqual(values["data_cursor"], "36")
+        XCTAssertEqual(values["world_size"], "1")
+        XCTAssertEqual(values["job"], "tiny")
+        XCTAssertEqual(values["adapter_kind"], "tt-lora")
+        XCTAssertEqual(values["optimizer_steps"], "3")
+        XCTAssertEqual(values["model_fingerprint"], try ModelFile(path: job.modelPath).fingerprint)
+        XCTAssertEqual(inspect.stdout.split(separator: "\n").filter { $0.hasPrefix("target layers.") }.count, 3 * LlamaConfig.tiny.layerCount)
+
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+        bytes.removeLast(bytes.count / 3)
+        try bytes.write(to: URL(fileURLWithPath: checkpoint))
+        assertOneLineFailure(try ttlTrain("inspect", checkpoint), naming: checkpoint)
+    }
+
     func testUsageErrorsSayHowToFixTheCall() throws {
         let run = try ttlTrain("info")
         XCTAssertNotEqual(run.status, 0)
