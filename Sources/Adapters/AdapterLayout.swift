@@ -79,6 +79,15 @@ public struct AdapterLayout: Sendable, Equatable {
         self.entries = entries
         parameterCount = offset
     }
+
+    /// Parameters still trained once sparse LoRA reaches its final sparsity (all of them for the
+    /// dense kinds): what a step reduces.
+    public var trainableCount: Int {
+        let sparsity = spec.sparsity?.final ?? 0
+        return entries.reduce(0) { total, entry in
+            total + entry.tensors.reduce(0) { $0 + SparsitySchedule.kept(count: $1.count, sparsity: sparsity) }
+        }
+    }
 }
 
 extension LlamaConfig {

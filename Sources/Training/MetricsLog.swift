@@ -18,9 +18,26 @@ public final class MetricsLog {
     private let train: [HDF5Dataset]
     private let eval: [HDF5Dataset]
 
+    /// What the root attributes say about the run, so a reader can compare runs from their
+    /// metrics files alone.
+    public struct RunDescription: Sendable {
+        public var job: String
+        public var adapterKind: String
+        public var trainableParameters: Int
+        public var reducedBytesPerStep: Int
+
+        public init(job: String, adapterKind: String, trainableParameters: Int, reducedBytesPerStep: Int) {
+            self.job = job
+            self.adapterKind = adapterKind
+            self.trainableParameters = trainableParameters
+            self.reducedBytesPerStep = reducedBytesPerStep
+        }
+    }
+
     /// Creates the log, or continues an existing one from `resumeStep` (rows with a larger step
-    /// are dropped); nil `resumeStep` starts afresh.
-    public init(path: String, resumeStep: Int?) throws {
+    /// are dropped); nil `resumeStep` starts afresh. `run` becomes root attributes (`job`,
+    /// `adapter_kind`, `trainable_parameters`, `reduced_bytes_per_step`).
+    public init(path: String, resumeStep: Int?, run: RunDescription? = nil) throws {
         self.path = path
         let file: HDF5File
         if let resumeStep, FileManager.default.fileExists(atPath: path) {
@@ -41,6 +58,13 @@ public final class MetricsLog {
                     _ = try file.root.createDataset("\(group)/\(column)", of: Double.self, shape: [0], options: .init(appendable: true))
                 }
             }
+        }
+        if let run {
+            let attributes = file.root.attributes
+            try attributes.set("job", run.job)
+            try attributes.set("adapter_kind", run.adapterKind)
+            try attributes.set("trainable_parameters", Int64(run.trainableParameters))
+            try attributes.set("reduced_bytes_per_step", Int64(run.reducedBytesPerStep))
         }
         train = try Self.trainColumns.map { try file.root.openDataset("train/\($0)") }
         eval = try Self.evalColumns.map { try file.root.openDataset("eval/\($0)") }

@@ -30,7 +30,10 @@ extension Trainer {
     @discardableResult
     public func run(resume: ResumeMode, stop: StopRequest = StopRequest(), report: (TrainingProgress) -> Void) throws -> RunOutcome {
         var state = try startingState(resume: resume, report: report)
-        let log = communicator.isRoot ? try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil) : nil
+        let description = MetricsLog.RunDescription(
+            job: spec.name, adapterKind: spec.adapter.kind.rawValue, trainableParameters: resolved.layout.trainableCount,
+            reducedBytesPerStep: GradientReducer.bytesPerStep(count: resolved.layout.trainableCount, mode: spec.reduction))
+        let log = communicator.isRoot ? try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description) : nil
         defer { try? log?.close() }
         let total = spec.schedule.totalSteps
         let firstStep = state.step

@@ -38,9 +38,7 @@ struct Validate: ParsableCommand {
             let split = (try? spec.accumulation(worldSize: world)).map { "\($0) micro-batch(es) of \(spec.batch.micro) per rank per step" }
             print("world_size_\(world)=\(split ?? "refused: \(spec.batch.global) is not a multiple of \(world) × \(spec.batch.micro)")")
         }
-        let trainable = resolved.layout.entries.reduce(0) { total, entry in
-            total + entry.tensors.reduce(0) { $0 + SparsitySchedule.kept(count: $1.count, sparsity: adapter.sparsity?.final ?? 0) }
-        }
+        let trainable = resolved.layout.trainableCount
         print("adapter_parameters=\(resolved.layout.parameterCount)")
         print("trainable_parameters=\(trainable)")
         print("reduced_bytes_per_step=\(GradientReducer.bytesPerStep(count: trainable, mode: spec.reduction))")

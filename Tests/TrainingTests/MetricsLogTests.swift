@@ -1,4 +1,5 @@
 import Foundation
+import HDF5
 import TestSupport
 import Training
 import XCTest
@@ -25,7 +26,8 @@ final class MetricsLogTests: XCTestCase {
         let directory = try TemporaryDirectory()
         let path = directory.path("run/metrics.h5")
         do {
-            let log = try MetricsLog(path: path, resumeStep: nil)
+            let log = try MetricsLog(path: path, resumeStep: nil, run: .init(job: "demo", adapterKind: "tt-lora", trainableParameters: 34_560,
+                                                                             reducedBytesPerStep: 276_512))
             for step in 1...5 {
                 try log.appendTrain(step: step, loss: 3 - Double(step) / 10, learningRate: 1e-3, gradNorm: 0.5, tokensPerSecond: 100, seconds: 1)
             }
@@ -37,6 +39,11 @@ final class MetricsLogTests: XCTestCase {
         try resumed.appendTrain(step: 4, loss: 2.65, learningRate: 1e-3, gradNorm: 0.5, tokensPerSecond: 100, seconds: 1)
         try resumed.close()
         XCTAssertEqual(try rows(path), Rows(train: [1, 2, 3, 4], loss: [2.9, 2.8, 2.7, 2.65], eval: []))
+        let attributes = try HDF5File.open(path).root.attributes
+        XCTAssertEqual(try attributes.string("job"), "demo")
+        XCTAssertEqual(try attributes.string("adapter_kind"), "tt-lora")
+        XCTAssertEqual(try attributes.value("trainable_parameters", as: Int64.self), 34_560)
+        XCTAssertEqual(try attributes.value("reduced_bytes_per_step", as: Int64.self), 276_512)
     }
 
     func testALogLeftOpenByAKilledWriterIsClearedAndContinued() throws {
