@@ -11,7 +11,7 @@ struct Perplexity: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The base model (ttl-train HDF5 format).", valueName: "path"))
     var model: String
 
-    @Option(name: .long, help: ArgumentHelp("File of whitespace-separated token ids (scripts/tokenize.py makes one).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("File of whitespace-separated token ids (scripts/tokenize_text.py makes one).", valueName: "path"))
     var ids: String
 
     @Option(name: .long, help: "Window length in tokens; each window is evaluated on its own. (default: 2048, or the model's context if shorter)")

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Plots and a table from ttl-train runs: `scripts/analyze.py RUN_DIR [RUN_DIR ...] [--out DIR]`.
+
+Reads each run's `metrics.h5` (opened in SWMR mode, so a run that is still writing can be
+analysed) and writes to DIR (default: `analysis/` inside the first run):
+
+- `training.png`: training loss and learning rate against step, one line per run;
+- `eval.png`: evaluation accuracy (classification) and loss against step;
+- `comparison.png`: final accuracy against trainable parameters and against bytes all-reduced
+  per step (log scales), one point per run;
+- `results.md`: a markdown table of the same numbers plus the median training tokens/s.
+"""
+import argparse
+import os
+import sys
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def read_run(directory):
+    """The run's train and eval tables and its root attributes."""
+    path = os.path.join(directory, "metrics.h5")
+    if not os.path.exists(path):
+        sys.exit(f"analyze.py: {path}: no such file (is {directory} a ttl-train run directory?)")
+    try:
+        with h5py.File(path, "r", libver="latest", swmr=True) as f:
+            if f.attrs.get("format") != "ttl-train-metrics":
+                sys.exit(f"analyze.py: {path}: not a ttl-train metrics file")
+            tables = {group: pd.DataFrame({column: f[group][column][()] for column in f[group]}) for group in ("train", "eval")}
+            attributes = {key: (value.decode() if isinstance(value, bytes) else value) for key, value in f.attrs.items()}
+    except OSError as error:
+        sys.exit(f"analyze.py: {path}: cannot read: {error}")
+    name = os.path.basename(os.path.normpath(directory))
+    return name, tables["train"].sort_values("step"), tables["eval"].sort_values("step"), attributes
+
+
+def summary(name, train, evaluation, attributes):
+    last_eval = evaluation.iloc[-1] if len(evaluation) else None
+    return {
+        "run": name,
+        "job": attributes.get("job", "?"),
+        "adapter": attributes.get("adapter_kind", "?"),
+        "steps": int(train["step"].max()) if len(train) else 0,
+        "train loss (last)": float(train["loss"].iloc[-1]) if len(train) else float("nan"),
+        "eval step": int(last_eval["step"]) if last_eval is not None else 0,
+        "eval loss": float(last_eval["loss"]) if last_eval is not None else float("nan"),
+        "eval accuracy": float(last_eval["accuracy"]) if last_eval is not None else float("nan"),
+        "trainable parameters": int(attributes.get("trainable_parameters", 0)),
+        "bytes reduced per step": int(attributes.get("reduced_bytes_per_step", 0)),
+        "median tokens/s": float(train["tokens_per_s"].iloc[1:].median()) if len(train) > 1 else float("nan"),
+    }
+
+
+def plot_against_step(runs, panels, title, path):
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2))
+    for axis, (table, column, label) in zip(axes, panels):
+        for name, train, evaluation, _ in runs:
+            frame = train if table == "train" else evaluation
+            if len(frame) and frame[column].notna().any():
+                axis.plot(frame["step"], frame[column], marker="o" if table == "eval" else None, markersize=4, label=name)
+        axis.set_xlabel("step")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_comparison(rows, path):
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for axis, column in zip(axes, ("trainable parameters", "bytes reduced per step")):
+        for row in rows:
+            if row[column] > 0 and row["eval accuracy"] == row["eval accuracy"]:
+                axis.scatter(row[column], row["eval accuracy"], s=40)
+                axis.annotate(row["run"], (row[column], row["eval accuracy"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        axis.set_xscale("log")
+        axis.set_xlabel(column + " (log scale)")
+        axis.set_ylabel("final eval accuracy")
+        axis.grid(alpha=0.3, which="both")
+    figure.suptitle("Accuracy against adapter size and communication")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def markdown(rows):
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row[column]
+            if isinstance(value, float):
+                cells.append(f"{value:.0f}" if column == "median tokens/s" else f"{value:.4f}")
+            elif isinstance(value, int) and column in ("trainable parameters", "bytes reduced per step"):
+                cells.append(f"{value:,}")
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the job's output), each with metrics.h5")
+    parser.add_argument("--out", help="where to write the PNGs and results.md (default: RUN_DIR/analysis of the first run)")
+    arguments = parser.parse_args()
+    runs = [read_run(directory) for directory in arguments.runs]
+    out = arguments.out or os.path.join(arguments.runs[0], "analysis")
+    os.makedirs(out, exist_ok=True)
+    plot_against_step(runs, [("train", "loss", "training loss"), ("train", "lr", "learning rate")],
+                      "Training", os.path.join(out, "training.png"))
+    plot_against_step(runs, [("eval", "accuracy", "eval accuracy"), ("eval", "loss", "eval loss")],
+                      "Evaluation", os.path.join(out, "eval.png"))
+    rows = [summary(*run) for run in runs]
+    plot_comparison(rows, os.path.join(out, "comparison.png"))
+    table = markdown(rows)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(table)
+    print(table, end="")
+    print(f"wrote {out}/training.png, eval.png, comparison.png, results.md")
+
+
+if __name__ == "__main__":
+    main()
