@@ -26,10 +26,11 @@ let package = Package(
         .target(name: "Llama", dependencies: ["HDF5", "Kernels"]),
         .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),
         .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "Yams"]),
+        .target(name: "Export", dependencies: ["Training"]),
         .executableTarget(
             name: "ttl-train",
             dependencies: [
-                "HDF5", "Distributed", "Llama", "Adapters", "Training",
+                "HDF5", "Distributed", "Llama", "Adapters", "Training", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,9 +1,13 @@
+import Adapters
 import ArgumentParser
 import Foundation
+import HDF5
 import Kernels
 import Llama
+import Training
 
-/// `ttl-train perplexity`: next-token perplexity of a token file under the base model.
+/// `ttl-train perplexity`: next-token perplexity of a token file under the base model, or under
+/// the base model with a checkpoint's adapters.
 struct Perplexity: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Next-token perplexity of a file of token ids, in non-overlapping windows.")
@@ -20,6 +24,12 @@ struct Perplexity: ParsableCommand {
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads = 1
 
+    @Option(help: ArgumentHelp("Apply this checkpoint's adapters (trained on this model).", valueName: "checkpoint.h5"))
+    var checkpoint: String?
+
+    @Option(name: .customLong("logits-out"), help: ArgumentHelp("Also write the last window's logits (tokens × vocab, float32) and ids to this HDF5 file.", valueName: "path"))
+    var logitsOut: String?
+
     func validate() throws {
         guard (ctx ?? 2) >= 2 else { throw ValidationError("--ctx must be at least 2 (one token predicts the next)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -35,22 +45,44 @@ struct Perplexity: ParsableCommand {
         BLASThreads.set(threads)
         let window = min(ctx, tokens.count)
         let llama = LlamaModel(weights: try LlamaWeights(file: file), maxTokens: window, maxSequenceLength: window, trainable: false)
+        if let checkpoint { llama.linearHook = try Self.adapters(from: checkpoint, model: file, rows: window) }
         var total = 0.0
         var count = 0
         var lastLogits: [Float] = []
+        var lastWindow: [Int32] = []
         for start in stride(from: 0, to: tokens.count, by: window) {
-            let batch = TokenBatch(sequences: [Array(tokens[start..<min(start + window, tokens.count)])])
+            lastWindow = Array(tokens[start..<min(start + window, tokens.count)])
+            let batch = TokenBatch(sequences: [lastWindow])
             try llama.forward(batch)
             let targets = batch.nextTokenTargets
             total += try llama.crossEntropy(targets)
             count += targets.count
             lastLogits = llama.logits(row: batch.count - 1)
+            if let logitsOut, start + window >= tokens.count {
+                let output = try HDF5File.create(logitsOut)
+                try output.root.write("logits", lastWindow.indices.flatMap { llama.logits(row: $0) }, shape: [lastWindow.count, file.config.vocabSize])
+                try output.root.write("ids", lastWindow)
+                try output.close()
+            }
         }
         guard count > 0 else { throw CommandError("\(ids): a window needs at least 2 tokens to predict one") }
         let top5 = lastLogits.indices.sorted { lastLogits[$0] > lastLogits[$1] }.prefix(5)
         print("tokens=\(tokens.count)")
         print("perplexity=\(String(format: "%.6f", Foundation.exp(total / Double(count))))")
         print("top5=" + top5.map(String.init).joined(separator: ","))
+    }
+}
+
+extension Perplexity {
+    /// The adapters of `checkpoint`, laid out by the job spec it records, checked against `model`.
+    static func adapters(from checkpoint: String, model: ModelFile, rows: Int) throws -> AdapterSet {
+        let summary = try Checkpoint.summary(of: checkpoint)
+        let spec = try JobSpec.parse(summary.state.jobSpec, file: "\(checkpoint) (its job_spec)")
+        let layout = try AdapterLayout(spec: spec.adapter, config: model.config)
+        let adapters = AdapterSet(layout: layout, maxRows: rows)
+        _ = try Checkpoint.read(checkpoint, into: adapters, optimizer: AdamW(count: layout.parameterCount, settings: AdamW.Settings()),
+                                modelFingerprint: model.fingerprint)
+        return adapters
     }
 }
 

@@ -99,12 +99,19 @@ final class CheckpointTests: XCTestCase {
         let summary = try Checkpoint.summary(of: path)
         XCTAssertEqual(summary.state, state(step: 30))
         XCTAssertEqual(summary.adapterKind, "sparse-lora")
-        XCTAssertEqual(summary.targets.map(\.name), set.layout.entries.map(\.target).sorted())
+        XCTAssertEqual(summary.adapters.map(\.target), set.layout.entries.map(\.target).sorted())
         XCTAssertEqual(summary.datasets, 2 * 2 * set.layout.entries.count + 2)
-        let tensors = summary.targets.flatMap(\.tensors)
-        XCTAssertEqual(tensors.compactMap(\.kept).reduce(0, +), Int(set.masks.array().reduce(0, +)))
-        let norm = set.parameters.array().reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-        XCTAssertEqual(tensors.reduce(0.0) { $0 + $1.norm * $1.norm }.squareRoot(), norm, accuracy: 1e-9 * norm)
+        for entry in set.layout.entries {
+            let stored = try XCTUnwrap(summary.adapters.first { $0.target == entry.target })
+            XCTAssertEqual(stored.module, entry.site.modulePath)
+            XCTAssertEqual(stored.rank, entry.rank)
+            for tensor in entry.tensors {
+                let read = try XCTUnwrap(stored.tensor(tensor.name))
+                XCTAssertEqual(read.shape, tensor.shape)
+                XCTAssertEqual(read.values, set.parameters.array(tensor.range))
+                XCTAssertEqual(read.mask?.map(Float.init), set.masks.array(tensor.range))
+            }
+        }
         XCTAssertEqual(summary.optimizerSteps, 2)
     }
 
