@@ -23,7 +23,7 @@ for job in "${jobs[@]}"; do
   mpi train "jobs/sentiment-$job.yaml" --resume auto >"$out/train-$job.log"
   mpi eval "jobs/sentiment-$job.yaml" --split "$split" >"$out/eval-$job.txt"
   "$bin" validate "jobs/sentiment-$job.yaml" >"$out/validate-$job.txt"
-  mpi train "jobs/sentiment-$job.yaml" --set schedule.total_steps=6 --set eval.every=1000 --set eval.examples=4 \
+  mpi train "jobs/sentiment-$job.yaml" --set schedule.total_steps=6 --set schedule.warmup_steps=1 --set eval.every=1000 --set eval.examples=4 \
     --set checkpoint.every=1000 --set output="$out/timing-$job" >/dev/null
 done
 mpi eval jobs/sentiment-lora.yaml --zero-shot --split "$split" >"$out/eval-zero-shot.txt"
