@@ -37,12 +37,13 @@ let package = Package(
 
         // Shared by the test targets: temporary directories, child processes, repository files.
         .target(name: "TestSupport", dependencies: ["Llama", "HDF5"], path: "Tests/TestSupport"),
-        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"], exclude: ["h5py_interop.py"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5", "Kernels", "TestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Llama", "Kernels", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "TestSupport"],
+                    exclude: ["metrics_reader.py"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
     ]
 )

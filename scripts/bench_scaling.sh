@@ -20,7 +20,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # Single-process reference at the data's typical length: sgemm peak and the model's MFU there.
-"$bin" bench --threads 1 --batch 4 --seq 44 --seconds 3 >"$work/bench.txt"
+"$bin" bench --model assets/smollm2-135m-instruct.h5 --threads 1 --batch 4 --seq 44 --seconds 3 >"$work/bench.txt"
 "$bin" validate "$job" >"$work/validate.txt"
 for ranks in 1 2; do
   mpirun -np "$ranks" --bind-to none "$bin" train "$job" --threads 1 \

@@ -47,6 +47,10 @@ struct Train: ParsableCommand {
             if world.isRoot {
                 print("done: \(outcome.state.step) steps, \(outcome.state.tokensSeen) supervised tokens; files in \(trainer.spec.output)")
             }
+        } catch let diverged as DivergenceError {
+            // Every rank saw the same non-finite step and stops on its own: one message, no abort.
+            printer.finish()
+            throw world.isRoot ? diverged : ExitCode.failure
         } catch let error where !(error is ExitCode) {
             printer.finish()
             if world.size > 1 { world.abort("\(error)", exitCode: 1) }

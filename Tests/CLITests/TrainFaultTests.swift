@@ -66,9 +66,7 @@ final class TrainFaultTests: XCTestCase {
         XCTAssertTrue(first.waitForOutput(containing: "step 20/", timeout: 120), first.stdout)
         first.signal(SIGUSR1)
         let stopped = first.finish(timeout: 60)
-        XCTAssertEqual(stopped.status, 75, "stdout: \(stopped.stdout.suffix(500))\nstderr: \(stopped.stderr)")
-        let firstStop = try XCTUnwrap(Self.stoppedStep(stopped.stdout), stopped.stdout)
-        XCTAssertTrue(stopped.stdout.contains("checkpoint \(directory.path("interrupted/checkpoints/step-\(String(format: "%06d", firstStop)).h5"))"))
+        let firstStop = try stoppedStep(of: stopped, output: "interrupted")
         XCTAssertTrue(stopped.stderr.contains("got SIGUSR1: stopping after this step"), stopped.stderr)
 
         // 2. SIGTERM straight to every rank, as Slurm does on preemption (three ranks).
@@ -78,16 +76,14 @@ final class TrainFaultTests: XCTestCase {
         XCTAssertEqual(ranks.count, 3)
         for rank in ranks { kill(rank.pid, SIGTERM) }
         let preempted = second.finish(timeout: 60)
-        XCTAssertEqual(preempted.status, 75, "stdout: \(preempted.stdout.suffix(500))\nstderr: \(preempted.stderr)")
-        XCTAssertTrue(preempted.stdout.contains("resuming from "), preempted.stdout)
-        let secondStop = try XCTUnwrap(Self.stoppedStep(preempted.stdout), preempted.stdout)
+        XCTAssertTrue(preempted.stdout.contains("resuming from \(checkpoint("interrupted", step: firstStop))"), preempted.stdout)
+        let secondStop = try stoppedStep(of: preempted, output: "interrupted")
         XCTAssertGreaterThan(secondStop, firstStop)
 
         // 3. One rank finishes it.
         let finished = try run(ranks: 1, [spec, "--resume", "auto"])
         XCTAssertEqual(finished.status, 0, finished.stderr)
-        XCTAssertTrue(finished.stdout.contains("resuming from \(directory.path("interrupted/checkpoints/step-\(String(format: "%06d", secondStop)).h5")) at step \(secondStop)"),
-                      finished.stdout)
+        XCTAssertTrue(finished.stdout.contains("resuming from \(checkpoint("interrupted", step: secondStop)) at step \(secondStop)"), finished.stdout)
         try assertSameBits("interrupted", "straight")
         XCTAssertEqual(try loggedSteps("interrupted"), Array(1...steps))
     }
@@ -99,7 +95,7 @@ final class TrainFaultTests: XCTestCase {
 
         let spec = try writeJob("killed", steps: steps)
         let running = try launch(ranks: 2, [spec])
-        XCTAssertTrue(running.waitForOutput(containing: "checkpoint \(directory.path("killed/checkpoints/step-000100.h5"))", timeout: 120), running.stdout)
+        XCTAssertTrue(running.waitForOutput(containing: "checkpoint \(checkpoint("killed", step: 100))", timeout: 120), running.stdout)
         let rank1 = try XCTUnwrap(running.children().first { $0.environment["OMPI_COMM_WORLD_RANK"] == "1" })
         let killedAt = Date()
         kill(rank1.pid, SIGKILL)
@@ -116,10 +112,17 @@ final class TrainFaultTests: XCTestCase {
         XCTAssertEqual(try loggedSteps("killed"), Array(1...steps))
     }
 
-    /// The step in `stopped by SIGxxx at step N; continue with --resume auto`.
-    private static func stoppedStep(_ output: String) -> Int? {
-        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("stopped by ") && $0.contains(" at step ") }),
-              let range = line.range(of: " at step ") else { return nil }
-        return Int(line[range.upperBound...].prefix { $0.isNumber })
+    private func checkpoint(_ output: String, step: Int) -> String {
+        directory.path("\(output)/checkpoints/\(String(format: "step-%06d.h5", step))")
+    }
+
+    /// Checks that `run` was stopped by a signal — exit status 75, its checkpoint announced — and
+    /// returns the step from `stopped by SIGxxx at step N; continue with --resume auto`.
+    private func stoppedStep(of run: ChildProcess, output: String, line: UInt = #line) throws -> Int {
+        XCTAssertEqual(run.status, 75, "stdout: \(run.stdout.suffix(500))\nstderr: \(run.stderr)", line: line)
+        let last = run.stdout.split(separator: "\n").last { $0.hasPrefix("stopped by ") && $0.contains(" at step ") }
+        let step = try XCTUnwrap(last.flatMap { Int($0.split(separator: " ")[5].prefix { $0.isNumber }) }, run.stdout, line: line)
+        XCTAssertTrue(run.stdout.contains("checkpoint \(checkpoint(output, step: step))"), run.stdout, line: line)
+        return step
     }
 }
