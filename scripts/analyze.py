@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
@@ -81,6 +82,8 @@ def plot_comparison(rows, path):
                 axis.scatter(row[column], row["eval accuracy"], s=40)
                 axis.annotate(row["run"], (row[column], row["eval accuracy"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        axis.margins(x=0.2, y=0.2)
         axis.set_xlabel(column + " (log scale)")
         axis.set_ylabel("final eval accuracy")
         axis.grid(alpha=0.3, which="both")

@@ -2,7 +2,8 @@
 # The README's results table, reproduced: trains the three sentiment jobs on 2 ranks (or continues
 # them with --resume auto, so a finished run is not repeated), evaluates the base model alone
 # (zero-shot) and each trained adapter on the test split (1,057 reviews), times 6 training steps
-# of each job on an idle machine, and prints a markdown table.
+# of each job on an idle machine, prints a markdown table, and redraws the README's plots
+# (docs/analysis/, by scripts/analyze.py).
 #
 #   scripts/results.sh            (RANKS=2 SPLIT=test; about 40 minutes on 2 cores)
 set -euo pipefail
@@ -48,3 +49,4 @@ for job in jobs:
     print(f"| {names[job]} | {float(evaluation['accuracy']):.4f} | {float(evaluation['loss']):.3f} | "
           f"{int(validate['trainable_parameters']):,} | {int(validate['reduced_bytes_per_step']):,} | {rate:.0f} |")
 PY
+.venv/bin/python scripts/analyze.py runs/sentiment-lora runs/sentiment-ttlora runs/sentiment-sparse-lora --out docs/analysis >/dev/null

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quickstart: sets up the machine (idempotent), builds ttl-train in release mode, checks the
 # real model, then on 2 ranks measures the base model's zero-shot accuracy on movie-review
-# sentiment, trains a TT-LoRA adapter for 24 steps (jobs/quickstart.yaml, a fresh run each time),
+# sentiment, trains a TT-LoRA adapter for 36 steps (jobs/quickstart.yaml, a fresh run each time),
 # and prints the accuracy before and after and where the files are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,6 @@ mpi train "$job" | tee runs/quickstart/train.log
 trained=$(sed -n 's/^eval step .*accuracy \([0-9.]*\).*/\1/p' runs/quickstart/train.log | tail -1)
 
 echo
-echo "accuracy on 128 validation reviews: zero-shot $zero_shot, after 24 TT-LoRA steps $trained"
+echo "accuracy on 128 validation reviews: zero-shot $zero_shot, after 36 TT-LoRA steps $trained"
 echo "files: runs/quickstart/metrics.h5 (h5py, pandas), runs/quickstart/checkpoints/ (ttl-train inspect), runs/quickstart/train.log"
 echo "run.sh: $((SECONDS - started)) s"
