@@ -1,7 +1,7 @@
 import ArgumentParser
 import Training
 
-/// The job spec argument and its overrides, shared by `train` and `validate`.
+/// The job spec argument and its overrides, shared by `train`, `validate` and `eval`.
 struct JobOptions: ParsableArguments {
     @Argument(help: ArgumentHelp("The job spec (YAML).", valueName: "job.yaml"))
     var job: String
