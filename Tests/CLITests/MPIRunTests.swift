@@ -2,11 +2,11 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// `mpirun ttl-train` as a user (or Slurm) runs it, interrupted: signals stop it at a step
+/// `mpirun ttl-train` as a user (or Slurm) runs it: interrupted — signals stop it at a step
 /// boundary with a checkpoint and exit status 75, a `kill -9` of one rank ends the job within
-/// seconds, and `--resume auto` — on the same or another number of ranks — finishes with exactly
-/// the bits of an uninterrupted run.
-final class TrainFaultTests: XCTestCase {
+/// seconds, and `--resume auto` on the same or another number of ranks finishes with exactly the
+/// bits of an uninterrupted run — and spread over two "hosts" talking TCP.
+final class MPIRunTests: XCTestCase {
     private var directory: TemporaryDirectory!
     private var job: TinyJob!
     private var mpirun: String!
@@ -110,6 +110,27 @@ final class TrainFaultTests: XCTestCase {
         XCTAssertTrue(resumed.stdout.contains("resuming from "), resumed.stdout)
         try assertSameBits("killed", "straight")
         XCTAssertEqual(try loggedSteps("killed"), Array(1...steps))
+    }
+
+    /// Two hosts made of Linux network namespaces joined by a veth pair, Open MPI between them
+    /// over TCP only (its ssh replaced by `ip netns exec`): the job gives the single-host bits.
+    func testTwoHostsOverTCPGiveTheSingleHostBits() throws {
+        let hosts = try NetworkNamespaceHosts(directory: directory)
+        defer { hosts.remove() }
+        let onHosts = { (command: [String]) in
+            try ChildProcess.run("/usr/sbin/ip", ["netns", "exec", hosts.names[0], self.mpirun] + hosts.mpirunArguments + ["-np", "2"] + command,
+                                 environment: MPIRun.cleanEnvironment, timeout: 300)
+        }
+        let placement = try onHosts(["/bin/sh", "-c", "echo rank $OMPI_COMM_WORLD_RANK in $(/usr/sbin/ip netns identify $$)"])
+        XCTAssertEqual(Set(placement.stdout.split(separator: "\n").map(String.init)),
+                       ["rank 0 in \(hosts.names[0])", "rank 1 in \(hosts.names[1])"], placement.stderr)
+        let spec = try writeJob("two-hosts", steps: 30)
+        let run = try onHosts([ChildProcess.ttlTrainPath, "train", "--threads", "1", spec])
+        XCTAssertEqual(run.status, 0, "stdout: \(run.stdout.suffix(1000))\nstderr: \(run.stderr)")
+        XCTAssertTrue(run.stdout.contains("done: 30 steps"), run.stdout)
+        let single = try self.run(ranks: 2, [try writeJob("one-host", steps: 30)])
+        XCTAssertEqual(single.status, 0, single.stderr)
+        try assertSameBits("two-hosts", "one-host")
     }
 
     private func checkpoint(_ output: String, step: Int) -> String {
