@@ -1,0 +1,26 @@
+/// The outcome of a training step that did not diverge.
+public struct StepResult: Sendable {
+    /// Mean loss per supervised token over all ranks.
+    public var loss: Double
+    /// Global gradient norm before clipping.
+    public var gradNorm: Double
+    /// Supervised tokens over all ranks.
+    public var tokens: Int
+    /// Tokens run through the model over all ranks.
+    public var processedTokens: Int
+}
+
+/// A step whose loss or gradient is NaN or infinite: it was not applied, and the run stops with
+/// the checkpoints it has.
+public struct DivergenceError: Error, CustomStringConvertible, Sendable {
+    public var step: Int
+    /// What was not finite.
+    public var detail: String
+    /// The newest checkpoint written before the step, if any.
+    public var lastCheckpoint: String?
+
+    public var description: String {
+        let kept = lastCheckpoint.map { "; the last good checkpoint, \($0), is kept" } ?? "; no checkpoint was written yet"
+        return "step \(step): \(detail): training diverged (try a lower optimizer.lr)" + kept
+    }
+}
