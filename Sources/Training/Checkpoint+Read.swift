@@ -14,29 +14,26 @@ extension Checkpoint {
         let job = adapters.layout.spec.kind.rawValue
         let kind = try file.root.attributes.string("adapter_kind")
         guard kind == job else { throw CheckpointError(path: path, problem: "holds \(kind) adapters, the job has \(job)") }
-        let stored = Set(try file.root.openGroup("adapters").childNames())
+        let stored = Dictionary(uniqueKeysWithValues: try storedAdapters(in: file).map { ($0.target, $0) })
         let expected = Set(adapters.layout.entries.map(\.target))
-        if let extra = stored.subtracting(expected).sorted().first {
+        if let extra = stored.keys.filter({ !expected.contains($0) }).sorted().first {
             throw CheckpointError(path: path, problem: "has an adapter for \(extra), which the job does not adapt")
         }
         var parameters = [Float](repeating: 0, count: adapters.parameters.count)
         var masks = [Float](repeating: 1, count: adapters.masks.count)
         for entry in adapters.layout.entries {
-            let groupPath = "adapters/\(entry.target)"
-            guard stored.contains(entry.target) else { throw CheckpointError(path: path, problem: "has no adapter for \(entry.target)") }
-            let attributes = try file.root.openGroup(groupPath).attributes
-            let (rank, alpha) = (try attributes.value("rank", as: Int64.self), try attributes.value("alpha", as: Double.self))
-            guard Int(rank) == entry.rank, alpha == Double(entry.alpha) else {
-                throw CheckpointError(path: path, problem: "\(entry.target) has rank \(rank), alpha \(alpha); the job has rank \(entry.rank), alpha \(entry.alpha)")
+            guard let adapter = stored[entry.target] else { throw CheckpointError(path: path, problem: "has no adapter for \(entry.target)") }
+            guard adapter.rank == entry.rank, adapter.alpha == Double(entry.alpha) else {
+                throw CheckpointError(path: path, problem: "\(entry.target) has rank \(adapter.rank), alpha \(adapter.alpha); the job has rank \(entry.rank), alpha \(entry.alpha)")
             }
             for tensor in entry.tensors {
-                let dataset = try file.root.openDataset("\(groupPath)/\(tensor.name)")
-                guard try dataset.shape() == tensor.shape else {
-                    throw CheckpointError(path: path, problem: "\(entry.target).\(tensor.name) has shape \(try dataset.shape()), the job expects \(tensor.shape)")
+                guard let read = adapter.tensor(tensor.name) else { throw CheckpointError(path: path, problem: "\(entry.target) has no \(tensor.name)") }
+                guard read.shape == tensor.shape else {
+                    throw CheckpointError(path: path, problem: "\(entry.target).\(tensor.name) has shape \(read.shape), the job expects \(tensor.shape)")
                 }
-                parameters.replaceSubrange(tensor.range, with: try dataset.read(as: Float.self))
+                parameters.replaceSubrange(tensor.range, with: read.values)
                 if entry.kind == .sparseLora {
-                    let mask = try file.root.read("\(groupPath)/\(tensor.name)_mask", as: UInt8.self)
+                    guard let mask = read.mask else { throw CheckpointError(path: path, problem: "\(entry.target) has no \(tensor.name)_mask") }
                     masks.replaceSubrange(tensor.range, with: mask.map { Float($0) })
                 }
             }
@@ -53,6 +50,11 @@ extension Checkpoint {
         optimizer.secondMoment.copy(from: second)
         optimizer.steps = Int(steps)
         return state
+    }
+
+    /// The state recorded in checkpoint `path` (root attributes only; no tensor is read).
+    public static func state(of path: String) throws -> TrainingState {
+        try readState(try HDF5File.open(path), path: path)
     }
 
     /// The root attributes of an open checkpoint, after checking its format and version.

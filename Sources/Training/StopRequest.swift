@@ -41,8 +41,9 @@ public final class StopRequest: @unchecked Sendable {
     }
 
     deinit {
+        guard !sources.isEmpty else { return }
         for source in sources { source.cancel() }
-        for number in Self.signals where !sources.isEmpty { signal(number, SIG_DFL) }
+        for number in Self.signals { signal(number, SIG_DFL) }
     }
 
     /// Records `signal`; false if a stop was requested already.

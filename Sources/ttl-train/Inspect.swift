@@ -45,9 +45,8 @@ struct Inspect: ParsableCommand {
         values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
     }
 
-    /// The `name:` of the job spec the run used.
+    /// The `name` of the job spec the run used.
     private static func jobName(_ text: String) -> String {
-        let line = text.split(separator: "\n").first { $0.hasPrefix("name:") }
-        return line.map { $0.dropFirst(5).trimmingCharacters(in: .whitespaces) } ?? "(unnamed)"
+        (try? JobSpec.parse(text, file: "job_spec"))?.name ?? "(unreadable job spec)"
     }
 }

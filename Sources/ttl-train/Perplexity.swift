@@ -76,8 +76,7 @@ struct Perplexity: ParsableCommand {
 extension Perplexity {
     /// The adapters of `checkpoint`, laid out by the job spec it records, checked against `model`.
     static func adapters(from checkpoint: String, model: ModelFile, rows: Int) throws -> AdapterSet {
-        let summary = try Checkpoint.summary(of: checkpoint)
-        let spec = try JobSpec.parse(summary.state.jobSpec, file: "\(checkpoint) (its job_spec)")
+        let spec = try JobSpec.parse(try Checkpoint.state(of: checkpoint).jobSpec, file: "\(checkpoint) (its job_spec)")
         let layout = try AdapterLayout(spec: spec.adapter, config: model.config)
         let adapters = AdapterSet(layout: layout, maxRows: rows)
         _ = try Checkpoint.read(checkpoint, into: adapters, optimizer: AdamW(count: layout.parameterCount, settings: AdamW.Settings()),

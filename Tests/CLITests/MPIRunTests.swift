@@ -35,6 +35,12 @@ final class MPIRunTests: XCTestCase {
         try launch(ranks: ranks, arguments).finish(timeout: 300)
     }
 
+    /// The reference: the job for `output` trained start to end on one host.
+    private func trainUninterrupted(_ output: String, steps: Int, ranks: Int, line: UInt = #line) throws {
+        let reference = try run(ranks: ranks, [try writeJob(output, steps: steps)])
+        XCTAssertEqual(reference.status, 0, reference.stderr, line: line)
+    }
+
     /// The newest checkpoint of `output`.
     private func finalCheckpoint(_ output: String) throws -> String {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path("\(output)/checkpoints")).filter { $0.hasSuffix(".h5") }
@@ -57,8 +63,7 @@ final class MPIRunTests: XCTestCase {
 
     func testSignalsStopAtAStepBoundaryAndResumeOnAnotherWorldSizeGivesTheSameBits() throws {
         let steps = 400
-        let straight = try run(ranks: 1, [try writeJob("straight", steps: steps)])
-        XCTAssertEqual(straight.status, 0, straight.stderr)
+        try trainUninterrupted("straight", steps: steps, ranks: 1)
 
         let spec = try writeJob("interrupted", steps: steps)
         // 1. SIGUSR1 to mpirun, which forwards it to every rank (two ranks).
@@ -90,8 +95,7 @@ final class MPIRunTests: XCTestCase {
 
     func testKillingOneRankEndsTheJobPromptlyAndAutoResumeFinishesIt() throws {
         let steps = 300
-        let straight = try run(ranks: 2, [try writeJob("straight", steps: steps)])
-        XCTAssertEqual(straight.status, 0, straight.stderr)
+        try trainUninterrupted("straight", steps: steps, ranks: 2)
 
         let spec = try writeJob("killed", steps: steps)
         let running = try launch(ranks: 2, [spec])
@@ -128,8 +132,7 @@ final class MPIRunTests: XCTestCase {
         let run = try onHosts([ChildProcess.ttlTrainPath, "train", "--threads", "1", spec])
         XCTAssertEqual(run.status, 0, "stdout: \(run.stdout.suffix(1000))\nstderr: \(run.stderr)")
         XCTAssertTrue(run.stdout.contains("done: 30 steps"), run.stdout)
-        let single = try self.run(ranks: 2, [try writeJob("one-host", steps: 30)])
-        XCTAssertEqual(single.status, 0, single.stderr)
+        try trainUninterrupted("one-host", steps: 30, ranks: 2)
         try assertSameBits("two-hosts", "one-host")
     }
 
