@@ -44,3 +44,31 @@ public enum BLASThreads {
         openblas_set_num_threads(Int32(threads))
     }
 }
+
+/// Array conveniences for setup-time work (decompositions, folding factors), not the hot loop.
+extension Matmul {
+    /// `A (m, k) · B (k, n)`, row-major.
+    public static func product(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
+        precondition(a.count == m * k && b.count == k * n, "shapes (m, k) and (k, n)")
+        var c = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    gemm(a.baseAddress!, b.baseAddress!, into: c.baseAddress!, m: m, n: n, k: k, transposeB: false,
+                         lda: k, ldb: n, ldc: n, beta: 0)
+                }
+            }
+        }
+        return c
+    }
+
+    /// The transpose of a row-major `(rows, columns)` matrix.
+    public static func transposed(_ matrix: [Float], rows: Int, columns: Int) -> [Float] {
+        precondition(matrix.count == rows * columns)
+        var result = [Float](repeating: 0, count: matrix.count)
+        for i in 0..<rows {
+            for j in 0..<columns { result[j * rows + i] = matrix[i * columns + j] }
+        }
+        return result
+    }
+}

@@ -21,6 +21,8 @@ public final class LlamaModel {
     let rope: RotaryEmbedding
     let attention: CausalAttention
     let outputHead: OutputHeadBuffers
+    /// Two `(sequence, widest intermediate)` buffers for the stages of factored linear layers.
+    let factoredScratch: [FloatBuffer]
     /// The batch of the last forward, which backward and the loss refer to.
     public private(set) var batch: TokenBatch?
     /// Offset of each sequence's probabilities in a slot.
@@ -38,6 +40,8 @@ public final class LlamaModel {
         rope = RotaryEmbedding(headDim: config.headDim, maxPositions: maxSequenceLength, theta: config.ropeTheta)
         attention = CausalAttention(heads: config.attentionHeads, kvHeads: config.keyValueHeads, headDim: config.headDim)
         outputHead = OutputHeadBuffers(config: config)
+        let scratch = maxSequenceLength * weights.widestFactoredIntermediate
+        factoredScratch = [FloatBuffer(count: scratch), FloatBuffer(count: scratch)]
     }
 
     public var maxTokens: Int { activations.maxTokens }
@@ -91,9 +95,9 @@ public final class LlamaModel {
 
         RMSNorm.forward(slot.input, weight: weights.pointer(w.inputNorm), into: slot.attentionNormed,
                         rstd: slot.attentionRstd, rows: n, dim: h, epsilon: epsilon)
-        linear(layer, .qProj, slot.attentionNormed, w.query, into: slot.query, rows: n, inFeatures: h, outFeatures: q)
-        linear(layer, .kProj, slot.attentionNormed, w.key, into: slot.key, rows: n, inFeatures: h, outFeatures: k)
-        linear(layer, .vProj, slot.attentionNormed, w.value, into: slot.value, rows: n, inFeatures: h, outFeatures: k)
+        linear(layer, .qProj, slot.attentionNormed, into: slot.query, rows: n, inFeatures: h, outFeatures: q)
+        linear(layer, .kProj, slot.attentionNormed, into: slot.key, rows: n, inFeatures: h, outFeatures: k)
+        linear(layer, .vProj, slot.attentionNormed, into: slot.value, rows: n, inFeatures: h, outFeatures: k)
         for sequence in 0..<batch.sequenceCount {
             let start = batch.offsets[sequence]
             let length = batch.length(of: sequence)
@@ -103,15 +107,15 @@ public final class LlamaModel {
                               into: slot.attention + start * q,
                               probabilities: slot.probabilities + probabilityOffsets[sequence], length: length)
         }
-        linear(layer, .oProj, slot.attention, w.output, into: activations.linearOutput, rows: n, inFeatures: q, outFeatures: h)
+        linear(layer, .oProj, slot.attention, into: activations.linearOutput, rows: n, inFeatures: q, outFeatures: h)
         add(slot.input, activations.linearOutput, into: slot.middle, count: n * h)
 
         RMSNorm.forward(slot.middle, weight: weights.pointer(w.postAttentionNorm), into: slot.mlpNormed,
                         rstd: slot.mlpRstd, rows: n, dim: h, epsilon: epsilon)
-        linear(layer, .gateProj, slot.mlpNormed, w.gate, into: slot.gate, rows: n, inFeatures: h, outFeatures: i)
-        linear(layer, .upProj, slot.mlpNormed, w.up, into: slot.up, rows: n, inFeatures: h, outFeatures: i)
+        linear(layer, .gateProj, slot.mlpNormed, into: slot.gate, rows: n, inFeatures: h, outFeatures: i)
+        linear(layer, .upProj, slot.mlpNormed, into: slot.up, rows: n, inFeatures: h, outFeatures: i)
         SwiGLU.forward(gate: slot.gate, up: slot.up, into: slot.activated, count: n * i)
-        linear(layer, .downProj, slot.activated, w.down, into: activations.linearOutput, rows: n, inFeatures: i, outFeatures: h)
+        linear(layer, .downProj, slot.activated, into: activations.linearOutput, rows: n, inFeatures: i, outFeatures: h)
         add(slot.middle, activations.linearOutput, into: activations.residualOutput(of: layer, layerCount: config.layerCount), count: n * h)
     }
 
@@ -143,18 +147,18 @@ public final class LlamaModel {
         let a = activations
         let dx = a.hiddenGradient  // dL/d(layer output) on entry, dL/d(layer input) on exit
 
-        linearBackward(layer, .downProj, input: slot.activated, outputGradient: dx, w.down, into: a.activatedGradient,
+        linearBackward(layer, .downProj, input: slot.activated, outputGradient: dx, into: a.activatedGradient,
                        rows: n, inFeatures: i, outFeatures: h, accumulate: false)
         SwiGLU.backward(a.activatedGradient, gate: slot.gate, up: slot.up, gateGradient: a.gateGradient,
                         upGradient: a.upGradient, count: n * i)
-        linearBackward(layer, .gateProj, input: slot.mlpNormed, outputGradient: a.gateGradient, w.gate, into: a.normedGradient,
+        linearBackward(layer, .gateProj, input: slot.mlpNormed, outputGradient: a.gateGradient, into: a.normedGradient,
                        rows: n, inFeatures: h, outFeatures: i, accumulate: false)
-        linearBackward(layer, .upProj, input: slot.mlpNormed, outputGradient: a.upGradient, w.up, into: a.normedGradient,
+        linearBackward(layer, .upProj, input: slot.mlpNormed, outputGradient: a.upGradient, into: a.normedGradient,
                        rows: n, inFeatures: h, outFeatures: i, accumulate: true)
         RMSNorm.backward(a.normedGradient, x: slot.middle, weight: weights.pointer(w.postAttentionNorm), rstd: slot.mlpRstd,
                          addingInto: dx, rows: n, dim: h)
 
-        linearBackward(layer, .oProj, input: slot.attention, outputGradient: dx, w.output, into: a.attentionGradient,
+        linearBackward(layer, .oProj, input: slot.attention, outputGradient: dx, into: a.attentionGradient,
                        rows: n, inFeatures: q, outFeatures: h, accumulate: false)
         for sequence in 0..<batch.sequenceCount {
             let start = batch.offsets[sequence]
@@ -166,11 +170,11 @@ public final class LlamaModel {
             rope.backward(a.queryGradient + start * q, rows: length, heads: config.attentionHeads)
             rope.backward(a.keyGradient + start * k, rows: length, heads: config.keyValueHeads)
         }
-        linearBackward(layer, .qProj, input: slot.attentionNormed, outputGradient: a.queryGradient, w.query, into: a.normedGradient,
+        linearBackward(layer, .qProj, input: slot.attentionNormed, outputGradient: a.queryGradient, into: a.normedGradient,
                        rows: n, inFeatures: h, outFeatures: q, accumulate: false)
-        linearBackward(layer, .kProj, input: slot.attentionNormed, outputGradient: a.keyGradient, w.key, into: a.normedGradient,
+        linearBackward(layer, .kProj, input: slot.attentionNormed, outputGradient: a.keyGradient, into: a.normedGradient,
                        rows: n, inFeatures: h, outFeatures: k, accumulate: true)
-        linearBackward(layer, .vProj, input: slot.attentionNormed, outputGradient: a.valueGradient, w.value, into: a.normedGradient,
+        linearBackward(layer, .vProj, input: slot.attentionNormed, outputGradient: a.valueGradient, into: a.normedGradient,
                        rows: n, inFeatures: h, outFeatures: k, accumulate: true)
         RMSNorm.backward(a.normedGradient, x: slot.input, weight: weights.pointer(w.inputNorm), rstd: slot.attentionRstd,
                          addingInto: dx, rows: n, dim: h)
@@ -182,13 +186,14 @@ public final class LlamaModel {
     /// depends on how many rows share the call, so per-sequence calls are what makes a sequence's
     /// bits independent of its batch-mates (and of how a global batch is split across ranks).
     private func linear(
-        _ layer: Int, _ site: LinearSite, _ x: UnsafeMutablePointer<Float>, _ weight: Int,
+        _ layer: Int, _ site: LinearSite, _ x: UnsafeMutablePointer<Float>,
         into y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int
     ) {
+        let weight = weights.layers[layer].linear(site)
         for (start, length) in sequenceRows {
             let input = x + start * inFeatures
             let output = y + start * outFeatures
-            Matmul.linear(input, weights.pointer(weight), into: output, rows: length, inFeatures: inFeatures, outFeatures: outFeatures)
+            product(weight, input, into: output, rows: length, inFeatures: inFeatures, outFeatures: outFeatures)
             linearHook?.forward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
                                 input: input, output: output)
         }
@@ -197,15 +202,56 @@ public final class LlamaModel {
     /// `dx (+)= dy·W` plus the hook's part, per sequence like `linear`.
     private func linearBackward(
         _ layer: Int, _ site: LinearSite, input: UnsafeMutablePointer<Float>, outputGradient: UnsafeMutablePointer<Float>,
-        _ weight: Int, into dx: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
+        into dx: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
     ) {
+        let weight = weights.layers[layer].linear(site)
         for (start, length) in sequenceRows {
             let upstream = outputGradient + start * outFeatures
             let downstream = dx + start * inFeatures
-            Matmul.linearBackward(upstream, weights.pointer(weight), into: downstream, rows: length, inFeatures: inFeatures,
-                                  outFeatures: outFeatures, accumulate: accumulate)
+            productBackward(weight, upstream, into: downstream, rows: length, inFeatures: inFeatures, outFeatures: outFeatures,
+                            accumulate: accumulate)
             linearHook?.backward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
                                  input: input + start * inFeatures, outputGradient: upstream, inputGradient: downstream)
+        }
+    }
+
+    /// `y = x·Wᵀ` for a dense weight, or through a factored weight's stages (intermediate rows in
+    /// the two scratch buffers, alternately).
+    private func product(
+        _ weight: LlamaWeights.Linear, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+        rows: Int, inFeatures: Int, outFeatures: Int
+    ) {
+        switch weight {
+        case .dense(let offset):
+            Matmul.linear(x, weights.pointer(offset), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        case .factored(let stages):
+            var source = x
+            for (index, stage) in stages.enumerated() {
+                let target = index == stages.count - 1 ? y : factoredScratch[index % 2].pointer
+                Matmul.linear(source, weights.pointer(stage.offset), into: target, rows: rows * stage.groups,
+                              inFeatures: stage.inFeatures, outFeatures: stage.outFeatures)
+                source = UnsafePointer(target)
+            }
+        }
+    }
+
+    /// `dx (+)= dy·W`: the activation gradient of `product`, through the stages in reverse.
+    private func productBackward(
+        _ weight: LlamaWeights.Linear, _ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
+        rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
+    ) {
+        switch weight {
+        case .dense(let offset):
+            Matmul.linearBackward(dy, weights.pointer(offset), into: dx, rows: rows, inFeatures: inFeatures,
+                                  outFeatures: outFeatures, accumulate: accumulate)
+        case .factored(let stages):
+            var upstream = dy
+            for (index, stage) in stages.enumerated().reversed() {
+                let target = index == 0 ? dx : factoredScratch[index % 2].pointer
+                Matmul.linearBackward(upstream, weights.pointer(stage.offset), into: target, rows: rows * stage.groups,
+                                      inFeatures: stage.inFeatures, outFeatures: stage.outFeatures, accumulate: index == 0 && accumulate)
+                upstream = UnsafePointer(target)
+            }
         }
     }
 

@@ -3,17 +3,30 @@ import Kernels
 /// All base weights of a model in one flat buffer, with each tensor's offset (llm.c style): one
 /// allocation, read once from the model file, never written again (the base is frozen).
 public final class LlamaWeights {
+    /// Where a linear layer's weight lives: a dense `(out, in)` matrix, or the stages of a
+    /// Tucker-factored one (`TuckerFactors.stages()`), each at its offset.
+    public enum Linear: Sendable {
+        case dense(Int)
+        case factored([FactoredStage])
+    }
+
+    /// One stage of a factored linear layer: its `(outFeatures, inFeatures)` weight at `offset`,
+    /// applied to `(rows·groups, inFeatures)`.
+    public struct FactoredStage: Sendable {
+        public let offset: Int
+        public let outFeatures: Int
+        public let inFeatures: Int
+        public let groups: Int
+    }
+
     /// Offsets of one decoder layer's tensors in `buffer`.
     public struct Layer: Sendable {
         public let inputNorm: Int
-        public let query: Int
-        public let key: Int
-        public let value: Int
-        public let output: Int
         public let postAttentionNorm: Int
-        public let gate: Int
-        public let up: Int
-        public let down: Int
+        /// The seven linear layers by site.
+        public let linears: [LinearSite: Linear]
+
+        public func linear(_ site: LinearSite) -> Linear { linears[site]! }
     }
 
     public let config: LlamaConfig
@@ -24,25 +37,47 @@ public final class LlamaWeights {
     public let outputProjection: Int
     public let layers: [Layer]
 
-    /// Reads every weight of `file` (checked against the config's shapes when the file was opened).
+    /// Reads every weight of `file` (checked against the config's shapes when the file was opened),
+    /// the factored ones as their factors.
     public convenience init(file: ModelFile) throws {
-        try self.init(config: file.config) { name in try file.read(name) }
+        try self.init(config: file.config, factored: try file.readFactoredWeights()) { name in try file.read(name) }
     }
 
-    /// Builds the buffer from `values(name)` for each weight `config` implies.
-    public init(config: LlamaConfig, values: (String) throws -> [Float]) throws {
+    /// Builds the buffer from `values(name)` for each dense weight `config` implies, and from the
+    /// factors for the weights named in `factored` (Hugging Face names, `….q_proj.weight`).
+    public init(config: LlamaConfig, factored: [String: TuckerFactors] = [:], values: (String) throws -> [Float]) throws {
         self.config = config
         var offsets: [String: Int] = [:]
+        var stages: [String: [FactoredLinear.Stage]] = [:]
         var total = 0
         for (name, shape) in config.weightShapes {
             offsets[name] = total
-            total += shape.reduce(1, *)
+            if let factors = factored[name] {
+                precondition([factors.outFeatures, factors.inFeatures] == shape, "factors of \(name) have another shape")
+                stages[name] = factors.stages()
+                total += stages[name]!.reduce(0) { $0 + $1.weight.count }
+            } else {
+                total += shape.reduce(1, *)
+            }
         }
         let buffer = FloatBuffer(count: total)
+        var linears: [String: Linear] = [:]
         for (name, shape) in config.weightShapes {
-            let loaded = try values(name)
-            precondition(loaded.count == shape.reduce(1, *), "weight \(name) has \(loaded.count) values")
-            buffer.copy(from: loaded, at: offsets[name]!)
+            if let chain = stages[name] {
+                var offset = offsets[name]!
+                var placed: [FactoredStage] = []
+                for stage in chain {
+                    buffer.copy(from: stage.weight, at: offset)
+                    placed.append(FactoredStage(offset: offset, outFeatures: stage.outFeatures, inFeatures: stage.inFeatures, groups: stage.groups))
+                    offset += stage.weight.count
+                }
+                linears[name] = .factored(placed)
+            } else {
+                let loaded = try values(name)
+                precondition(loaded.count == shape.reduce(1, *), "weight \(name) has \(loaded.count) values")
+                buffer.copy(from: loaded, at: offsets[name]!)
+                linears[name] = .dense(offsets[name]!)
+            }
         }
         self.buffer = buffer
         embedding = offsets["model.embed_tokens.weight"]!
@@ -52,18 +87,28 @@ public final class LlamaWeights {
             let prefix = "model.layers.\(index)."
             return Layer(
                 inputNorm: offsets[prefix + "input_layernorm.weight"]!,
-                query: offsets[prefix + "self_attn.q_proj.weight"]!,
-                key: offsets[prefix + "self_attn.k_proj.weight"]!,
-                value: offsets[prefix + "self_attn.v_proj.weight"]!,
-                output: offsets[prefix + "self_attn.o_proj.weight"]!,
                 postAttentionNorm: offsets[prefix + "post_attention_layernorm.weight"]!,
-                gate: offsets[prefix + "mlp.gate_proj.weight"]!,
-                up: offsets[prefix + "mlp.up_proj.weight"]!,
-                down: offsets[prefix + "mlp.down_proj.weight"]!)
+                linears: Dictionary(uniqueKeysWithValues: LinearSite.allCases.map { site in
+                    (site, linears[prefix + site.modulePath + ".weight"]!)
+                }))
+        }
+    }
+
+    /// Widest intermediate row of any factored linear layer (0 when all are dense): the model's
+    /// scratch for the stages between input and output.
+    var widestFactoredIntermediate: Int {
+        layers.flatMap { $0.linears.values }.reduce(0) { widest, linear in
+            guard case .factored(let stages) = linear else { return widest }
+            return max(widest, stages.dropLast().map(\.outputWidth).max() ?? 0)
         }
     }
 
     func pointer(_ offset: Int) -> UnsafeMutablePointer<Float> {
         buffer.at(offset)
     }
+}
+
+extension LlamaWeights.FactoredStage {
+    var inputWidth: Int { groups * inFeatures }
+    var outputWidth: Int { groups * outFeatures }
 }

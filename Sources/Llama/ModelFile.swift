@@ -8,11 +8,17 @@ import HDF5
 /// Hugging Face name with dots as slashes (`model.layers.0.self_attn.q_proj.weight` →
 /// `/model/layers/0/self_attn/q_proj/weight`), linear layers as `(out_features, in_features)`.
 ///
+/// Version 2 (written by `ttl-train compress`) may store a linear weight as Tucker factors
+/// instead: a group `…/q_proj/tucker` with attributes `tensor_shape`, `output_modes`, `ranks` and
+/// datasets `core`, `factor_0`, `factor_1`[, `factor_2`] (see `TuckerFactors`), plus root
+/// attributes `compressed_from` (the dense model's fingerprint) and `compression_plan`.
+///
 /// Opening checks the format, version, architecture, config and every weight's shape, so a bad
 /// file is refused with one line before any work starts.
 public final class ModelFile {
     public static let formatName = "ttl-train-model"
-    public static let formatVersion: Int64 = 1
+    /// The newest version this build reads; version 1 files (dense only) are read as well.
+    public static let formatVersion: Int64 = 2
 
     public let path: String
     public let config: LlamaConfig
@@ -23,7 +29,18 @@ public final class ModelFile {
     /// `sha256:` of the tokenizer the weights go with (empty when the file does not say); data
     /// sets record theirs, so a mismatch is caught before training.
     public let tokenizerFingerprint: String
+    /// Fingerprint of the dense model this one was compressed from (empty for a dense model).
+    public let compressedFrom: String
+    /// The stored tensor of every weight, dense or factored.
+    public let storage: [String: WeightStorage]
     private let file: HDF5File
+
+    /// How one weight is stored.
+    public enum WeightStorage: Equatable, Sendable {
+        case dense
+        /// Tucker factors with this view and these ranks.
+        case tucker(tensorShape: [Int], outputModes: Int, ranks: [Int])
+    }
 
     public init(path: String) throws {
         let file = try HDF5File.open(path)
@@ -31,7 +48,7 @@ public final class ModelFile {
         let format = attributes.contains("format") ? try attributes.string("format") : "(none)"
         guard format == Self.formatName else { throw ModelFileError.wrongFormat(file: path, found: format) }
         let version = try attributes.value("format_version", as: Int64.self)
-        guard version == Self.formatVersion else {
+        guard (1...Self.formatVersion).contains(version) else {
             throw ModelFileError.unsupportedVersion(file: path, found: version, supported: Self.formatVersion)
         }
         let architecture = try attributes.string("architecture")
@@ -43,12 +60,76 @@ public final class ModelFile {
         self.fingerprint = try attributes.string("fingerprint")
         self.source = attributes.contains("source") ? try attributes.string("source") : ""
         self.tokenizerFingerprint = attributes.contains("tokenizer_fingerprint") ? try attributes.string("tokenizer_fingerprint") : ""
+        self.compressedFrom = attributes.contains("compressed_from") ? try attributes.string("compressed_from") : ""
+        var storage: [String: WeightStorage] = [:]
         for (name, shape) in config.weightShapes {
-            let found = try weight(name).shape()
+            let tucker = Self.tuckerPath(forWeight: name)
+            if version >= 2, shape.count == 2, file.root.isGroup(tucker) {
+                storage[name] = try Self.checkTucker(file.root.openGroup(tucker), weight: name, shape: shape, file: path)
+                continue
+            }
+            guard file.root.contains(Self.datasetPath(forWeight: name)) else { throw ModelFileError.missingTensor(file: path, name: name) }
+            let found = try file.root.openDataset(Self.datasetPath(forWeight: name)).shape()
             guard found == shape else {
                 throw ModelFileError.wrongTensorShape(file: path, name: name, expected: shape, found: found)
             }
+            storage[name] = .dense
         }
+        self.storage = storage
+    }
+
+    /// Names of the weights stored as factors.
+    public var factoredWeights: [String] { storage.filter { $0.value != .dense }.keys.sorted() }
+
+    /// Numbers stored for the weights (factors counted as stored; a tied output projection once).
+    public var storedParameterCount: Int {
+        config.weightShapes.reduce(0) { total, weight in
+            guard case .tucker(let shape, _, let ranks) = storage[weight.name]! else { return total + weight.shape.reduce(1, *) }
+            return total + ranks.reduce(1, *) + zip(shape, ranks).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+    }
+
+    /// The HDF5 group holding weight `name`'s Tucker factors (`…/q_proj/tucker`).
+    public static func tuckerPath(forWeight name: String) -> String {
+        String(datasetPath(forWeight: name).dropLast("/weight".count)) + "/tucker"
+    }
+
+    /// Checks a Tucker group's view, ranks and tensor shapes against the weight's `(out, in)`.
+    private static func checkTucker(_ group: HDF5Group, weight name: String, shape: [Int], file: String) throws -> WeightStorage {
+        func bad(_ reason: String) -> ModelFileError { .badFactors(file: file, name: name, reason: reason) }
+        let attributes = group.attributes
+        for key in ["tensor_shape", "output_modes", "ranks"] where !attributes.contains(key) { throw bad("attribute '\(key)' is missing") }
+        let tensorShape = try attributes.array("tensor_shape", as: Int64.self).map(Int.init)
+        let outputModes = Int(try attributes.value("output_modes", as: Int64.self))
+        let ranks = try attributes.array("ranks", as: Int64.self).map(Int.init)
+        guard (2...3).contains(tensorShape.count), (1..<tensorShape.count).contains(outputModes), ranks.count == tensorShape.count else {
+            throw bad("a view \(tensorShape) with \(outputModes) output modes and ranks \(ranks) is not a 2- or 3-way Tucker view")
+        }
+        guard tensorShape[..<outputModes].reduce(1, *) == shape[0], tensorShape[outputModes...].reduce(1, *) == shape[1] else {
+            throw bad("the view \(tensorShape) does not reshape the weight's \(shape)")
+        }
+        guard zip(ranks, tensorShape).allSatisfy({ $0 >= 1 && $0 <= $1 }) else { throw bad("ranks \(ranks) must lie in 1…\(tensorShape)") }
+        var expected: [(String, [Int])] = [("core", ranks)]
+        for mode in tensorShape.indices { expected.append(("factor_\(mode)", [tensorShape[mode], ranks[mode]])) }
+        for (dataset, datasetShape) in expected {
+            guard group.contains(dataset) else { throw bad("dataset '\(dataset)' is missing") }
+            let found = try group.openDataset(dataset).shape()
+            guard found == datasetShape else { throw bad("'\(dataset)' has shape \(found), expected \(datasetShape)") }
+        }
+        return .tucker(tensorShape: tensorShape, outputModes: outputModes, ranks: ranks)
+    }
+
+    /// The Tucker factors of every factored weight, by weight name.
+    public func readFactoredWeights() throws -> [String: TuckerFactors] {
+        var result: [String: TuckerFactors] = [:]
+        for name in factoredWeights {
+            guard case .tucker(let shape, let outputModes, let ranks) = storage[name]! else { continue }
+            let group = try file.root.openGroup(Self.tuckerPath(forWeight: name))
+            result[name] = TuckerFactors(tensorShape: shape, outputModes: outputModes, ranks: ranks,
+                                         core: try group.read("core"),
+                                         factors: try shape.indices.map { try group.read("factor_\($0)") })
+        }
+        return result
     }
 
     /// The HDF5 path of a weight given its Hugging Face name.
@@ -70,10 +151,7 @@ public final class ModelFile {
 
     /// Recomputes the fingerprint from the stored weights (reading all of them).
     public func computeFingerprint() throws -> String {
-        var fingerprint = WeightFingerprint()
-        for (name, shape) in config.weightShapes.sorted(by: { WeightFingerprint.order($0.name, $1.name) }) {
-            fingerprint.add(name: name, shape: shape, values: try read(name))
-        }
-        return fingerprint.finalize()
+        let factored = try readFactoredWeights()
+        return try WeightFingerprint.of(config: config, factored: factored) { try read($0) }
     }
 }

@@ -8,13 +8,14 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
     case missingTensor(file: String, name: String)
     case wrongTensorShape(file: String, name: String, expected: [Int], found: [Int])
     case fingerprintMismatch(file: String, stored: String, computed: String)
+    case badFactors(file: String, name: String, reason: String)
 
     public var description: String {
         switch self {
         case .wrongFormat(let file, let found):
             return "\(file): not a ttl-train model file (format '\(found)'; expected '\(ModelFile.formatName)' — make one with scripts/import_gguf.py)"
         case .unsupportedVersion(let file, let found, let supported):
-            return "\(file): model format version \(found) is not supported (this ttl-train reads version \(supported)); re-import it with scripts/import_gguf.py"
+            return "\(file): model format version \(found) is not supported (this ttl-train reads versions 1 to \(supported)); re-import it with scripts/import_gguf.py"
         case .unsupportedArchitecture(let file, let found):
             return "\(file): architecture '\(found)' is not supported (only 'llama')"
         case .missingConfig(let file, let key):
@@ -25,6 +26,8 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
             return "\(file): weight '\(name)' is missing"
         case .wrongTensorShape(let file, let name, let expected, let found):
             return "\(file): weight '\(name)' has shape \(found), the config implies \(expected)"
+        case .badFactors(let file, let name, let reason):
+            return "\(file): the Tucker factors of '\(name)': \(reason) (re-run ttl-train compress)"
         case .fingerprintMismatch(let file, let stored, let computed):
             return "\(file): the weights hash to \(computed), not to the stored fingerprint \(stored): the file was altered"
         }

@@ -4,32 +4,49 @@ import HDF5
 /// Writes a model in ttl-train's HDF5 format (the same layout `scripts/import_gguf.py` writes):
 /// used for tiny random models in tests and smoke runs, and by tools that produce new base models.
 public enum ModelWriter {
-    /// Writes every weight `config` implies, asking `weight(name, shape)` for its row-major values.
-    /// The file appears at `path` only when complete (written to `path.tmp`, then renamed).
+    /// Writes every weight `config` implies, asking `weight(name, shape)` for the row-major values
+    /// of the dense ones and storing those in `factored` as their Tucker factors (format version
+    /// 2; version 1 when nothing is factored). `attributes` adds string attributes at the root
+    /// (`tokenizer_fingerprint`, `compressed_from`, …). The file appears at `path` only when
+    /// complete (written to `path.tmp`, then renamed).
     public static func write(
-        to path: String, config: LlamaConfig, source: String,
+        to path: String, config: LlamaConfig, source: String, factored: [String: TuckerFactors] = [:],
+        attributes extra: [String: String] = [:],
         weight: (_ name: String, _ shape: [Int]) throws -> [Float]
     ) throws {
         try config.validate(file: path)
         let temporary = path + ".tmp"
-        var fingerprint = WeightFingerprint()
         do {
             let file = try HDF5File.create(temporary)
             let attributes = file.root.attributes
             try attributes.set("format", ModelFile.formatName)
-            try attributes.set("format_version", ModelFile.formatVersion)
+            try attributes.set("format_version", factored.isEmpty ? Int64(1) : ModelFile.formatVersion)
             try attributes.set("architecture", "llama")
             for (key, value) in config.integerAttributes { try attributes.set(key, Int64(value)) }
             try attributes.set("rope_theta", config.ropeTheta)
             try attributes.set("rms_norm_eps", config.rmsNormEpsilon)
             try attributes.set("source", source)
-            for (name, shape) in config.weightShapes.sorted(by: { WeightFingerprint.order($0.name, $1.name) }) {
+            for (key, value) in extra.sorted(by: { $0.key < $1.key }) { try attributes.set(key, value) }
+            var written: [String: [Float]] = [:]
+            for (name, shape) in config.weightShapes {
+                if let factors = factored[name] {
+                    let group = try file.root.createGroup(ModelFile.tuckerPath(forWeight: name))
+                    try group.attributes.set("tensor_shape", factors.tensorShape.map(Int64.init))
+                    try group.attributes.set("output_modes", Int64(factors.outputModes))
+                    try group.attributes.set("ranks", factors.ranks.map(Int64.init))
+                    try group.write("core", factors.core, shape: factors.ranks, options: .checksummed)
+                    for mode in factors.tensorShape.indices {
+                        try group.write("factor_\(mode)", factors.factors[mode], shape: [factors.tensorShape[mode], factors.ranks[mode]],
+                                        options: .checksummed)
+                    }
+                    continue
+                }
                 let values = try weight(name, shape)
                 precondition(values.count == shape.reduce(1, *), "weight \(name) needs \(shape.reduce(1, *)) values")
-                fingerprint.add(name: name, shape: shape, values: values)
                 try file.root.write(ModelFile.datasetPath(forWeight: name), values, shape: shape, options: .checksummed)
+                written[name] = values
             }
-            try attributes.set("fingerprint", fingerprint.finalize())
+            try attributes.set("fingerprint", try WeightFingerprint.of(config: config, factored: factored) { written[$0]! })
             try file.close()
         }
         if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }

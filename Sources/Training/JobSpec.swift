@@ -58,15 +58,7 @@ public struct JobSpec: Sendable {
     /// Parses spec text; `file` names it in errors.
     public static func parse(_ text: String, file: String, overrides: [String] = []) throws -> JobSpec {
         let reader = SpecReader(file: file)
-        guard !text.allSatisfy(\.isWhitespace) else {
-            throw JobSpecError(file: file, keyPath: "(file)", problem: "is empty (a job spec needs at least name, model, data, task, adapter, optimizer, schedule and batch)")
-        }
-        var root: Node
-        do {
-            root = try Yams.compose(yaml: text) ?? Node.mapping(.init([]))
-        } catch {
-            throw JobSpecError(file: file, keyPath: "(file)", problem: "not valid YAML: \("\(error)".split(separator: "\n").first ?? "")")
-        }
+        var root = try reader.document(text, needs: "a job spec needs at least name, model, data, task, adapter, optimizer, schedule and batch")
         for override in overrides { root = try apply(override, to: root, reader: reader) }
         return try JobSpec(root: root, reader: reader, text: try Yams.serialize(node: root))
     }

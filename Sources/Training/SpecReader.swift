@@ -4,12 +4,29 @@ import Yams
 /// Strict reading of a YAML job spec: every value is fetched by key path, so an error can say
 /// `optimizer.lr: expected a number, got 'fast'`; a mapping with a key nobody asked for is an
 /// error naming it and the keys that are allowed.
-struct SpecReader {
-    let file: String
+package struct SpecReader {
+    package let file: String
+
+    package init(file: String) {
+        self.file = file
+    }
+
+    /// The YAML document in `text`; an empty or malformed one is an error saying what the file
+    /// should hold (`needs`).
+    package func document(_ text: String, needs: String) throws -> Node {
+        guard !text.allSatisfy(\.isWhitespace) else {
+            throw JobSpecError(file: file, keyPath: "(file)", problem: "is empty (\(needs))")
+        }
+        do {
+            return try Yams.compose(yaml: text) ?? Node.mapping(.init([]))
+        } catch {
+            throw JobSpecError(file: file, keyPath: "(file)", problem: "not valid YAML: \("\(error)".split(separator: "\n").first ?? "")")
+        }
+    }
 
     /// The entries of the mapping at `path`, refusing unknown keys. A missing (nil) node is an
     /// empty mapping, so optional sections can be left out.
-    func table(_ node: Node?, at path: String, keys: [String]) throws -> [String: Node] {
+    package func table(_ node: Node?, at path: String, keys: [String]) throws -> [String: Node] {
         guard let node else { return [:] }
         guard let mapping = node.mapping else { throw error(path, "expected a mapping of \(keys.joined(separator: ", "))", found: node) }
         var table: [String: Node] = [:]
@@ -24,7 +41,7 @@ struct SpecReader {
     }
 
     /// A mapping whose keys are positive integers (e.g. `tt.factors: {576: [8, 8, 9]}`).
-    func integerTable(_ node: Node?, at path: String) throws -> [Int: Node] {
+    package func integerTable(_ node: Node?, at path: String) throws -> [Int: Node] {
         guard let node else { return [:] }
         guard let mapping = node.mapping else { throw error(path, "expected a mapping", found: node) }
         var table: [Int: Node] = [:]
@@ -35,19 +52,19 @@ struct SpecReader {
         return table
     }
 
-    func string(_ table: [String: Node], _ key: String, at path: String, default fallback: String? = nil) throws -> String {
+    package func string(_ table: [String: Node], _ key: String, at path: String, default fallback: String? = nil) throws -> String {
         guard let node = table[key] else { return try missing(path, key, fallback) }
         guard case .scalar = node, let value = node.string else { throw error(join(path, key), "expected a string", found: node) }
         return value
     }
 
-    func int(_ table: [String: Node], _ key: String, at path: String, default fallback: Int? = nil) throws -> Int {
+    package func int(_ table: [String: Node], _ key: String, at path: String, default fallback: Int? = nil) throws -> Int {
         guard let node = table[key] else { return try missing(path, key, fallback) }
         guard case .scalar = node, let value = node.int else { throw error(join(path, key), "expected an integer", found: node) }
         return value
     }
 
-    func double(_ table: [String: Node], _ key: String, at path: String, default fallback: Double? = nil) throws -> Double {
+    package func double(_ table: [String: Node], _ key: String, at path: String, default fallback: Double? = nil) throws -> Double {
         guard let node = table[key] else { return try missing(path, key, fallback) }
         guard case .scalar = node, let value = node.float ?? node.int.map(Double.init) else {
             throw error(join(path, key), "expected a number", found: node)
@@ -56,7 +73,7 @@ struct SpecReader {
     }
 
     /// One of `choices`, spelled as in the spec.
-    func choice(_ table: [String: Node], _ key: String, at path: String, _ choices: [String], default fallback: String? = nil) throws -> String {
+    package func choice(_ table: [String: Node], _ key: String, at path: String, _ choices: [String], default fallback: String? = nil) throws -> String {
         let value = try string(table, key, at: path, default: fallback)
         guard choices.contains(value) else {
             throw error(join(path, key), "expected one of \(choices.joined(separator: ", ")), got '\(value)'")
@@ -64,30 +81,30 @@ struct SpecReader {
         return value
     }
 
-    func list<Element>(_ table: [String: Node], _ key: String, at path: String, default fallback: [Element]? = nil,
+    package func list<Element>(_ table: [String: Node], _ key: String, at path: String, default fallback: [Element]? = nil,
                        _ element: (Node, String) throws -> Element) throws -> [Element] {
         guard let node = table[key] else { return try missing(path, key, fallback) }
         guard let sequence = node.sequence else { throw error(join(path, key), "expected a list", found: node) }
         return try sequence.enumerated().map { try element($0.element, "\(join(path, key))[\($0.offset)]") }
     }
 
-    func intElement(_ node: Node, _ path: String) throws -> Int {
+    package func intElement(_ node: Node, _ path: String) throws -> Int {
         guard case .scalar = node, let value = node.int else { throw error(path, "expected an integer", found: node) }
         return value
     }
 
-    func doubleElement(_ node: Node, _ path: String) throws -> Double {
+    package func doubleElement(_ node: Node, _ path: String) throws -> Double {
         guard case .scalar = node, let value = node.float ?? node.int.map(Double.init) else { throw error(path, "expected a number", found: node) }
         return value
     }
 
-    func stringElement(_ node: Node, _ path: String) throws -> String {
+    package func stringElement(_ node: Node, _ path: String) throws -> String {
         guard case .scalar = node, let value = node.string else { throw error(path, "expected a string", found: node) }
         return value
     }
 
     /// Runs `body`, turning an `AdapterSpecError` into this file's error at the same key path.
-    func adapterSetting<Value>(_ body: () throws -> Value) throws -> Value {
+    package func adapterSetting<Value>(_ body: () throws -> Value) throws -> Value {
         do {
             return try body()
         } catch let error as AdapterSpecError {
@@ -95,7 +112,7 @@ struct SpecReader {
         }
     }
 
-    func error(_ path: String, _ problem: String, found node: Node? = nil) -> JobSpecError {
+    package func error(_ path: String, _ problem: String, found node: Node? = nil) -> JobSpecError {
         let shown: String
         switch node {
         case .scalar(let scalar)?: shown = ", got '\(scalar.string)'"
@@ -111,7 +128,7 @@ struct SpecReader {
         return fallback
     }
 
-    func join(_ path: String, _ key: String) -> String {
+    package func join(_ path: String, _ key: String) -> String {
         path.isEmpty ? key : "\(path).\(key)"
     }
 }

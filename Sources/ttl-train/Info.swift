@@ -4,7 +4,7 @@ import Llama
 /// `ttl-train info --model M.h5`: what the trainer reads from a model file.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a model file's config, parameter count and fingerprint.")
+        abstract: "Print a model file's config, parameter count and fingerprint (and, for a compressed model, what it came from).")
 
     @Option(name: .long, help: ArgumentHelp("The base model in ttl-train's HDF5 format (see scripts/import_gguf.py).", valueName: "path"))
     var model: String
@@ -36,9 +36,13 @@ struct Info: ParsableCommand {
             ("rope_theta", "\(config.ropeTheta)"),
             ("rms_norm_eps", "\(config.rmsNormEpsilon)"),
             ("tie_word_embeddings", "\(config.tiedEmbeddings)"),
-            ("parameters", "\(config.parameterCount)"),
+            ("parameters", "\(file.storedParameterCount)"),
             ("fingerprint", file.fingerprint),
-        ]
+        ] + (file.compressedFrom.isEmpty ? [] : [
+            ("dense_parameters", "\(config.parameterCount)"),
+            ("factored_weights", "\(file.factoredWeights.count)"),
+            ("compressed_from", file.compressedFrom),
+        ])
         for (key, value) in rows { print("\(key)=\(value)") }
         if verify { print("fingerprint_verified=true") }
     }

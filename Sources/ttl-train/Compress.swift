@@ -1,0 +1,53 @@
+import ArgumentParser
+import Compression
+import Foundation
+import Llama
+
+/// `ttl-train compress --model M.h5 --plan PLAN.yaml --out C.h5`: Tucker-decompose base weights.
+struct Compress: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tucker-compress a model's weights by a plan into a model file that stores the factors.",
+        discussion: """
+            The plan (YAML) names the matrices (q_proj, …, down_proj), the layers (default all), the \
+            view (heads: attention projections as heads × head_dim × hidden, the default for them; \
+            matrix: a truncated SVD) and either ranks (one per mode) or energy (the share of each \
+            mode's squared singular values to keep); refinements sets HOOI sweeps after the HOSVD. \
+            The plan is checked against the model before any work. The output runs with every \
+            command that takes --model or a job's model: factored weights are computed factored.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("The dense base model (ttl-train's HDF5 format).", valueName: "path"))
+    var model: String
+
+    @Option(name: .long, help: ArgumentHelp("The compression plan (YAML).", valueName: "path"))
+    var plan: String
+
+    @Option(name: .long, help: ArgumentHelp("Where to write the compressed model (refused if it exists, unless --force).", valueName: "path"))
+    var out: String
+
+    @Flag(name: .long, help: "Overwrite --out if it exists.")
+    var force = false
+
+    func validate() throws {
+        if !force, FileManager.default.fileExists(atPath: out) {
+            throw ValidationError("\(out) exists; choose another --out or pass --force to overwrite it")
+        }
+    }
+
+    func run() throws {
+        let file = try ModelFile(path: model)
+        let parsed = try CompressionPlan.load(path: plan, config: file.config)
+        let report = try ModelCompressor.compress(model: file, plan: parsed, to: out) { weight in
+            let ranks = weight.ranks.map(String.init).joined(separator: ",")
+            let shape = weight.target.tensorShape.map(String.init).joined(separator: "×")
+            print("\(weight.target.weightName)  view \(shape)  ranks \(ranks)  params \(weight.denseParameters) -> \(weight.factoredParameters)  relative_error \(String(format: "%.4f", weight.relativeError))")
+        }
+        print("factored_weights=\(report.weights.count)")
+        print("parameters_before=\(report.parametersBefore)")
+        print("parameters_after=\(report.parametersAfter)")
+        print("parameter_reduction=\(String(format: "%.4f", 1 - Double(report.parametersAfter) / Double(report.parametersBefore)))")
+        print("file_bytes_before=\(report.bytesBefore)")
+        print("file_bytes_after=\(report.bytesAfter)")
+        print("out=\(out)")
+    }
+}
