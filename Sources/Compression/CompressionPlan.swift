@@ -80,6 +80,7 @@ public struct CompressionPlan: Sendable {
             }
             return layer
         }
+        guard !layers.isEmpty else { throw r.error(r.join(path, "layers"), "names no layer (leave it out for all)") }
         let view = try table["view"].map { _ in try r.choice(table, "view", at: path, ["heads", "matrix"]) }
         let ranks: TuckerDecomposition.Ranks
         switch (table["ranks"], table["energy"]) {
