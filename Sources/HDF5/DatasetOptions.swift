@@ -29,13 +29,15 @@ public struct DatasetOptions: Sendable {
     }
 
     /// The chunk shape for a dataset of `shape`: the explicit one, else whole rows adding up to
-    /// about `targetBytes` (1 MiB reads well and keeps the chunk cache useful).
+    /// about `targetBytes` (1 MiB reads well and keeps the chunk cache useful), balanced so the
+    /// last chunk is not mostly empty (HDF5 allocates every chunk whole).
     func chunkShape(for shape: [Int], elementSize: Int, targetBytes: Int = 1 << 20) -> [Int] {
         if let chunk { return chunk }
         guard !shape.isEmpty else { return [] }
         let rowElements = max(1, Dataspace.elementCount(Array(shape.dropFirst())))
         let rowsForTarget = max(1, targetBytes / (rowElements * elementSize))
-        let rows = appendable ? min(rowsForTarget, 1024) : min(rowsForTarget, max(shape[0], 1))
+        let chunks = (max(shape[0], 1) + rowsForTarget - 1) / rowsForTarget
+        let rows = appendable ? min(rowsForTarget, 1024) : (max(shape[0], 1) + chunks - 1) / chunks
         return [rows] + shape.dropFirst().map { max($0, 1) }
     }
 }

@@ -97,6 +97,7 @@ final class CompressedModelTests: XCTestCase {
         let saved = 2 * (160 * 64 - (10 * 10 + 160 * 10 + 64 * 10))
         XCTAssertEqual(report.parametersBefore - report.parametersAfter, saved)
         XCTAssertEqual(compressed.storedParameterCount, dense.storedParameterCount - saved)
+        XCTAssertLessThan(report.bytesAfter, report.bytesBefore)
         XCTAssertEqual(compressed.storage["model.layers.1.mlp.gate_proj.weight"], .tucker(tensorShape: [160, 64], outputModes: 1, ranks: [10, 10]))
         XCTAssertThrowsError(try ModelCompressor.compress(model: compressed, plan: try CompressionPlan.parse(
             "targets: [{matrices: [up_proj], energy: 0.5}]", file: "p", config: compressed.config), to: directory.path("again.h5"))) {
