@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Llama", dependencies: ["HDF5", "Kernels"]),
         .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),
         .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "Yams"]),
-        .target(name: "Compression", dependencies: ["Training", "Llama", "Kernels", "Yams"]),
+        .target(name: "Compression", dependencies: ["Training", "Distributed", "Adapters", "Llama", "Kernels", "HDF5", "Yams"]),
         .target(name: "Export", dependencies: ["Training"]),
         .executableTarget(
             name: "ttl-train",
@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Llama", "Kernels", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "TestSupport"],
                     exclude: ["metrics_reader.py"]),
-        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Llama", "Kernels", "TestSupport"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Training", "Distributed", "Llama", "Kernels", "HDF5", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
     ]
 )

@@ -37,7 +37,7 @@ public struct CompressionPlan: Sendable {
 
     public static func load(path: String, config: LlamaConfig) throws -> CompressionPlan {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw SpecReader(file: path).error("", "no such file")
+            throw JobSpecError(file: path, keyPath: "(file)", problem: "no such file")
         }
         return try parse(String(decoding: data, as: UTF8.self), file: path, config: config)
     }

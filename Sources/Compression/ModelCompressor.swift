@@ -28,6 +28,22 @@ public enum ModelCompressor {
     public static func compress(
         model: ModelFile, plan: CompressionPlan, to path: String, progress: (Decomposed) -> Void = { _ in }
     ) throws -> Report {
+        let (factored, decomposed) = try decompose(model: model, plan: plan, progress: progress)
+        var attributes = ["compressed_from": model.fingerprint, "compression_plan": plan.text]
+        if !model.tokenizerFingerprint.isEmpty { attributes["tokenizer_fingerprint"] = model.tokenizerFingerprint }
+        try ModelWriter.write(to: path, config: model.config, source: "\(model.source) (Tucker-compressed by ttl-train)",
+                              factored: factored, attributes: attributes) { name, _ in try model.read(name) }
+        let compressed = try ModelFile(path: path)
+        return Report(weights: decomposed, parametersBefore: model.storedParameterCount,
+                      parametersAfter: compressed.storedParameterCount,
+                      bytesBefore: try fileSize(model.path), bytesAfter: try fileSize(path))
+    }
+
+    /// The Tucker factors of every weight `plan` names, by weight name, and what each
+    /// decomposition did — in memory, for `compress` to write or the sweep to run.
+    public static func decompose(
+        model: ModelFile, plan: CompressionPlan, progress: (Decomposed) -> Void = { _ in }
+    ) throws -> ([String: TuckerFactors], [Decomposed]) {
         guard model.factoredWeights.isEmpty else { throw CompressionError.alreadyCompressed(file: model.path) }
         var factored: [String: TuckerFactors] = [:]
         var decomposed: [Decomposed] = []
@@ -46,14 +62,7 @@ public enum ModelCompressor {
             decomposed.append(entry)
             progress(entry)
         }
-        var attributes = ["compressed_from": model.fingerprint, "compression_plan": plan.text]
-        if !model.tokenizerFingerprint.isEmpty { attributes["tokenizer_fingerprint"] = model.tokenizerFingerprint }
-        try ModelWriter.write(to: path, config: model.config, source: "\(model.source) (Tucker-compressed by ttl-train)",
-                              factored: factored, attributes: attributes) { name, _ in try model.read(name) }
-        let compressed = try ModelFile(path: path)
-        return Report(weights: decomposed, parametersBefore: model.storedParameterCount,
-                      parametersAfter: compressed.storedParameterCount,
-                      bytesBefore: try fileSize(model.path), bytesAfter: try fileSize(path))
+        return (factored, decomposed)
     }
 
     private static func fileSize(_ path: String) throws -> Int {

@@ -77,6 +77,23 @@ extension LlamaModel {
         return chunks
     }
 
+    /// Summed next-token loss (nats) of `tokens` in non-overlapping windows of `window` tokens,
+    /// each evaluated on its own, and how many tokens were predicted. The model keeps the last
+    /// window's forward, so its logits can be read afterwards.
+    public func windowedLoss(of tokens: [Int32], window: Int) throws -> (nats: Double, predicted: Int) {
+        precondition(window >= 1 && window <= maxTokens && window <= maxSequenceLength, "a window fits the model's capacity")
+        var nats = 0.0
+        var predicted = 0
+        for start in stride(from: 0, to: tokens.count, by: window) {
+            let batch = TokenBatch(sequences: [Array(tokens[start..<min(start + window, tokens.count)])])
+            try forward(batch)
+            let targets = batch.nextTokenTargets
+            nats += try crossEntropy(targets)
+            predicted += targets.count
+        }
+        return (nats, predicted)
+    }
+
     /// The vocabulary logits of packed row `row` after `forward`.
     public func logits(row: Int) -> [Float] {
         guard let batch, row >= 0, row < batch.count else { preconditionFailure("row \(row) is not in the last batch") }

@@ -139,5 +139,11 @@ public struct JobSpecError: Error, Equatable, CustomStringConvertible, Sendable 
     public let keyPath: String
     public let problem: String
 
+    public init(file: String, keyPath: String, problem: String) {
+        self.file = file
+        self.keyPath = keyPath
+        self.problem = problem
+    }
+
     public var description: String { "\(file): \(keyPath): \(problem)" }
 }

@@ -20,12 +20,16 @@ public final class Trainer {
 
     /// Loads the model and data named by `spec` (`file` names the spec in errors) and initialises
     /// the adapters on rank 0, broadcasting them so every rank starts from the same bits.
-    public init(spec: JobSpec, file: String, communicator: Communicator) throws {
+    /// `weights` replaces the spec's model weights with a variant of the same model (the
+    /// compression sweep's in-memory decompositions); checkpoints still name the spec's model.
+    public init(spec: JobSpec, file: String, communicator: Communicator, weights: LlamaWeights? = nil) throws {
         self.spec = spec
         self.communicator = communicator
         accumulation = try spec.accumulation(worldSize: communicator.size)
-        resolved = try spec.resolve(file: file)
-        model = LlamaModel(weights: try LlamaWeights(file: resolved.model), maxTokens: spec.batch.micro * spec.batch.maxLength,
+        let resolved = try spec.resolve(file: file)
+        self.resolved = resolved
+        precondition(weights.map { $0.config == resolved.model.config } ?? true, "weights of another architecture")
+        model = LlamaModel(weights: try weights ?? LlamaWeights(file: resolved.model), maxTokens: spec.batch.micro * spec.batch.maxLength,
                            maxSequenceLength: spec.batch.maxLength, trainable: true)
         adapters = AdapterSet(layout: resolved.layout, maxRows: spec.batch.maxLength)
         model.linearHook = adapters

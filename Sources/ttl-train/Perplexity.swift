@@ -46,24 +46,14 @@ struct Perplexity: ParsableCommand {
         let window = min(ctx, tokens.count)
         let llama = LlamaModel(weights: try LlamaWeights(file: file), maxTokens: window, maxSequenceLength: window, trainable: false)
         if let checkpoint { llama.linearHook = try Self.adapters(from: checkpoint, model: file, rows: window) }
-        var total = 0.0
-        var count = 0
-        var lastLogits: [Float] = []
-        var lastWindow: [Int32] = []
-        for start in stride(from: 0, to: tokens.count, by: window) {
-            lastWindow = Array(tokens[start..<min(start + window, tokens.count)])
-            let batch = TokenBatch(sequences: [lastWindow])
-            try llama.forward(batch)
-            let targets = batch.nextTokenTargets
-            total += try llama.crossEntropy(targets)
-            count += targets.count
-            lastLogits = llama.logits(row: batch.count - 1)
-            if let logitsOut, start + window >= tokens.count {
-                let output = try HDF5File.create(logitsOut)
-                try output.root.write("logits", lastWindow.indices.flatMap { llama.logits(row: $0) }, shape: [lastWindow.count, file.config.vocabSize])
-                try output.root.write("ids", lastWindow)
-                try output.close()
-            }
+        let (total, count) = try llama.windowedLoss(of: tokens, window: window)
+        let lastBatch = llama.batch!
+        let lastLogits = llama.logits(row: lastBatch.count - 1)
+        if let logitsOut {
+            let output = try HDF5File.create(logitsOut)
+            try output.root.write("logits", (0..<lastBatch.count).flatMap { llama.logits(row: $0) }, shape: [lastBatch.count, file.config.vocabSize])
+            try output.root.write("ids", lastBatch.tokens)
+            try output.close()
         }
         guard count > 0 else { throw CommandError("\(ids): a window needs at least 2 tokens to predict one") }
         let top5 = lastLogits.indices.sorted { lastLogits[$0] > lastLogits[$1] }.prefix(5)
