@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Llama", "Kernels", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "TestSupport"],
                     exclude: ["metrics_reader.py"]),
-        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Training", "Distributed", "Llama", "Kernels", "HDF5", "TestSupport"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "Kernels", "HDF5", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
     ]
 )

@@ -37,13 +37,15 @@ extension Adapter {
 }
 
 extension AdapterEntry {
-    /// The implementation of this entry's kind.
+    /// The implementation of this entry's kind, with its recovery module if it has one.
     func makeAdapter(spec: AdapterSpec) -> Adapter {
+        let adapter: Adapter
         switch kind {
-        case .lora: return LoRAAdapter(entry: self, masked: false, dropout: spec.dropout)
-        case .sparseLora: return LoRAAdapter(entry: self, masked: true, dropout: spec.dropout)
-        case .ttLora: return TensorTrainAdapter(entry: self, train: TensorTrain(shape: tensorTrain!, scale: scale), path: spec.tensorTrainPath)
+        case .lora: adapter = LoRAAdapter(entry: self, masked: false, dropout: spec.dropout)
+        case .sparseLora: adapter = LoRAAdapter(entry: self, masked: true, dropout: spec.dropout)
+        case .ttLora: adapter = TensorTrainAdapter(entry: self, train: TensorTrain(shape: tensorTrain!, scale: scale), path: spec.tensorTrainPath)
         }
+        return recovery.map { RecoveredAdapter(inner: adapter, recovery: $0) } ?? adapter
     }
 }
 

@@ -23,6 +23,9 @@ public struct AdapterEntry: Sendable, Equatable {
     public let tensors: [AdapterTensor]
     /// TT-LoRA's tensor-train shape (nil for other kinds).
     public let tensorTrain: TensorTrainShape?
+    /// The CA-LoRA recovery module next to the adapter (its tensors `recovery_A1`, `recovery_A2`
+    /// follow the adapter's), or nil.
+    public let recovery: AdapterSpec.Recovery?
 
     /// The factor multiplying the adapter's product: α/r for LoRA, α for TT-LoRA.
     public var scale: Float {
@@ -57,7 +60,7 @@ public struct AdapterLayout: Sendable, Equatable {
         for layer in spec.layers ?? Array(0..<config.layerCount) {
             for site in spec.targets {
                 let (inFeatures, outFeatures) = config.linearShape(site)
-                let shapes: [(String, [Int])]
+                var shapes: [(String, [Int])]
                 var tensorTrain: TensorTrainShape?
                 switch spec.kind {
                 case .lora, .sparseLora:
@@ -67,13 +70,16 @@ public struct AdapterLayout: Sendable, Equatable {
                     shapes = (0..<train.modes.count).map { ("core_\($0)", train.coreShape($0)) }
                     tensorTrain = train
                 }
+                if let recovery = spec.recovery {
+                    shapes.append(contentsOf: [("recovery_A1", [recovery.rank, inFeatures]), ("recovery_A2", [outFeatures, recovery.rank])])
+                }
                 let tensors = shapes.map { name, shape -> AdapterTensor in
                     defer { offset += shape.reduce(1, *) }
                     return AdapterTensor(name: name, shape: shape, offset: offset)
                 }
                 entries.append(AdapterEntry(layer: layer, site: site, kind: spec.kind, inFeatures: inFeatures,
                                             outFeatures: outFeatures, rank: spec.rank, alpha: spec.alpha, tensors: tensors,
-                                            tensorTrain: tensorTrain))
+                                            tensorTrain: tensorTrain, recovery: spec.recovery))
             }
         }
         self.entries = entries

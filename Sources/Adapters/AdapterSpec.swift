@@ -19,6 +19,27 @@ public struct AdapterSpec: Sendable, Equatable {
         case random
     }
 
+    /// CA-LoRA's recovery module (arXiv 2307.07705), added to every adapted layer next to the
+    /// adapter: `Δy = (α/r)·f(x·A1ᵀ)·A2ᵀ`, `f` GELU or the identity, `A1 (r, in)`, `A2 (out, r)`.
+    /// It restores what compression removed that the adapter alone cannot express.
+    public struct Recovery: Sendable, Equatable {
+        public enum Activation: String, Sendable, CaseIterable {
+            case gelu, linear
+        }
+
+        public var rank: Int
+        public var alpha: Float
+        public var activation: Activation
+
+        public init(rank: Int, alpha: Float, activation: Activation) {
+            self.rank = rank
+            self.alpha = alpha
+            self.activation = activation
+        }
+
+        public var scale: Float { alpha / Float(rank) }
+    }
+
     public var kind: Kind
     /// LoRA rank r.
     public var rank: Int
@@ -39,11 +60,13 @@ public struct AdapterSpec: Sendable, Equatable {
     public var tensorTrainPath: TensorTrain.Path?
     /// Sparse LoRA: how sparsity grows.
     public var sparsity: SparsitySchedule?
+    /// A recovery module per adapted layer (CA-LoRA), or none.
+    public var recovery: Recovery?
 
     public init(
         kind: Kind, rank: Int, alpha: Float, targets: [LinearSite], layers: [Int]? = nil, dropout: Float = 0,
         tensorTrainFactors: [Int: [Int]] = [:], tensorTrainInitialization: TensorTrainInitialization = .zeroDelta,
-        tensorTrainPath: TensorTrain.Path? = nil, sparsity: SparsitySchedule? = nil
+        tensorTrainPath: TensorTrain.Path? = nil, sparsity: SparsitySchedule? = nil, recovery: Recovery? = nil
     ) {
         self.kind = kind
         self.rank = rank
@@ -55,6 +78,14 @@ public struct AdapterSpec: Sendable, Equatable {
         self.tensorTrainInitialization = tensorTrainInitialization
         self.tensorTrainPath = tensorTrainPath
         self.sparsity = sparsity
+        self.recovery = recovery
+    }
+
+    /// The same adapter without its recovery modules: what a CA-LoRA student inherits from.
+    public var withoutRecovery: AdapterSpec {
+        var spec = self
+        spec.recovery = nil
+        return spec
     }
 
     /// The factors of `dimension` for TT-LoRA: the override if given, else automatic.
@@ -86,6 +117,13 @@ public struct AdapterSpec: Sendable, Equatable {
         if kind == .sparseLora {
             guard let sparsity else { throw AdapterSpecError(setting: "adapter.sparsity", problem: "sparse-lora needs a sparsity schedule") }
             try sparsity.validate()
+        }
+        if let recovery {
+            guard kind != .sparseLora else { throw AdapterSpecError(setting: "adapter.recovery", problem: "applies to lora and tt-lora only") }
+            guard recovery.rank >= 1 else { throw AdapterSpecError(setting: "adapter.recovery.rank", problem: "must be at least 1, got \(recovery.rank)") }
+            guard recovery.alpha.isFinite, recovery.alpha > 0 else {
+                throw AdapterSpecError(setting: "adapter.recovery.alpha", problem: "must be a positive number, got \(recovery.alpha)")
+            }
         }
         for (dimension, factors) in tensorTrainFactors.sorted(by: { $0.key < $1.key }) {
             let product = factors.reduce(1, *)

@@ -23,7 +23,7 @@ struct TensorTrainAdapter: Adapter {
         let perCore = Float(Foundation.pow(1 / Double(entry.inFeatures) / max(meanSquare, 1e-30), 0.5 / Double(train.shape.modes.count)))
         for index in 0..<count { parameters[index] *= perCore }
         if spec.tensorTrainInitialization == .zeroDelta {
-            let last = entry.tensors.last!
+            let last = entry.tensor("core_\(train.shape.modes.count - 1)")
             (parameters + offset(last.name)).update(repeating: 0, count: last.count)
         }
     }

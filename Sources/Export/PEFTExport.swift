@@ -25,6 +25,9 @@ public enum PEFTExport {
         let summary = try Checkpoint.summary(of: path)
         let adapters = summary.adapters
         guard let first = adapters.first else { throw ExportError(path: path, problem: "has no adapters") }
+        if let recovered = adapters.first(where: { $0.recovery != nil }) {
+            throw ExportError(path: path, problem: "\(recovered.target) has a CA-LoRA recovery module (\(recovered.recovery!)), which a PEFT LoRA adapter cannot hold; evaluate it with ttl-train eval")
+        }
         guard adapters.allSatisfy({ $0.rank == first.rank && $0.alpha == first.alpha }) else {
             throw ExportError(path: path, problem: "adapters differ in rank or alpha, which one adapter_config.json cannot say")
         }

@@ -22,6 +22,15 @@ public struct LinearCall: Sendable, Equatable {
     public let rows: Int
     public let inFeatures: Int
     public let outFeatures: Int
+
+    public init(layer: Int, site: LinearSite, firstRow: Int, rows: Int, inFeatures: Int, outFeatures: Int) {
+        self.layer = layer
+        self.site = site
+        self.firstRow = firstRow
+        self.rows = rows
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+    }
 }
 
 /// Where adapters attach: the model calls the hook around every linear layer, and the hook adds

@@ -94,6 +94,24 @@ extension LlamaModel {
         return (nats, predicted)
     }
 
+    /// The final normed hidden state — the output head's input — at packed `rows` after
+    /// `forward`, `(rows.count, hidden)`: what CA-LoRA distills.
+    public func finalHidden(rows: [Int]) -> [Float] {
+        let h = config.hiddenSize
+        return rows.flatMap { row in Array(UnsafeBufferPointer(start: activations.finalNormed + row * h, count: h)) }
+    }
+
+    /// Adds `gradient (rows.count, hidden)` to dL/d(final normed hidden) at `rows`: a loss on the
+    /// hidden state joining the one `crossEntropy(_:gradientScale:)` left, before `backward`.
+    public func addFinalHiddenGradient(_ gradient: [Float], rows: [Int]) {
+        let h = config.hiddenSize
+        precondition(gradient.count == rows.count * h, "one hidden-size gradient per row")
+        for (index, row) in rows.enumerated() {
+            let destination = activations.normedGradient + row * h
+            for j in 0..<h { destination[j] += gradient[index * h + j] }
+        }
+    }
+
     /// The vocabulary logits of packed row `row` after `forward`.
     public func logits(row: Int) -> [Float] {
         guard let batch, row >= 0, row < batch.count else { preconditionFailure("row \(row) is not in the last batch") }

@@ -23,6 +23,8 @@ public struct StoredAdapter: Sendable {
     /// TT-LoRA's factorisation of `inFeatures` and `outFeatures`; empty for LoRA.
     public var inFactors: [Int]
     public var outFactors: [Int]
+    /// CA-LoRA's recovery module, e.g. `gelu rank 8 alpha 8.0`; nil without one.
+    public var recovery: String?
     public var tensors: [Tensor]
 
     public func tensor(_ name: String) -> Tensor? {
@@ -78,7 +80,11 @@ extension Checkpoint {
                                  module: try attributes.string("module"), inFeatures: try integer("in_features"),
                                  outFeatures: try integer("out_features"), rank: try integer("rank"),
                                  alpha: try attributes.value("alpha", as: Double.self), inFactors: try factors("in_factors"),
-                                 outFactors: try factors("out_factors"), tensors: tensors)
+                                 outFactors: try factors("out_factors"),
+                                 recovery: attributes.contains("recovery_rank")
+                                     ? "\(try attributes.string("recovery_activation")) rank \(try integer("recovery_rank")) alpha \(try attributes.value("recovery_alpha", as: Double.self))"
+                                     : nil,
+                                 tensors: tensors)
         }
     }
 }

@@ -26,6 +26,10 @@ extension Checkpoint {
             guard adapter.rank == entry.rank, adapter.alpha == Double(entry.alpha) else {
                 throw CheckpointError(path: path, problem: "\(entry.target) has rank \(adapter.rank), alpha \(adapter.alpha); the job has rank \(entry.rank), alpha \(entry.alpha)")
             }
+            let recovery = entry.recovery.map { "\($0.activation.rawValue) rank \($0.rank) alpha \(Double($0.alpha))" }
+            guard adapter.recovery == recovery else {
+                throw CheckpointError(path: path, problem: "\(entry.target) has recovery module \(adapter.recovery ?? "none"); the job has \(recovery ?? "none")")
+            }
             for tensor in entry.tensors {
                 guard let read = adapter.tensor(tensor.name) else { throw CheckpointError(path: path, problem: "\(entry.target) has no \(tensor.name)") }
                 guard read.shape == tensor.shape else {

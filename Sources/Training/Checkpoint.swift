@@ -83,6 +83,11 @@ public enum Checkpoint {
                 try attributes.set("out_features", Int64(entry.outFeatures))
                 try attributes.set("rank", Int64(entry.rank))
                 try attributes.set("alpha", Double(entry.alpha))
+                if let recovery = entry.recovery {
+                    try attributes.set("recovery_rank", Int64(recovery.rank))
+                    try attributes.set("recovery_alpha", Double(recovery.alpha))
+                    try attributes.set("recovery_activation", recovery.activation.rawValue)
+                }
                 if let train = entry.tensorTrain {
                     try attributes.set("in_factors", train.inFactors.map(Int64.init))
                     try attributes.set("out_factors", train.outFactors.map(Int64.init))

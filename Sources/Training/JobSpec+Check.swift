@@ -9,6 +9,15 @@ extension JobSpec {
         public let layout: AdapterLayout
         public let dataset: TokenDataset
         public let train: TokenDataset.Split
+        /// CA-LoRA's teacher, checked against the student.
+        public let teacher: Teacher?
+    }
+
+    /// The uncompressed model and the layout of its trained adapter.
+    public struct Teacher {
+        public let model: ModelFile
+        public let layout: AdapterLayout
+        public let checkpoint: String
     }
 
     /// Opens the model and data and checks them against the spec: files exist, the adapter fits
@@ -38,7 +47,34 @@ extension JobSpec {
             throw JobSpecError(file: file, keyPath: "batch.max_length",
                                problem: "\(batch.maxLength) must cover the longest example (\(longest) tokens) and fit the model's context (\(model.config.contextLength))")
         }
-        return Resolved(model: model, layout: layout, dataset: dataset, train: train)
+        let teacher = try compressionAware.map { try resolveTeacher($0, student: model, layout: layout, file: file) }
+        return Resolved(model: model, layout: layout, dataset: dataset, train: train, teacher: teacher)
+    }
+
+    /// The teacher model must be what the job's model was compressed from, its checkpoint trained
+    /// on it, and — for knowledge inheritance — its adapter laid out as the student's.
+    private func resolveTeacher(_ aware: CompressionAware, student: ModelFile, layout: AdapterLayout, file: String) throws -> Teacher {
+        let teacher = try naming("compression_aware.teacher_model", in: file) { try ModelFile(path: aware.teacherModel) }
+        guard student.compressedFrom == teacher.fingerprint else {
+            throw JobSpecError(file: file, keyPath: "model",
+                               problem: "'\(model)' was not compressed from teacher_model '\(aware.teacherModel)' (make it with ttl-train compress --model \(aware.teacherModel))")
+        }
+        let (state, teacherSpec) = try naming("compression_aware.teacher_checkpoint", in: file) { () -> (TrainingState, JobSpec) in
+            let state = try Checkpoint.state(of: aware.teacherCheckpoint)
+            return (state, try JobSpec.parse(state.jobSpec, file: "\(aware.teacherCheckpoint) (its job_spec)"))
+        }
+        guard state.modelFingerprint == teacher.fingerprint else {
+            throw JobSpecError(file: file, keyPath: "compression_aware.teacher_checkpoint",
+                               problem: "'\(aware.teacherCheckpoint)' was trained on another model than teacher_model '\(aware.teacherModel)'")
+        }
+        let teacherLayout = try naming("compression_aware.teacher_checkpoint", in: file) {
+            try AdapterLayout(spec: teacherSpec.adapter, config: teacher.config)
+        }
+        if aware.inherit, teacherLayout.entries != (try AdapterLayout(spec: adapter.withoutRecovery, config: student.config)).entries {
+            throw JobSpecError(file: file, keyPath: "adapter",
+                               problem: "inheriting needs the teacher's adapter (\(teacherSpec.adapter.kind.rawValue) rank \(teacherSpec.adapter.rank) on \(teacherSpec.adapter.targets.map(\.rawValue).joined(separator: ", "))) with the same kind, rank, alpha, targets and layers")
+        }
+        return Teacher(model: teacher, layout: teacherLayout, checkpoint: aware.teacherCheckpoint)
     }
 
     /// Runs `body`, reporting a failure to read a file as a mistake at `keyPath` of the spec.

@@ -27,6 +27,19 @@ public struct JobSpec: Sendable {
         public var maxLength: Int
     }
 
+    /// CA-LoRA (arXiv 2307.07705): train adapters for a compressed `model` with the uncompressed
+    /// model and its trained adapter as the teacher.
+    public struct CompressionAware: Sendable, Equatable {
+        /// The uncompressed model the job's model was compressed from.
+        public var teacherModel: String
+        /// A checkpoint of the teacher's adapter, trained on `teacherModel`.
+        public var teacherCheckpoint: String
+        /// Knowledge inheritance: a fresh run starts its adapter from the teacher's.
+        public var inherit: Bool
+        /// λ of the distillation term `λ·MSE(student, teacher final hidden state)`; 0 runs no teacher.
+        public var distillWeight: Double
+    }
+
     public var name: String
     public var model: String
     public var dataPath: String
@@ -44,6 +57,7 @@ public struct JobSpec: Sendable {
     public var checkpointEvery: Int
     public var checkpointKeep: Int
     public var output: String
+    public var compressionAware: CompressionAware?
     /// The spec as written (with overrides applied), stored in checkpoints.
     public var text: String
 
@@ -66,7 +80,7 @@ public struct JobSpec: Sendable {
     private init(root: Node, reader: SpecReader, text: String) throws {
         let r = reader
         let top = try r.table(root, at: "", keys: ["name", "model", "data", "task", "adapter", "optimizer", "schedule",
-                                                   "batch", "seed", "reduction", "eval", "checkpoint", "output"])
+                                                   "batch", "seed", "reduction", "eval", "checkpoint", "output", "compression_aware"])
         name = try r.string(top, "name", at: "")
         model = try r.string(top, "model", at: "")
         task = Task(rawValue: try r.choice(top, "task", at: "", Task.allCases.map(\.rawValue)))!
@@ -108,12 +122,22 @@ public struct JobSpec: Sendable {
         checkpointEvery = try r.int(checkpointTable, "every", at: "checkpoint", default: 50)
         checkpointKeep = try r.int(checkpointTable, "keep", at: "checkpoint", default: 3)
         output = try r.string(top, "output", at: "", default: "runs/\(name)")
+        if top["compression_aware"] != nil {
+            let table = try r.table(top["compression_aware"], at: "compression_aware",
+                                    keys: ["teacher_model", "teacher_checkpoint", "inherit", "distill_weight"])
+            let inherit = try r.string(table, "inherit", at: "compression_aware", default: "true")
+            guard let inherits = Bool(inherit) else { throw r.error("compression_aware.inherit", "expected true or false, got '\(inherit)'") }
+            compressionAware = CompressionAware(
+                teacherModel: try r.string(table, "teacher_model", at: "compression_aware"),
+                teacherCheckpoint: try r.string(table, "teacher_checkpoint", at: "compression_aware"),
+                inherit: inherits, distillWeight: try r.double(table, "distill_weight", at: "compression_aware", default: 1))
+        }
         self.text = text
         try validateNumbers(reader: r)
     }
 
     private static func adapter(_ node: Node?, reader r: SpecReader) throws -> AdapterSpec {
-        let table = try r.table(node, at: "adapter", keys: ["kind", "rank", "alpha", "targets", "layers", "dropout", "tt", "sparsity"])
+        let table = try r.table(node, at: "adapter", keys: ["kind", "rank", "alpha", "targets", "layers", "dropout", "tt", "sparsity", "recovery"])
         let kind = AdapterSpec.Kind(rawValue: try r.choice(table, "kind", at: "adapter", AdapterSpec.Kind.allCases.map(\.rawValue)))!
         let rank = try r.int(table, "rank", at: "adapter", default: 8)
         let names = try r.list(table, "targets", at: "adapter", default: ["q_proj", "v_proj"], r.stringElement)
@@ -134,12 +158,21 @@ public struct JobSpec: Sendable {
                                         endStep: try r.int(sparsity, "end_step", at: "adapter.sparsity"),
                                         every: try r.int(sparsity, "every", at: "adapter.sparsity", default: 10))
         }
+        var recovery: AdapterSpec.Recovery?
+        if table["recovery"] != nil {
+            let module = try r.table(table["recovery"], at: "adapter.recovery", keys: ["rank", "alpha", "activation"])
+            let recoveryRank = try r.int(module, "rank", at: "adapter.recovery", default: 8)
+            recovery = AdapterSpec.Recovery(
+                rank: recoveryRank, alpha: Float(try r.double(module, "alpha", at: "adapter.recovery", default: Double(recoveryRank))),
+                activation: AdapterSpec.Recovery.Activation(rawValue: try r.choice(module, "activation", at: "adapter.recovery",
+                                                                                   AdapterSpec.Recovery.Activation.allCases.map(\.rawValue), default: "gelu"))!)
+        }
         return AdapterSpec(
             kind: kind, rank: rank, alpha: Float(try r.double(table, "alpha", at: "adapter", default: kind == .ttLora ? 1 : Double(2 * rank))),
             targets: try r.adapterSetting { try AdapterSpec.targets(named: names) }, layers: layers,
             dropout: Float(try r.double(table, "dropout", at: "adapter", default: 0)),
             tensorTrainFactors: factors, tensorTrainInitialization: AdapterSpec.TensorTrainInitialization(rawValue: initialization)!,
-            tensorTrainPath: TensorTrain.Path(rawValue: path), sparsity: schedule)
+            tensorTrainPath: TensorTrain.Path(rawValue: path), sparsity: schedule, recovery: recovery)
     }
 
     private func validateNumbers(reader r: SpecReader) throws {
@@ -156,6 +189,12 @@ public struct JobSpec: Sendable {
         guard batch.global % batch.micro == 0 else {
             throw r.error("batch.global", "\(batch.global) is not a multiple of batch.micro \(batch.micro)")
         }
+        if let aware = compressionAware {
+            guard aware.distillWeight >= 0, aware.distillWeight.isFinite else {
+                throw r.error("compression_aware.distill_weight", "must be zero (no teacher) or positive, got \(aware.distillWeight)")
+            }
+            guard adapter.kind != .sparseLora else { throw r.error("compression_aware", "supports lora and tt-lora adapters") }
+        }
     }
 
     /// Micro-batches each rank accumulates per step with `worldSize` ranks, or the reason that
@@ -170,7 +209,8 @@ public struct JobSpec: Sendable {
 
     /// Checks that the files the spec names exist and that the output can be a directory.
     public func checkFiles(file: String) throws {
-        for (path, value) in [("model", model), ("data.path", dataPath)] where !FileManager.default.fileExists(atPath: value) {
+        let teacher = compressionAware.map { [("compression_aware.teacher_model", $0.teacherModel), ("compression_aware.teacher_checkpoint", $0.teacherCheckpoint)] } ?? []
+        for (path, value) in [("model", model), ("data.path", dataPath)] + teacher where !FileManager.default.fileExists(atPath: value) {
             throw JobSpecError(file: file, keyPath: path, problem: "no such file '\(value)'")
         }
         var isDirectory: ObjCBool = false

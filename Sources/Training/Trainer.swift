@@ -14,6 +14,8 @@ public final class Trainer {
     public let adapters: AdapterSet
     public let optimizer: AdamW
     public let resolved: JobSpec.Resolved
+    /// CA-LoRA's teacher, when the job is compression-aware.
+    let teacher: DistillationTeacher?
     private let reducer: GradientReducer
     private let sampler: ExampleSampler
     private let accumulation: Int
@@ -36,7 +38,14 @@ public final class Trainer {
         optimizer = AdamW(count: resolved.layout.parameterCount, settings: spec.optimizer.adam)
         reducer = GradientReducer(communicator: communicator, microBatchesPerStep: spec.batch.global / spec.batch.micro, mode: spec.reduction)
         sampler = ExampleSampler(exampleCount: resolved.train.count, seed: spec.seed)
-        if communicator.isRoot { adapters.initialize(seed: spec.seed) }
+        teacher = try resolved.teacher.map {
+            try DistillationTeacher($0, weight: spec.compressionAware!.distillWeight, maxTokens: spec.batch.micro * spec.batch.maxLength,
+                                    maxSequenceLength: spec.batch.maxLength)
+        }
+        if communicator.isRoot {
+            adapters.initialize(seed: spec.seed)
+            if spec.compressionAware?.inherit == true { teacher?.inherit(into: adapters) }
+        }
         try broadcastParameters()
     }
 
@@ -79,9 +88,7 @@ public final class Trainer {
             let (batch, targets) = microBatch(step: step, index: index)
             adapters.zeroGradients()
             adapters.dropoutSeed = spec.seed ^ (UInt64(step) << 24) ^ UInt64(index)
-            try model.forward(batch)
-            let loss = try model.crossEntropy(targets, gradientScale: 1)
-            model.backward()
+            let loss = try lossAndGradients(batch, targets)
             reducer.add(gradient: adapters.packedGradients(), lossSum: loss, tokens: targets.count, processedTokens: batch.count)
         }
         adapters.dropoutSeed = nil
@@ -100,6 +107,19 @@ public final class Trainer {
                        rate: spec.schedule.rate(at: step))
         adapters.prune(step: step + 1)
         return StepResult(loss: loss, gradNorm: norm, tokens: reduced.tokens, processedTokens: reduced.processedTokens)
+    }
+}
+
+extension Trainer {
+    /// One micro-batch: forward, the summed loss over its supervised tokens (cross-entropy, plus
+    /// the distillation term of a compression-aware job), and backward, adding the parameter
+    /// gradients of that sum to the adapters' gradient buffer.
+    public func lossAndGradients(_ batch: TokenBatch, _ targets: [LossTarget]) throws -> Double {
+        try model.forward(batch)
+        var loss = try model.crossEntropy(targets, gradientScale: 1)
+        if let teacher { loss += try teacher.distill(into: model, batch: batch, rows: targets.map(\.row)) }
+        model.backward()
+        return loss
     }
 }
 

@@ -25,20 +25,27 @@ final class AdapterModelTests: XCTestCase {
 
     /// Adapters of `kind` on every linear layer; `active` makes ΔW ≠ 0 (LoRA: random `B`;
     /// TT-LoRA: the reference's all-random initialisation).
-    private func adapters(_ kind: AdapterSpec.Kind, active: Bool, path: TensorTrain.Path? = nil, dropout: Float = 0) throws -> AdapterSet {
+    private func adapters(_ kind: AdapterSpec.Kind, active: Bool, path: TensorTrain.Path? = nil, dropout: Float = 0,
+                          recovery: AdapterSpec.Recovery? = nil) throws -> AdapterSet {
         let spec = AdapterSpec(kind: kind, rank: 3, alpha: kind == .lora ? 6 : 0.5, targets: LinearSite.allCases, dropout: dropout,
                                tensorTrainInitialization: active ? .random : .zeroDelta, tensorTrainPath: path,
-                               sparsity: kind == .sparseLora ? SparsitySchedule(final: 0.5, startStep: 0, endStep: 10, every: 5) : nil)
+                               sparsity: kind == .sparseLora ? SparsitySchedule(final: 0.5, startStep: 0, endStep: 10, every: 5) : nil,
+                               recovery: recovery)
         let set = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
         set.initialize(seed: 3)
-        if active && kind != .ttLora {
+        if active {
             var generator = SplitMix64(seed: 9)
+            let zeroAtStart = (kind == .ttLora ? [] : ["B"]) + (recovery == nil ? [] : ["recovery_A2"])
             for entry in set.layout.entries {
-                for index in entry.tensor("B").range { set.parameters.pointer[index] = generator.nextFloat(in: -0.1..<0.1) }
+                for name in zeroAtStart {
+                    for index in entry.tensor(name).range { set.parameters.pointer[index] = generator.nextFloat(in: -0.1..<0.1) }
+                }
             }
         }
         return set
     }
+
+    private static let geluRecovery = AdapterSpec.Recovery(rank: 2, alpha: 4, activation: .gelu)
 
     private func allLogits(_ model: LlamaModel) throws -> [[Float]] {
         try model.forward(batch)
@@ -52,6 +59,11 @@ final class AdapterModelTests: XCTestCase {
             adapted.linearHook = try adapters(kind, active: false)
             XCTAssertTrue(try allLogits(adapted) == bare, "\(kind)")
         }
+        for kind in [AdapterSpec.Kind.lora, .ttLora] {
+            let adapted = try model()
+            adapted.linearHook = try adapters(kind, active: false, recovery: Self.geluRecovery)
+            XCTAssertTrue(try allLogits(adapted) == bare, "\(kind) with a recovery module (A2 = 0)")
+        }
     }
 
     func testAdaptedModelEqualsMergingTheAdapterIntoTheBaseWeights() throws {
@@ -59,6 +71,9 @@ final class AdapterModelTests: XCTestCase {
             let set = try adapters(kind, active: true, path: path)
             set.prune(step: 10)
             try checkMerge(set)
+        }
+        for kind in [AdapterSpec.Kind.lora, .ttLora] {
+            try checkMerge(try adapters(kind, active: true, recovery: AdapterSpec.Recovery(rank: 2, alpha: 4, activation: .linear)))
         }
     }
 
@@ -91,6 +106,41 @@ final class AdapterModelTests: XCTestCase {
         let dropping = try adapters(.lora, active: true, dropout: 0.3)
         dropping.dropoutSeed = 17
         try checkGradients(dropping)
+        for (kind, path) in [(AdapterSpec.Kind.lora, nil), (.ttLora, TensorTrain.Path.contract)] {
+            try checkGradients(try adapters(kind, active: true, path: path, recovery: Self.geluRecovery))
+        }
+    }
+
+    func testRecoveryModuleIsGELUOfTheProjectionScaledByAlphaOverRank() throws {
+        let set = try adapters(.lora, active: true, recovery: Self.geluRecovery)
+        let entry = set.layout.entries[0]
+        let (inFeatures, outFeatures) = (entry.inFeatures, entry.outFeatures)
+        XCTAssertEqual(entry.tensors.map(\.name), ["A", "B", "recovery_A1", "recovery_A2"])
+        XCTAssertEqual(entry.tensor("recovery_A1").shape, [2, inFeatures])
+        XCTAssertEqual(entry.tensor("recovery_A2").shape, [outFeatures, 2])
+        var random = TestRandom(seed: 4)
+        let x = random.array(3 * inFeatures)
+        let p = set.parameters.array()
+        // Reference in Double: LoRA's (α/r)·x·Aᵀ·Bᵀ plus (α_rec/r_rec)·GELU(x·A1ᵀ)·A2ᵀ, GELU(u) = u·Φ(u).
+        func value(_ name: String, _ row: Int, _ column: Int, columns: Int) -> Double { Double(p[entry.tensor(name).offset + row * columns + column]) }
+        var expected = [Double](repeating: 0, count: 3 * outFeatures)
+        for row in 0..<3 {
+            let t = (0..<3).map { k in (0..<inFeatures).reduce(0.0) { $0 + Double(x[row * inFeatures + $1]) * value("A", k, $1, columns: inFeatures) } }
+            let h = (0..<2).map { k in (0..<inFeatures).reduce(0.0) { $0 + Double(x[row * inFeatures + $1]) * value("recovery_A1", k, $1, columns: inFeatures) } }
+            let g = h.map { $0 * 0.5 * (1 + erf($0 / 2.0.squareRoot())) }
+            for o in 0..<outFeatures {
+                expected[row * outFeatures + o] = 2 * (0..<3).reduce(0.0) { $0 + t[$1] * value("B", o, $1, columns: 3) }
+                    + 2 * (0..<2).reduce(0.0) { $0 + g[$1] * value("recovery_A2", o, $1, columns: 2) }
+            }
+        }
+        var y = [Float](repeating: 0, count: 3 * outFeatures)
+        x.withUnsafeBufferPointer { input in
+            y.withUnsafeMutableBufferPointer { output in
+                set.forward(LinearCall(layer: entry.layer, site: entry.site, firstRow: 0, rows: 3, inFeatures: inFeatures, outFeatures: outFeatures),
+                            input: input.baseAddress!, output: output.baseAddress!)
+            }
+        }
+        for (actual, reference) in zip(y, expected) { XCTAssertEqual(Double(actual), reference, accuracy: 1e-5) }
     }
 
     func testDropoutIsReproducibleAndOffWithoutASeed() throws {
@@ -148,6 +198,11 @@ final class AdapterModelTests: XCTestCase {
         XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 2, alpha: 8, targets: [.qProj], layers: [2])),
                        "adapter.layers: layer 2 does not exist (the model has 0..<2)")
         XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 2, alpha: 0, targets: [.qProj])), "adapter.alpha: must be a positive number, got 0.0")
+        XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 2, alpha: 4, targets: [.qProj], recovery: .init(rank: 0, alpha: 1, activation: .gelu))),
+                       "adapter.recovery.rank: must be at least 1, got 0")
+        XCTAssertEqual(error(AdapterSpec(kind: .sparseLora, rank: 2, alpha: 4, targets: [.qProj], sparsity: SparsitySchedule(final: 0.5, startStep: 0, endStep: 4, every: 2),
+                                         recovery: .init(rank: 2, alpha: 1, activation: .gelu))),
+                       "adapter.recovery: applies to lora and tt-lora only")
         XCTAssertThrowsError(try AdapterSpec.targets(named: ["q_proj", "x_proj"])) { error in
             XCTAssertEqual("\(error)", "adapter.targets: unknown target 'x_proj' (expected one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)")
         }
