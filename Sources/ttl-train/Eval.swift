@@ -4,11 +4,13 @@ import Foundation
 import Kernels
 import Training
 
-/// `ttl-train eval JOB.yaml`: loss and accuracy of the base model alone (zero-shot), or with the
-/// adapters of a checkpoint, on any split; under mpirun the ranks share the examples.
+/// `ttl-train eval JOB.yaml`: loss and accuracy of the base model alone (zero-shot), with the
+/// adapters of a checkpoint, or with the adapters as the job starts (`--initial`: for a
+/// compression-aware job, the compressed model with the inherited adapter), on any split; under
+/// mpirun the ranks share the examples.
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a checkpoint's adapters, or the base model alone (--zero-shot), on a split of the job's data.")
+        abstract: "Evaluate a checkpoint's adapters, the base model alone (--zero-shot) or the job's starting adapters (--initial) on a split of the job's data.")
 
     @OptionGroup var options: JobOptions
 
@@ -17,6 +19,9 @@ struct Eval: ParsableCommand {
 
     @Flag(name: .customLong("zero-shot"), help: "Evaluate the base model without adapters.")
     var zeroShot = false
+
+    @Flag(help: "Evaluate the adapters as the job initialises them (a compression-aware job: the inherited adapter on the compressed model).")
+    var initial = false
 
     @Option(help: "The split to evaluate (default: the job's eval split).")
     var split: String?
@@ -28,7 +33,9 @@ struct Eval: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
-        if zeroShot && checkpoint != nil { throw ValidationError("give --zero-shot or --checkpoint, not both") }
+        if [zeroShot, initial, checkpoint != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("give one of --zero-shot, --initial and --checkpoint")
+        }
     }
 
     func run() throws {
@@ -55,6 +62,9 @@ struct Eval: ParsableCommand {
         if zeroShot {
             trainer.model.linearHook = nil
             return "zero-shot (no adapter)"
+        }
+        if initial {
+            return trainer.spec.compressionAware?.inherit == true ? "initial (inherited from \(trainer.spec.compressionAware!.teacherCheckpoint))" : "initial"
         }
         if let checkpoint {
             _ = try Checkpoint.read(checkpoint, into: trainer.adapters, optimizer: trainer.optimizer, modelFingerprint: fingerprint)

@@ -63,6 +63,18 @@ final class CompressionAwareTrainingTests: XCTestCase {
         for row in 0..<batch.count { XCTAssertEqual(trainer.model.logits(row: row), plain.logits(row: row), "row \(row)") }
     }
 
+    func testEvalInitialMeasuresTheInheritedStart() throws {
+        guard ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == nil else { throw XCTSkip("runs ttl-train itself; not inside mpirun") }
+        let path = directory.path("student.yaml")
+        try studentYAML(output: "cli").write(toFile: path, atomically: true, encoding: .utf8)
+        let run = try ChildProcess.ttlTrain(["eval", path, "--initial", "--examples", "8", "--threads", "1"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(run.keyValues["adapters"], "initial (inherited from \(teacherCheckpoint))")
+        let (loss, accuracy) = try student(output: "cli").evaluate(split: "validation", examples: 8)
+        XCTAssertEqual(run.keyValues["loss"], String(format: "%.6f", loss))
+        XCTAssertEqual(run.keyValues["accuracy"], String(format: "%.4f", accuracy!))
+    }
+
     func testDistillationLossAndItsGradientAgainstAReferenceAndFiniteDifferences() throws {
         let trainer = try student(output: "gradient")
         var generator = SplitMix64(seed: 8)
