@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Tucker compression design-space sweep (arXiv 2405.06626) for a ttl-train model.
 
-    scripts/sweep_compress.py --model M.h5 --job jobs/sentiment-ttlora.yaml --ids HELD_OUT.ids \\
+    scripts/sweep_compress.py [--model M.h5] [--job jobs/sentiment-ttlora.yaml] [--text samples/english.txt]
         [--checkpoint C.h5] [--ranks 2] [--examples 128] --out DIR
     scripts/sweep_compress.py --plot DIR/sweep.h5 --out DIR          # plots and table only
 
@@ -9,7 +9,8 @@
    layers (the first, middle and last third of the blocks, or all), which matrices (attention:
    q/k/v/o_proj as heads × head_dim × hidden; MLP: gate/up/down_proj as matrices), which ranks
    (each mode but the heads kept at a level of 1/2, 1/4 or 1/8 of its size).
-2. Runs `mpirun -np RANKS ttl-train sweep` over them (plans spread across the ranks), which
+2. Tokenizes the held-out text (scripts/tokenize_text.py) and runs `mpirun -np RANKS ttl-train
+   sweep` over the plans (plans spread across the ranks), which
    writes DIR/sweep.h5: per plan the stored parameters, the perplexity of the held-out ids, the
    zero-shot accuracy on the job's eval split and the accuracy with the checkpoint's adapter
    (trained on the uncompressed model, not retrained).
@@ -171,7 +172,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=os.path.join(REPO, "assets", "smollm2-135m-instruct.h5"))
     parser.add_argument("--job", default=os.path.join(REPO, "jobs", "sentiment-ttlora.yaml"))
-    parser.add_argument("--ids", help="held-out text as token ids")
+    parser.add_argument("--text", default=os.path.join(REPO, "samples", "english.txt"), help="held-out text")
+    parser.add_argument("--tokenizer", default=os.path.join(REPO, "assets", "tokenizer.json"))
     parser.add_argument("--checkpoint", help="an adapter checkpoint of the job, trained on the dense model")
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--examples", type=int, default=128)
@@ -182,16 +184,18 @@ def main(argv=None):
     if args.plot:
         plot(args.plot, args.out)
         return 0
-    if not args.ids:
-        parser.error("--ids is required unless --plot is given")
     config = read_config(args.model)
+    ids = os.path.join(args.out, "held_out.ids")
+    os.makedirs(args.out, exist_ok=True)
+    subprocess.run([sys.executable, os.path.join(REPO, "scripts", "tokenize_text.py"), args.text, "--tokenizer", args.tokenizer,
+                    "--out", ids], check=True, stdout=subprocess.DEVNULL)
     matrices, per_matrix, structured = design_space(config)
     names = write_plans(config, os.path.join(args.out, "plans"))
     print(f"design space: {matrices} matrices; per-matrix choices (dense or one of {len(LEVELS)} rank levels): "
           f"{per_matrix:.3e} plans; layer set × matrix-kind set × level: {structured:,} (2^{math.log2(structured):.1f}); "
           f"sampled: {len(names)} plans + the dense model")
     command = ["mpirun", "-np", str(args.ranks), "--bind-to", "none", args.ttl_train, "sweep", "--model", args.model,
-               "--job", args.job, "--plans", os.path.join(args.out, "plans"), "--ids", args.ids,
+               "--job", args.job, "--plans", os.path.join(args.out, "plans"), "--ids", ids,
                "--examples", str(args.examples), "--out", os.path.join(args.out, "sweep.h5")]
     if args.checkpoint:
         command += ["--checkpoint", args.checkpoint]
