@@ -112,3 +112,18 @@ public struct LlamaConfig: Equatable, Sendable {
         weightShapes.reduce(0) { $0 + $1.shape.reduce(1, *) }
     }
 }
+
+extension LlamaConfig {
+    /// `(in_features, out_features)` of a linear layer.
+    public func linearShape(_ site: LinearSite) -> (Int, Int) {
+        let queryWidth = attentionHeads * headDim
+        let kvWidth = keyValueHeads * headDim
+        switch site {
+        case .qProj: return (hiddenSize, queryWidth)
+        case .kProj, .vProj: return (hiddenSize, kvWidth)
+        case .oProj: return (queryWidth, hiddenSize)
+        case .gateProj, .upProj: return (hiddenSize, intermediateSize)
+        case .downProj: return (intermediateSize, hiddenSize)
+        }
+    }
+}

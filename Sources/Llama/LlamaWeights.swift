@@ -94,6 +94,22 @@ public final class LlamaWeights {
         }
     }
 
+    /// Multiply-adds of all linear layers for one token: `out·in` for a dense weight, the sum over
+    /// its stages for a factored one (what compression saves in compute).
+    public var linearMultiplyAddsPerToken: Int {
+        layers.reduce(0) { total, layer in
+            total + LinearSite.allCases.reduce(0) { sum, site in
+                switch layer.linear(site) {
+                case .dense:
+                    let (inFeatures, outFeatures) = config.linearShape(site)
+                    return sum + inFeatures * outFeatures
+                case .factored(let stages):
+                    return sum + stages.reduce(0) { $0 + $1.groups * $1.outFeatures * $1.inFeatures }
+                }
+            }
+        }
+    }
+
     /// Widest intermediate row of any factored linear layer (0 when all are dense): the model's
     /// scratch for the stages between input and output.
     var widestFactoredIntermediate: Int {

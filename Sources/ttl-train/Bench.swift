@@ -80,8 +80,9 @@ struct Bench: ParsableCommand {
             ]
         }
         let count = Double(tokens.count)
-        let forwardFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: false) * count
-        let trainFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: true) * count
+        let linear = llama.weights.linearMultiplyAddsPerToken
+        let forwardFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: false, linearMultiplyAdds: linear) * count
+        let trainFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: true, linearMultiplyAdds: linear) * count
         print("threads=\(threads)")
         print("batch=\(batch)")
         print("seq=\(seq)")

@@ -99,6 +99,11 @@ final class CompressedModelTests: XCTestCase {
         XCTAssertEqual(compressed.storedParameterCount, dense.storedParameterCount - saved)
         XCTAssertLessThan(report.bytesAfter, report.bytesBefore)
         XCTAssertEqual(compressed.storage["model.layers.1.mlp.gate_proj.weight"], .tucker(tensorShape: [160, 64], outputModes: 1, ranks: [10, 10]))
+        // Compute falls with the factors: gate_proj (160×64) at ranks 10, 10 runs x·U₁ (64→10) then ·(U₀·core)ᵀ (10→160).
+        let denseWeights = try LlamaWeights(file: dense)
+        let denseMultiplyAdds = LlamaConfig.tiny.layerCount * [64 * 64, 32 * 64, 32 * 64, 64 * 64, 160 * 64, 160 * 64, 64 * 160].reduce(0, +)
+        XCTAssertEqual(denseWeights.linearMultiplyAddsPerToken, denseMultiplyAdds)
+        XCTAssertEqual(try LlamaWeights(file: compressed).linearMultiplyAddsPerToken, denseMultiplyAdds - 2 * (160 * 64 - (64 * 10 + 10 * 160)))
         XCTAssertThrowsError(try ModelCompressor.compress(model: compressed, plan: try CompressionPlan.parse(
             "targets: [{matrices: [up_proj], energy: 0.5}]", file: "p", config: compressed.config), to: directory.path("again.h5"))) {
             XCTAssertTrue("\($0)".contains("already Tucker-compressed"), "\($0)")
