@@ -112,6 +112,20 @@ extension LlamaModel {
         }
     }
 
+    /// Adds `gradient (rows.count, vocabulary)`, a loss's gradient with respect to the logits at
+    /// `rows`, to dL/d(final normed hidden) through the output projection — for losses on the
+    /// logits beyond `crossEntropy`'s (CA-LoRA's KL term), after it and before `backward`.
+    public func addLogitGradient(_ gradient: [Float], rows: [Int]) {
+        let (h, v) = (config.hiddenSize, config.vocabSize)
+        precondition(gradient.count == rows.count * v, "one vocabulary-size gradient per row")
+        var hidden = [Float](repeating: 0, count: rows.count * h)
+        gradient.withUnsafeBufferPointer { dy in
+            Matmul.linearBackward(dy.baseAddress!, weights.pointer(weights.outputProjection), into: &hidden, rows: rows.count,
+                                  inFeatures: h, outFeatures: v, accumulate: false)
+        }
+        addFinalHiddenGradient(hidden, rows: rows)
+    }
+
     /// The vocabulary logits of packed row `row` after `forward`.
     public func logits(row: Int) -> [Float] {
         guard let batch, row >= 0, row < batch.count else { preconditionFailure("row \(row) is not in the last batch") }

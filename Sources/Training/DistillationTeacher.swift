@@ -1,4 +1,5 @@
 import Adapters
+import Foundation
 import Kernels
 import Llama
 
@@ -6,20 +7,23 @@ import Llama
 /// adapter trained on it. It gives the student (compressed model + inherited adapter + recovery
 /// modules) its starting adapter — knowledge inheritance — and, every micro-batch, the final
 /// hidden state the student is pulled towards: `λ·Σ_rows mean_h (s − t)²` over the rows the task
-/// loss supervises, added to the summed cross-entropy, so the trainer's division by the global
-/// count of supervised tokens normalises both alike and world-size independence holds.
+/// loss supervises, plus optionally `κ·Σ_rows KL(p_teacher ‖ p_student)` of the next-token
+/// distributions there, added to the summed cross-entropy, so the trainer's division by the
+/// global count of supervised tokens normalises all terms alike and world-size independence holds.
 final class DistillationTeacher {
     let adapters: AdapterSet
     let weight: Double
+    let klWeight: Double
     /// The teacher's forward runs in inference mode: no activations kept, no backward.
     private let model: LlamaModel?
 
-    init(_ teacher: JobSpec.Teacher, weight: Double, maxTokens: Int, maxSequenceLength: Int) throws {
+    init(_ teacher: JobSpec.Teacher, weight: Double, klWeight: Double, maxTokens: Int, maxSequenceLength: Int) throws {
         adapters = AdapterSet(layout: teacher.layout, maxRows: maxSequenceLength)
         _ = try Checkpoint.read(teacher.checkpoint, into: adapters, optimizer: AdamW(count: teacher.layout.parameterCount, settings: AdamW.Settings()),
                                 modelFingerprint: teacher.model.fingerprint)
         self.weight = weight
-        if weight > 0 {
+        self.klWeight = klWeight
+        if weight > 0 || klWeight > 0 {
             let model = LlamaModel(weights: try LlamaWeights(file: teacher.model), maxTokens: maxTokens,
                                    maxSequenceLength: maxSequenceLength, trainable: false)
             model.linearHook = adapters
@@ -42,11 +46,17 @@ final class DistillationTeacher {
     }
 
     /// After the student's `forward` and `crossEntropy(_:gradientScale:)` on `batch`: runs the
-    /// teacher on it, adds `λ·∇` of the distillation term at `rows` to the student's final-hidden
-    /// gradient and returns the term (nats-comparable, summed over the rows).
+    /// teacher on it, adds the gradients of the distillation terms at `rows` to the student's
+    /// final-hidden gradient and returns the terms (summed over the rows).
     func distill(into student: LlamaModel, batch: TokenBatch, rows: [Int]) throws -> Double {
         guard let model, !rows.isEmpty else { return 0 }
         try model.forward(batch)
+        return try hiddenStateTerm(model, student, rows: rows) + logitTerm(model, student, rows: rows)
+    }
+
+    /// `λ·Σ_rows mean_h (s − t)²`, its gradient `λ·2(s − t)/H` added to the student's.
+    private func hiddenStateTerm(_ model: LlamaModel, _ student: LlamaModel, rows: [Int]) throws -> Double {
+        guard weight > 0 else { return 0 }
         let target = model.finalHidden(rows: rows)
         let actual = student.finalHidden(rows: rows)
         let hidden = Float(student.config.hiddenSize)
@@ -59,5 +69,32 @@ final class DistillationTeacher {
         }
         student.addFinalHiddenGradient(gradient, rows: rows)
         return weight * loss / Double(hidden)
+    }
+
+    /// `κ·Σ_rows KL(p_t ‖ p_s)` with `p = softmax(logits)`, its gradient `κ·(p_s − p_t)` with
+    /// respect to the student's logits sent back through the output head.
+    private func logitTerm(_ model: LlamaModel, _ student: LlamaModel, rows: [Int]) throws -> Double {
+        guard klWeight > 0 else { return 0 }
+        var loss = 0.0
+        var gradient: [Float] = []
+        gradient.reserveCapacity(rows.count * student.config.vocabSize)
+        for row in rows {
+            let (teacherLog, studentLog) = (logSoftmax(model.logits(row: row)), logSoftmax(student.logits(row: row)))
+            for (t, s) in zip(teacherLog, studentLog) {
+                let (pt, ps) = (Foundation.exp(t), Foundation.exp(s))
+                loss += pt * (t - s)
+                gradient.append(Float(klWeight * (ps - pt)))
+            }
+        }
+        student.addLogitGradient(gradient, rows: rows)
+        return klWeight * loss
+    }
+
+    /// `log softmax` in Double.
+    private func logSoftmax(_ logits: [Float]) -> [Double] {
+        let peak = Double(logits.max() ?? 0)
+        let total = logits.reduce(0.0) { $0 + Foundation.exp(Double($1) - peak) }
+        let shift = peak + Foundation.log(total)
+        return logits.map { Double($0) - shift }
     }
 }

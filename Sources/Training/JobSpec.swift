@@ -36,8 +36,11 @@ public struct JobSpec: Sendable {
         public var teacherCheckpoint: String
         /// Knowledge inheritance: a fresh run starts its adapter from the teacher's.
         public var inherit: Bool
-        /// λ of the distillation term `λ·MSE(student, teacher final hidden state)`; 0 runs no teacher.
+        /// λ of the distillation term `λ·MSE(student, teacher final hidden state)`.
         public var distillWeight: Double
+        /// κ of the optional term `κ·KL(teacher ‖ student)` of the next-token distributions; with
+        /// both weights 0 no teacher runs.
+        public var klWeight: Double
     }
 
     public var name: String
@@ -124,13 +127,14 @@ public struct JobSpec: Sendable {
         output = try r.string(top, "output", at: "", default: "runs/\(name)")
         if top["compression_aware"] != nil {
             let table = try r.table(top["compression_aware"], at: "compression_aware",
-                                    keys: ["teacher_model", "teacher_checkpoint", "inherit", "distill_weight"])
+                                    keys: ["teacher_model", "teacher_checkpoint", "inherit", "distill_weight", "kl_weight"])
             let inherit = try r.string(table, "inherit", at: "compression_aware", default: "true")
             guard let inherits = Bool(inherit) else { throw r.error("compression_aware.inherit", "expected true or false, got '\(inherit)'") }
             compressionAware = CompressionAware(
                 teacherModel: try r.string(table, "teacher_model", at: "compression_aware"),
                 teacherCheckpoint: try r.string(table, "teacher_checkpoint", at: "compression_aware"),
-                inherit: inherits, distillWeight: try r.double(table, "distill_weight", at: "compression_aware", default: 1))
+                inherit: inherits, distillWeight: try r.double(table, "distill_weight", at: "compression_aware", default: 1),
+                klWeight: try r.double(table, "kl_weight", at: "compression_aware", default: 0))
         }
         self.text = text
         try validateNumbers(reader: r)
@@ -190,8 +194,8 @@ public struct JobSpec: Sendable {
             throw r.error("batch.global", "\(batch.global) is not a multiple of batch.micro \(batch.micro)")
         }
         if let aware = compressionAware {
-            guard aware.distillWeight >= 0, aware.distillWeight.isFinite else {
-                throw r.error("compression_aware.distill_weight", "must be zero (no teacher) or positive, got \(aware.distillWeight)")
+            for (key, value) in [("distill_weight", aware.distillWeight), ("kl_weight", aware.klWeight)] where !(value >= 0 && value.isFinite) {
+                throw r.error("compression_aware.\(key)", "must be zero (term off) or positive, got \(value)")
             }
             guard adapter.kind != .sparseLora else { throw r.error("compression_aware", "supports lora and tt-lora adapters") }
         }

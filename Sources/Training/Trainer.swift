@@ -39,7 +39,8 @@ public final class Trainer {
         reducer = GradientReducer(communicator: communicator, microBatchesPerStep: spec.batch.global / spec.batch.micro, mode: spec.reduction)
         sampler = ExampleSampler(exampleCount: resolved.train.count, seed: spec.seed)
         teacher = try resolved.teacher.map {
-            try DistillationTeacher($0, weight: spec.compressionAware!.distillWeight, maxTokens: spec.batch.micro * spec.batch.maxLength,
+            try DistillationTeacher($0, weight: spec.compressionAware!.distillWeight, klWeight: spec.compressionAware!.klWeight,
+                                    maxTokens: spec.batch.micro * spec.batch.maxLength,
                                     maxSequenceLength: spec.batch.maxLength)
         }
         if communicator.isRoot {

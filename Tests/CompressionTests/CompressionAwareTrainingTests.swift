@@ -29,16 +29,17 @@ final class CompressionAwareTrainingTests: XCTestCase {
     }
 
     /// The student's job: the teacher's TT-LoRA plus recovery modules, on the compressed model.
-    private func studentYAML(output: String, steps: Int = 4, teacherModel: String? = nil, adapterRank: Int = 4, distill: Double = 0.5) -> String {
+    private func studentYAML(output: String, steps: Int = 4, teacherModel: String? = nil, adapterRank: Int = 4, distill: Double = 0.5,
+                             kl: Double = 0) -> String {
         job.yaml(kind: "tt-lora", steps: steps, output: directory.path(output),
                  extra: ", recovery: {rank: 2, alpha: 4, activation: gelu}", checkpointEvery: 2)
             .replacingOccurrences(of: "model: \(job.modelPath)", with: "model: \(compressedPath)")
             .replacingOccurrences(of: "rank: 4, targets", with: "rank: \(adapterRank), targets")
-            + "compression_aware: {teacher_model: \(teacherModel ?? job.modelPath), teacher_checkpoint: \(teacherCheckpoint), distill_weight: \(distill)}\n"
+            + "compression_aware: {teacher_model: \(teacherModel ?? job.modelPath), teacher_checkpoint: \(teacherCheckpoint), distill_weight: \(distill), kl_weight: \(kl)}\n"
     }
 
-    private func student(output: String, steps: Int = 4, communicator: Communicator = SingleProcessCommunicator()) throws -> Trainer {
-        try Trainer(spec: try JobSpec.parse(studentYAML(output: output, steps: steps), file: "student.yaml"), file: "student.yaml",
+    private func student(output: String, steps: Int = 4, kl: Double = 0, communicator: Communicator = SingleProcessCommunicator()) throws -> Trainer {
+        try Trainer(spec: try JobSpec.parse(studentYAML(output: output, steps: steps, kl: kl), file: "student.yaml"), file: "student.yaml",
                     communicator: communicator)
     }
 
@@ -76,7 +77,7 @@ final class CompressionAwareTrainingTests: XCTestCase {
     }
 
     func testDistillationLossAndItsGradientAgainstAReferenceAndFiniteDifferences() throws {
-        let trainer = try student(output: "gradient")
+        let trainer = try student(output: "gradient", kl: 0.3)
         var generator = SplitMix64(seed: 8)
         for entry in trainer.adapters.layout.entries {
             for index in entry.tensor("recovery_A2").range { trainer.adapters.parameters.pointer[index] = generator.nextFloat(in: -0.2..<0.2) }
@@ -89,6 +90,7 @@ final class CompressionAwareTrainingTests: XCTestCase {
         // The term by hand: the teacher (dense model + its adapter) and the student's final hidden states at the supervised rows.
         let rows = targets.map(\.row)
         let studentHidden = trainer.model.finalHidden(rows: rows)
+        let studentLogits = rows.map { trainer.model.logits(row: $0) }
         let crossEntropy = try trainer.model.crossEntropy(targets)
         let teacherModel = LlamaModel(weights: try LlamaWeights(file: try ModelFile(path: job.modelPath)), maxTokens: 16, maxSequenceLength: 16, trainable: false)
         teacherModel.linearHook = AdapterSet(layout: trainer.resolved.teacher!.layout, maxRows: 16)
@@ -100,7 +102,17 @@ final class CompressionAwareTrainingTests: XCTestCase {
         let squared = zip(studentHidden, teacherHidden).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
         let distillation = 0.5 * squared / Double(LlamaConfig.tiny.hiddenSize)
         XCTAssertGreaterThan(distillation, 1e-4 * crossEntropy, "compression moved the hidden states")
-        XCTAssertEqual(loss, crossEntropy + distillation, accuracy: 1e-6 * loss)
+        func probabilities(_ logits: [Float]) -> [Double] {
+            let exponentials = logits.map { Foundation.exp(Double($0)) }
+            let total = exponentials.reduce(0, +)
+            return exponentials.map { $0 / total }
+        }
+        let divergence = 0.3 * zip(rows, studentLogits).reduce(0.0) { total, pair in
+            let (p, q) = (probabilities(teacherModel.logits(row: pair.0)), probabilities(pair.1))
+            return total + zip(p, q).reduce(0.0) { $0 + $1.0 * Foundation.log($1.0 / $1.1) }
+        }
+        XCTAssertGreaterThan(divergence, 0)
+        XCTAssertEqual(loss, crossEntropy + distillation + divergence, accuracy: 1e-6 * loss)
 
         let original = trainer.adapters.parameters.array()
         let direction = FiniteDifferences.direction(along: gradient, seed: 5)
@@ -151,7 +163,7 @@ final class CompressionAwareTrainingTests: XCTestCase {
         try ModelWriter.writeRandom(to: other, config: .tiny, seed: 99)
         XCTAssertTrue(error(studentYAML(output: "x", teacherModel: other)).contains("student.yaml: model: '\(compressedPath)' was not compressed from teacher_model"))
         XCTAssertTrue(error(studentYAML(output: "x", adapterRank: 3)).contains("student.yaml: adapter: inheriting needs the teacher's adapter (tt-lora rank 4"))
-        XCTAssertTrue(error(studentYAML(output: "x", distill: -1)).contains("compression_aware.distill_weight: must be zero (no teacher) or positive"))
+        XCTAssertTrue(error(studentYAML(output: "x", distill: -1)).contains("compression_aware.distill_weight: must be zero (term off) or positive"))
         let missing = studentYAML(output: "x").replacingOccurrences(of: teacherCheckpoint, with: directory.path("none.h5"))
         XCTAssertTrue(error(missing).contains("compression_aware.teacher_checkpoint: no such file"), error(missing))
     }
