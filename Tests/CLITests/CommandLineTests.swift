@@ -186,9 +186,11 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(values["loss"].flatMap(Double.init)), 0)
     }
 
-    func testZeroShotAndCheckpointTogetherAreRefused() throws {
-        let run = try ChildProcess.ttlTrain(["eval", "job.yaml", "--zero-shot", "--checkpoint", "c.h5"])
-        XCTAssertNotEqual(run.status, 0)
-        XCTAssertTrue(run.stderr.contains("give --zero-shot or --checkpoint, not both"), run.stderr)
+    func testZeroShotInitialAndCheckpointAreExclusive() throws {
+        for flags in [["--zero-shot", "--checkpoint", "c.h5"], ["--initial", "--zero-shot"], ["--initial", "--checkpoint", "c.h5"]] {
+            let run = try ChildProcess.ttlTrain(["eval", "job.yaml"] + flags)
+            XCTAssertNotEqual(run.status, 0)
+            XCTAssertTrue(run.stderr.contains("give one of --zero-shot, --initial and --checkpoint"), run.stderr)
+        }
     }
 }
