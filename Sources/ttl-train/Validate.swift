@@ -21,6 +21,7 @@ struct Validate: ParsableCommand {
             ("adapter.targets", adapter.targets.map(\.rawValue).joined(separator: ",")),
             ("adapter.layers", adapter.layers.map { $0.map(String.init).joined(separator: ",") } ?? "all"),
             ("adapter.dropout", "\(adapter.dropout)"),
+            ("adapter.recovery", adapter.recovery.map { "\($0.activation.rawValue) rank \($0.rank) alpha \($0.alpha)" } ?? "none"),
             ("optimizer.lr", "\(spec.optimizer.learningRate)"),
             ("optimizer.betas", "\(spec.optimizer.adam.beta1),\(spec.optimizer.adam.beta2)"),
             ("optimizer.eps", "\(spec.optimizer.adam.epsilon)"), ("optimizer.weight_decay", "\(spec.optimizer.adam.weightDecay)"),
@@ -33,7 +34,12 @@ struct Validate: ParsableCommand {
             ("train_examples", "\(resolved.train.count)"),
             ("epochs", String(format: "%.2f", Double(spec.schedule.totalSteps * spec.batch.global) / Double(resolved.train.count))),
         ]
-        for (key, value) in rows { print("\(key)=\(value)") }
+        let teacher: [(String, String)] = spec.compressionAware.map { aware in [
+            ("compression_aware.teacher_model", aware.teacherModel), ("compression_aware.teacher_checkpoint", aware.teacherCheckpoint),
+            ("compression_aware.inherit", "\(aware.inherit)"), ("compression_aware.distill_weight", "\(aware.distillWeight)"),
+            ("compression_aware.kl_weight", "\(aware.klWeight)"),
+        ] } ?? []
+        for (key, value) in rows + teacher { print("\(key)=\(value)") }
         for world in 1...8 {
             let split = (try? spec.accumulation(worldSize: world)).map { "\($0) micro-batch(es) of \(spec.batch.micro) per rank per step" }
             print("world_size_\(world)=\(split ?? "refused: \(spec.batch.global) is not a multiple of \(world) × \(spec.batch.micro)")")
