@@ -38,6 +38,15 @@ mpi eval jobs/sentiment-ttlora.yaml "${scratch[@]}" --split "$split" >"$out/eval
 # (e) CA-LoRA.
 mpi train jobs/sentiment-calora.yaml --resume auto >"$out/train-calora.log"
 mpi eval jobs/sentiment-calora.yaml --split "$split" >"$out/eval-e.txt"
+# Validation curves of (a), (d) and (e) under names that say what they are.
+curves=$out/curves
+rm -rf "$curves" && mkdir -p "$curves"
+ln -s ../../sentiment-ttlora "$curves/uncompressed-ttlora"
+ln -s ../scratch "$curves/compressed-ttlora-from-scratch"
+ln -s ../../sentiment-calora "$curves/compressed-calora"
+.venv/bin/python scripts/analyze.py "$curves"/uncompressed-ttlora "$curves"/compressed-ttlora-from-scratch "$curves"/compressed-calora \
+  --out "$out/analysis" >/dev/null
+cp "$out/analysis/eval.png" docs/compression/calora-eval.png
 "$bin" validate jobs/sentiment-ttlora.yaml >"$out/validate-ttlora.txt"
 "$bin" validate jobs/sentiment-calora.yaml >"$out/validate-calora.txt"
 

@@ -105,7 +105,7 @@ public struct CompressionPlan: Sendable {
     /// The tensor a weight is viewed as: attention projections split their head side into
     /// heads × head_dim (the default for them); any weight can be a plain out × in matrix.
     static func view(_ name: String?, of site: LinearSite, config: LlamaConfig, reader r: SpecReader, at path: String) throws -> ([Int], Int) {
-        let (h, i, d) = (config.hiddenSize, config.intermediateSize, config.headDim)
+        let (h, d) = (config.hiddenSize, config.headDim)
         let headsView: ([Int], Int)?
         switch site {
         case .qProj: headsView = ([config.attentionHeads, d, h], 2)
@@ -113,8 +113,8 @@ public struct CompressionPlan: Sendable {
         case .oProj: headsView = ([h, config.attentionHeads, d], 1)
         case .gateProj, .upProj, .downProj: headsView = nil
         }
-        let matrix: [Int] = site == .downProj ? [h, i] : (site == .gateProj || site == .upProj) ? [i, h]
-            : site == .oProj ? [h, config.attentionHeads * d] : [headsView!.0[0] * d, h]
+        let (inFeatures, outFeatures) = config.linearShape(site)
+        let matrix = [outFeatures, inFeatures]
         switch name ?? (headsView == nil ? "matrix" : "heads") {
         case "heads":
             guard let headsView else { throw r.error(path, "\(site.rawValue) has no heads to split; use view: matrix") }
