@@ -7,17 +7,15 @@ import TestSupport
 import Training
 import XCTest
 
-/// CA-LoRA on a tiny llama: a teacher (the dense model with a trained adapter), a student (the
-/// Tucker-compressed model with the inherited adapter and GELU recovery modules) distilled
-/// towards it. Inheritance, the loss's gradient, world-size independence (this class also runs
-/// under `mpirun -np 2/3/4`), exact resume, and refusals of mismatched teachers.
-final class CompressionAwareTrainingTests: XCTestCase {
-    private var directory: TemporaryDirectory!
-    private var job: TinyJob!
-    private var compressedPath: String { directory.path("compressed.h5") }
-    private var teacherCheckpoint: String { directory.path("teacher/checkpoints/step-000004.h5") }
+/// A teacher (the tiny dense llama with a TT-LoRA adapter trained 4 steps) and a Tucker-compressed
+/// student model in a temporary directory, and the student's job.
+struct CompressionAwareFixture {
+    let directory: TemporaryDirectory
+    let job: TinyJob
+    var compressedPath: String { directory.path("compressed.h5") }
+    var teacherCheckpoint: String { directory.path("teacher/checkpoints/step-000004.h5") }
 
-    override func setUpWithError() throws {
+    init() throws {
         directory = try TemporaryDirectory()
         job = try TinyJob(directory: directory)
         let teacher = try JobSpec.parse(job.yaml(kind: "tt-lora", output: directory.path("teacher")), file: "teacher.yaml")
@@ -29,8 +27,8 @@ final class CompressionAwareTrainingTests: XCTestCase {
     }
 
     /// The student's job: the teacher's TT-LoRA plus recovery modules, on the compressed model.
-    private func studentYAML(output: String, steps: Int = 4, teacherModel: String? = nil, adapterRank: Int = 4, distill: Double = 0.5,
-                             kl: Double = 0) -> String {
+    func studentYAML(output: String, steps: Int = 4, teacherModel: String? = nil, adapterRank: Int = 4, distill: Double = 0.5,
+                     kl: Double = 0) -> String {
         job.yaml(kind: "tt-lora", steps: steps, output: directory.path(output),
                  extra: ", recovery: {rank: 2, alpha: 4, activation: gelu}", checkpointEvery: 2)
             .replacingOccurrences(of: "model: \(job.modelPath)", with: "model: \(compressedPath)")
@@ -38,9 +36,33 @@ final class CompressionAwareTrainingTests: XCTestCase {
             + "compression_aware: {teacher_model: \(teacherModel ?? job.modelPath), teacher_checkpoint: \(teacherCheckpoint), distill_weight: \(distill), kl_weight: \(kl)}\n"
     }
 
-    private func student(output: String, steps: Int = 4, kl: Double = 0, communicator: Communicator = SingleProcessCommunicator()) throws -> Trainer {
+    func student(output: String, steps: Int = 4, kl: Double = 0, communicator: Communicator = SingleProcessCommunicator()) throws -> Trainer {
         try Trainer(spec: try JobSpec.parse(studentYAML(output: output, steps: steps, kl: kl), file: "student.yaml"), file: "student.yaml",
                     communicator: communicator)
+    }
+}
+
+/// CA-LoRA on a tiny llama: a teacher (the dense model with a trained adapter), a student (the
+/// Tucker-compressed model with the inherited adapter and GELU recovery modules) distilled
+/// towards it. Inheritance, the loss's gradient, world-size independence (this class also runs
+/// under `mpirun -np 2/3/4`), exact resume, and refusals of mismatched teachers.
+final class CompressionAwareTrainingTests: XCTestCase {
+    private var fixture: CompressionAwareFixture!
+    private var directory: TemporaryDirectory { fixture.directory }
+    private var job: TinyJob { fixture.job }
+    private var compressedPath: String { fixture.compressedPath }
+    private var teacherCheckpoint: String { fixture.teacherCheckpoint }
+
+    override func setUpWithError() throws {
+        fixture = try CompressionAwareFixture()
+    }
+
+    private func studentYAML(output: String, teacherModel: String? = nil, adapterRank: Int = 4, distill: Double = 0.5) -> String {
+        fixture.studentYAML(output: output, teacherModel: teacherModel, adapterRank: adapterRank, distill: distill)
+    }
+
+    private func student(output: String, steps: Int = 4, kl: Double = 0, communicator: Communicator = SingleProcessCommunicator()) throws -> Trainer {
+        try fixture.student(output: output, steps: steps, kl: kl, communicator: communicator)
     }
 
     private let batch = TokenBatch(sequences: [[21, 40, 77, 130, 11], [25, 99, 64, 30, 58, 200, 10]])
@@ -62,18 +84,6 @@ final class CompressionAwareTrainingTests: XCTestCase {
         try plain.forward(batch)
         try trainer.model.forward(batch)
         for row in 0..<batch.count { XCTAssertEqual(trainer.model.logits(row: row), plain.logits(row: row), "row \(row)") }
-    }
-
-    func testEvalInitialMeasuresTheInheritedStart() throws {
-        guard ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == nil else { throw XCTSkip("runs ttl-train itself; not inside mpirun") }
-        let path = directory.path("student.yaml")
-        try studentYAML(output: "cli").write(toFile: path, atomically: true, encoding: .utf8)
-        let run = try ChildProcess.ttlTrain(["eval", path, "--initial", "--examples", "8", "--threads", "1"])
-        XCTAssertEqual(run.status, 0, run.stderr)
-        XCTAssertEqual(run.keyValues["adapters"], "initial (inherited from \(teacherCheckpoint))")
-        let (loss, accuracy) = try student(output: "cli").evaluate(split: "validation", examples: 8)
-        XCTAssertEqual(run.keyValues["loss"], String(format: "%.6f", loss))
-        XCTAssertEqual(run.keyValues["accuracy"], String(format: "%.4f", accuracy!))
     }
 
     func testDistillationLossAndItsGradientAgainstAReferenceAndFiniteDifferences() throws {
@@ -166,5 +176,26 @@ final class CompressionAwareTrainingTests: XCTestCase {
         XCTAssertTrue(error(studentYAML(output: "x", distill: -1)).contains("compression_aware.distill_weight: must be zero (term off) or positive"))
         let missing = studentYAML(output: "x").replacingOccurrences(of: teacherCheckpoint, with: directory.path("none.h5"))
         XCTAssertTrue(error(missing).contains("compression_aware.teacher_checkpoint: no such file"), error(missing))
+    }
+}
+
+/// `ttl-train eval --initial` on a compression-aware job, run as a user would (outside mpirun, so
+/// not in the class above, which also runs under it).
+final class CompressionAwareCommandTests: XCTestCase {
+    private var setup: CompressionAwareFixture!
+
+    override func setUpWithError() throws {
+        setup = try CompressionAwareFixture()
+    }
+
+    func testEvalInitialMeasuresTheInheritedStart() throws {
+        let path = setup.directory.path("student.yaml")
+        try setup.studentYAML(output: "cli").write(toFile: path, atomically: true, encoding: .utf8)
+        let run = try ChildProcess.ttlTrain(["eval", path, "--initial", "--examples", "8", "--threads", "1"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(run.keyValues["adapters"], "initial (inherited from \(setup.teacherCheckpoint))")
+        let (loss, accuracy) = try setup.student(output: "cli").evaluate(split: "validation", examples: 8)
+        XCTAssertEqual(run.keyValues["loss"], String(format: "%.6f", loss))
+        XCTAssertEqual(run.keyValues["accuracy"], String(format: "%.4f", accuracy!))
     }
 }
