@@ -125,6 +125,6 @@ public final class LlamaWeights {
 }
 
 extension LlamaWeights.FactoredStage {
-    var inputWidth: Int { groups * inFeatures }
+    /// Width of a row of this stage's output.
     var outputWidth: Int { groups * outFeatures }
 }

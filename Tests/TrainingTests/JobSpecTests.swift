@@ -77,6 +77,11 @@ final class JobSpecTests: XCTestCase {
         var kinds = Set<AdapterSpec.Kind>()
         for job in jobs {
             let spec = try JobSpec.load(path: "jobs/\(job)")
+            if let aware = spec.compressionAware, ![spec.model, aware.teacherCheckpoint].allSatisfy(FileManager.default.fileExists) {
+                // Its compressed model and teacher are made by scripts/calora_results.sh; until then it names what is missing.
+                XCTAssertThrowsError(try spec.resolve(file: job), job) { XCTAssertTrue("\($0)".contains(": no such file '"), "\($0)") }
+                continue
+            }
             let resolved = try spec.resolve(file: job)
             let trainingExamples = ["assets/data/sentiment.h5": 8454, "assets/data/bbc.h5": 1781, "assets/data/chitchat.h5": 3151]
             XCTAssertEqual(resolved.train.count, trainingExamples[spec.dataPath], job)
