@@ -179,8 +179,8 @@ final class CompressionAwareTrainingTests: XCTestCase {
     }
 }
 
-/// `ttl-train eval --initial` on a compression-aware job, run as a user would (outside mpirun, so
-/// not in the class above, which also runs under it).
+/// `ttl-train eval --initial` and `export` on a compression-aware job, run as a user would
+/// (outside mpirun, so not in the class above, which also runs under it).
 final class CompressionAwareCommandTests: XCTestCase {
     private var setup: CompressionAwareFixture!
 
@@ -197,5 +197,17 @@ final class CompressionAwareCommandTests: XCTestCase {
         let (loss, accuracy) = try setup.student(output: "cli").evaluate(split: "validation", examples: 8)
         XCTAssertEqual(run.keyValues["loss"], String(format: "%.6f", loss))
         XCTAssertEqual(run.keyValues["accuracy"], String(format: "%.4f", accuracy!))
+    }
+
+    func testPEFTExportRefusesRecoveryModulesWithOneLine() throws {
+        let trainer = try setup.student(output: "export", steps: 2)
+        try trainer.run(resume: .fresh) { _ in }
+        let checkpoint = setup.directory.path("export/checkpoints/step-000002.h5")
+        let out = setup.directory.path("peft")
+        let run = try ChildProcess.ttlTrain(["export", checkpoint, "--format", "peft", "--out", out])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("has a CA-LoRA recovery module (gelu rank 2 alpha 4.0), which a PEFT LoRA adapter cannot hold"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 }
