@@ -7,19 +7,11 @@
 # Runs that finished already are continued with --resume auto, i.e. not repeated.
 #
 #   scripts/calora_results.sh            (RANKS=2 SPLIT=test; about 35 minutes on 2 cores)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/setup.sh
-swift build -c release --product ttl-train >/dev/null
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+source "$(dirname "$0")/experiment.sh"
 
-bin=.build/release/ttl-train
-ranks=${RANKS:-2}
-split=${SPLIT:-test}
 out=runs/calora
 compressed=$out/last-attention-quarter.h5
 mkdir -p "$out"
-mpi() { mpirun -np "$ranks" --bind-to none "$bin" "$@"; }
 
 [ -f "$compressed" ] || "$bin" compress --model assets/smollm2-135m-instruct.h5 --plan plans/last-attention-quarter.yaml --out "$compressed" >"$out/compress.txt"
 "$bin" info --model "$compressed" >"$out/info-compressed.txt"

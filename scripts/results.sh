@@ -6,19 +6,11 @@
 # (docs/analysis/, by scripts/analyze.py).
 #
 #   scripts/results.sh            (RANKS=2 SPLIT=test; about 40 minutes on 2 cores)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/setup.sh
-swift build -c release --product ttl-train >/dev/null
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+source "$(dirname "$0")/experiment.sh"
 
-bin=.build/release/ttl-train
-ranks=${RANKS:-2}
-split=${SPLIT:-test}
 jobs=(lora ttlora sparse-lora)
 out=runs/results
 mkdir -p "$out"
-mpi() { mpirun -np "$ranks" --bind-to none "$bin" "$@"; }
 
 for job in "${jobs[@]}"; do
   mpi train "jobs/sentiment-$job.yaml" --resume auto >"$out/train-$job.log"
