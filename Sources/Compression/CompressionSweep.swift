@@ -50,15 +50,13 @@ public struct CompressionSweep {
         let language = LlamaModel(weights: weights, maxTokens: window, maxSequenceLength: window, trainable: false)
         let (nats, predicted) = try language.windowedLoss(of: heldOut, window: window)
         let trainer = try Trainer(spec: job, file: jobFile, communicator: SingleProcessCommunicator(), weights: weights)
-        let split = try trainer.resolved.dataset.split(job.evalSplit)
-        let count = min(examples, split.count)
         trainer.model.linearHook = nil
-        let zeroShot = try trainer.evaluate(split: job.evalSplit, examples: count).accuracy ?? .nan
+        let zeroShot = try trainer.evaluate(split: job.evalSplit, examples: examples).accuracy ?? .nan
         var adapted = Double.nan
         if let checkpoint {
             _ = try Checkpoint.read(checkpoint, into: trainer.adapters, optimizer: trainer.optimizer, modelFingerprint: model.fingerprint)
             trainer.model.linearHook = trainer.adapters
-            adapted = try trainer.evaluate(split: job.evalSplit, examples: count).accuracy ?? .nan
+            adapted = try trainer.evaluate(split: job.evalSplit, examples: examples).accuracy ?? .nan
         }
         return Measurement(parameters: parameters, perplexity: Foundation.exp(nats / Double(max(predicted, 1))),
                            zeroShotAccuracy: zeroShot, adapterAccuracy: adapted,

@@ -51,11 +51,11 @@ final class DistillationTeacher {
     func distill(into student: LlamaModel, batch: TokenBatch, rows: [Int]) throws -> Double {
         guard let model, !rows.isEmpty else { return 0 }
         try model.forward(batch)
-        return try hiddenStateTerm(model, student, rows: rows) + logitTerm(model, student, rows: rows)
+        return hiddenStateTerm(model, student, rows: rows) + logitTerm(model, student, rows: rows)
     }
 
     /// `λ·Σ_rows mean_h (s − t)²`, its gradient `λ·2(s − t)/H` added to the student's.
-    private func hiddenStateTerm(_ model: LlamaModel, _ student: LlamaModel, rows: [Int]) throws -> Double {
+    private func hiddenStateTerm(_ model: LlamaModel, _ student: LlamaModel, rows: [Int]) -> Double {
         guard weight > 0 else { return 0 }
         let target = model.finalHidden(rows: rows)
         let actual = student.finalHidden(rows: rows)
@@ -73,7 +73,7 @@ final class DistillationTeacher {
 
     /// `κ·Σ_rows KL(p_t ‖ p_s)` with `p = softmax(logits)`, its gradient `κ·(p_s − p_t)` with
     /// respect to the student's logits sent back through the output head.
-    private func logitTerm(_ model: LlamaModel, _ student: LlamaModel, rows: [Int]) throws -> Double {
+    private func logitTerm(_ model: LlamaModel, _ student: LlamaModel, rows: [Int]) -> Double {
         guard klWeight > 0 else { return 0 }
         var loss = 0.0
         var gradient: [Float] = []
