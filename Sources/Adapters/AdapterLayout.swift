@@ -70,7 +70,8 @@ public struct AdapterLayout: Sendable, Equatable {
                     shapes = (0..<train.modes.count).map { ("core_\($0)", train.coreShape($0)) }
                     tensorTrain = train
                 }
-                if let recovery = spec.recovery {
+                let recovery = spec.recovery.flatMap { $0.covers(layer) ? $0 : nil }
+                if let recovery {
                     shapes.append(contentsOf: [("recovery_A1", [recovery.rank, inFeatures]), ("recovery_A2", [outFeatures, recovery.rank])])
                 }
                 let tensors = shapes.map { name, shape -> AdapterTensor in
@@ -79,7 +80,7 @@ public struct AdapterLayout: Sendable, Equatable {
                 }
                 entries.append(AdapterEntry(layer: layer, site: site, kind: spec.kind, inFeatures: inFeatures,
                                             outFeatures: outFeatures, rank: spec.rank, alpha: spec.alpha, tensors: tensors,
-                                            tensorTrain: tensorTrain, recovery: spec.recovery))
+                                            tensorTrain: tensorTrain, recovery: recovery))
             }
         }
         self.entries = entries

@@ -30,11 +30,20 @@ public struct AdapterSpec: Sendable, Equatable {
         public var rank: Int
         public var alpha: Float
         public var activation: Activation
+        /// The decoder layers that get one (of the adapted ones); nil means all — e.g. only the
+        /// layers a compression plan changed.
+        public var layers: [Int]?
 
-        public init(rank: Int, alpha: Float, activation: Activation) {
+        public init(rank: Int, alpha: Float, activation: Activation, layers: [Int]? = nil) {
             self.rank = rank
             self.alpha = alpha
             self.activation = activation
+            self.layers = layers
+        }
+
+        /// Whether adapted layer `layer` gets a recovery module.
+        public func covers(_ layer: Int) -> Bool {
+            layers?.contains(layer) ?? true
         }
 
         public var scale: Float { alpha / Float(rank) }
@@ -60,7 +69,7 @@ public struct AdapterSpec: Sendable, Equatable {
     public var tensorTrainPath: TensorTrain.Path?
     /// Sparse LoRA: how sparsity grows.
     public var sparsity: SparsitySchedule?
-    /// A recovery module per adapted layer (CA-LoRA), or none.
+    /// A recovery module per adapted target in `Recovery.layers` (CA-LoRA), or none.
     public var recovery: Recovery?
 
     public init(
@@ -123,6 +132,13 @@ public struct AdapterSpec: Sendable, Equatable {
             guard recovery.rank >= 1 else { throw AdapterSpecError(setting: "adapter.recovery.rank", problem: "must be at least 1, got \(recovery.rank)") }
             guard recovery.alpha.isFinite, recovery.alpha > 0 else {
                 throw AdapterSpecError(setting: "adapter.recovery.alpha", problem: "must be a positive number, got \(recovery.alpha)")
+            }
+            if let chosen = recovery.layers {
+                let adapted = layers ?? Array(0..<config.layerCount)
+                guard !chosen.isEmpty else { throw AdapterSpecError(setting: "adapter.recovery.layers", problem: "is empty") }
+                if let bad = chosen.first(where: { !adapted.contains($0) }) {
+                    throw AdapterSpecError(setting: "adapter.recovery.layers", problem: "layer \(bad) is not an adapted layer")
+                }
             }
         }
         for (dimension, factors) in tensorTrainFactors.sorted(by: { $0.key < $1.key }) {

@@ -164,12 +164,13 @@ public struct JobSpec: Sendable {
         }
         var recovery: AdapterSpec.Recovery?
         if table["recovery"] != nil {
-            let module = try r.table(table["recovery"], at: "adapter.recovery", keys: ["rank", "alpha", "activation"])
+            let module = try r.table(table["recovery"], at: "adapter.recovery", keys: ["rank", "alpha", "activation", "layers"])
             let recoveryRank = try r.int(module, "rank", at: "adapter.recovery", default: 8)
             recovery = AdapterSpec.Recovery(
                 rank: recoveryRank, alpha: Float(try r.double(module, "alpha", at: "adapter.recovery", default: Double(recoveryRank))),
                 activation: AdapterSpec.Recovery.Activation(rawValue: try r.choice(module, "activation", at: "adapter.recovery",
-                                                                                   AdapterSpec.Recovery.Activation.allCases.map(\.rawValue), default: "gelu"))!)
+                                                                                   AdapterSpec.Recovery.Activation.allCases.map(\.rawValue), default: "gelu"))!,
+                layers: module["layers"] == nil ? nil : try r.list(module, "layers", at: "adapter.recovery", r.intElement))
         }
         return AdapterSpec(
             kind: kind, rank: rank, alpha: Float(try r.double(table, "alpha", at: "adapter", default: kind == .ttLora ? 1 : Double(2 * rank))),

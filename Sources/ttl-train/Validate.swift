@@ -21,7 +21,10 @@ struct Validate: ParsableCommand {
             ("adapter.targets", adapter.targets.map(\.rawValue).joined(separator: ",")),
             ("adapter.layers", adapter.layers.map { $0.map(String.init).joined(separator: ",") } ?? "all"),
             ("adapter.dropout", "\(adapter.dropout)"),
-            ("adapter.recovery", adapter.recovery.map { "\($0.activation.rawValue) rank \($0.rank) alpha \($0.alpha)" } ?? "none"),
+            ("adapter.recovery", adapter.recovery.map { recovery in
+                "\(recovery.activation.rawValue) rank \(recovery.rank) alpha \(recovery.alpha) layers "
+                    + (recovery.layers.map { $0.map(String.init).joined(separator: ",") } ?? "all")
+            } ?? "none"),
             ("optimizer.lr", "\(spec.optimizer.learningRate)"),
             ("optimizer.betas", "\(spec.optimizer.adam.beta1),\(spec.optimizer.adam.beta2)"),
             ("optimizer.eps", "\(spec.optimizer.adam.epsilon)"), ("optimizer.weight_decay", "\(spec.optimizer.adam.weightDecay)"),

@@ -168,6 +168,21 @@ final class AdapterModelTests: XCTestCase {
         }, "every adapter tensor must receive a gradient (\(label))")
     }
 
+    func testRecoveryModulesOnlyWhereAsked() throws {
+        let spec = AdapterSpec(kind: .lora, rank: 2, alpha: 4, targets: [.qProj, .vProj],
+                               recovery: .init(rank: 3, alpha: 3, activation: .gelu, layers: [1]))
+        let layout = try AdapterLayout(spec: spec, config: .tiny)
+        XCTAssertEqual(layout.entries.map { $0.recovery != nil }, [false, false, true, true])
+        XCTAssertEqual(layout.entries[2].tensors.map(\.name), ["A", "B", "recovery_A1", "recovery_A2"])
+        // LoRA q (2·64 + 64·2) and v (2·64 + 32·2) per layer, recovery q (3·64 + 64·3) and v (3·64 + 32·3) in layer 1.
+        XCTAssertEqual(layout.parameterCount, 2 * (256 + 192) + 384 + 288)
+        var outside = spec
+        outside.layers = [0]
+        XCTAssertThrowsError(try AdapterLayout(spec: outside, config: .tiny)) {
+            XCTAssertEqual("\($0)", "adapter.recovery.layers: layer 1 is not an adapted layer")
+        }
+    }
+
     func testLayoutIsContiguousAndNamedLikePEFT() throws {
         let layout = try AdapterLayout(spec: AdapterSpec(kind: .lora, rank: 2, alpha: 4, targets: [.qProj, .downProj], layers: [1]), config: .tiny)
         XCTAssertEqual(layout.entries.map(\.target), ["layers.1.self_attn.q_proj", "layers.1.mlp.down_proj"])
