@@ -15,8 +15,12 @@ public struct DenseTensor: Equatable, Sendable {
 
     /// The mode-`n` unfolding `(dₙ, Π other dims)`, row-major, the other modes in their order.
     public func unfolded(_ mode: Int) -> [Float] {
-        let order = [mode] + shape.indices.filter { $0 != mode }
-        return permuted(order).values
+        permuted(Self.modeFirst(mode, of: shape.count)).values
+    }
+
+    /// The mode order that brings `mode` to the front, the others in their order.
+    private static func modeFirst(_ mode: Int, of count: Int) -> [Int] {
+        [mode] + (0..<count).filter { $0 != mode }
     }
 
     /// `self ×ₙ M` with `M (newDim, dₙ)` row-major: mode `n` becomes `newDim` long.
@@ -25,7 +29,8 @@ public struct DenseTensor: Equatable, Sendable {
         precondition(matrix.count == newDim * d, "the matrix must be (newDim, d_mode)")
         let rest = values.count / d
         var product = [Float](repeating: 0, count: newDim * rest)
-        let unfolding = unfolded(mode)
+        let order = Self.modeFirst(mode, of: shape.count)
+        let unfolding = permuted(order).values
         matrix.withUnsafeBufferPointer { m in
             unfolding.withUnsafeBufferPointer { t in
                 product.withUnsafeMutableBufferPointer { p in
@@ -34,7 +39,6 @@ public struct DenseTensor: Equatable, Sendable {
                 }
             }
         }
-        let order = [mode] + shape.indices.filter { $0 != mode }
         var permutedShape = order.map { shape[$0] }
         permutedShape[0] = newDim
         // Undo the permutation: position of each original mode in `order`.

@@ -226,9 +226,9 @@ public final class LlamaModel {
             Matmul.linear(x, weights.pointer(offset), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         case .factored(let stages):
             var source = x
-            for (index, stage) in stages.enumerated() {
+            for (index, (stage, offset)) in stages.enumerated() {
                 let target = index == stages.count - 1 ? y : factoredScratch[index % 2].pointer
-                Matmul.linear(source, weights.pointer(stage.offset), into: target, rows: rows * stage.groups,
+                Matmul.linear(source, weights.pointer(offset), into: target, rows: rows * stage.groups,
                               inFeatures: stage.inFeatures, outFeatures: stage.outFeatures)
                 source = UnsafePointer(target)
             }
@@ -246,9 +246,9 @@ public final class LlamaModel {
                                   outFeatures: outFeatures, accumulate: accumulate)
         case .factored(let stages):
             var upstream = dy
-            for (index, stage) in stages.enumerated().reversed() {
+            for (index, (stage, offset)) in stages.enumerated().reversed() {
                 let target = index == 0 ? dx : factoredScratch[index % 2].pointer
-                Matmul.linearBackward(upstream, weights.pointer(stage.offset), into: target, rows: rows * stage.groups,
+                Matmul.linearBackward(upstream, weights.pointer(offset), into: target, rows: rows * stage.groups,
                                       inFeatures: stage.inFeatures, outFeatures: stage.outFeatures, accumulate: index == 0 && accumulate)
                 upstream = UnsafePointer(target)
             }

@@ -7,16 +7,7 @@ public final class LlamaWeights {
     /// Tucker-factored one (`TuckerFactors.stages()`), each at its offset.
     public enum Linear: Sendable {
         case dense(Int)
-        case factored([FactoredStage])
-    }
-
-    /// One stage of a factored linear layer: its `(outFeatures, inFeatures)` weight at `offset`,
-    /// applied to `(rows·groups, inFeatures)`.
-    public struct FactoredStage: Sendable {
-        public let offset: Int
-        public let outFeatures: Int
-        public let inFeatures: Int
-        public let groups: Int
+        case factored([(stage: FactoredStage, offset: Int)])
     }
 
     /// Offsets of one decoder layer's tensors in `buffer`.
@@ -48,7 +39,7 @@ public final class LlamaWeights {
     public init(config: LlamaConfig, factored: [String: TuckerFactors] = [:], values: (String) throws -> [Float]) throws {
         self.config = config
         var offsets: [String: Int] = [:]
-        var stages: [String: [FactoredLinear.Stage]] = [:]
+        var stages: [String: [(stage: FactoredStage, weight: [Float])]] = [:]
         var total = 0
         for (name, shape) in config.weightShapes {
             offsets[name] = total
@@ -65,11 +56,11 @@ public final class LlamaWeights {
         for (name, shape) in config.weightShapes {
             if let chain = stages[name] {
                 var offset = offsets[name]!
-                var placed: [FactoredStage] = []
-                for stage in chain {
-                    buffer.copy(from: stage.weight, at: offset)
-                    placed.append(FactoredStage(offset: offset, outFeatures: stage.outFeatures, inFeatures: stage.inFeatures, groups: stage.groups))
-                    offset += stage.weight.count
+                var placed: [(stage: FactoredStage, offset: Int)] = []
+                for (stage, weight) in chain {
+                    buffer.copy(from: weight, at: offset)
+                    placed.append((stage, offset))
+                    offset += weight.count
                 }
                 linears[name] = .factored(placed)
             } else {
@@ -104,7 +95,7 @@ public final class LlamaWeights {
                     let (inFeatures, outFeatures) = config.linearShape(site)
                     return sum + inFeatures * outFeatures
                 case .factored(let stages):
-                    return sum + stages.reduce(0) { $0 + $1.groups * $1.outFeatures * $1.inFeatures }
+                    return sum + stages.reduce(0) { $0 + $1.stage.groups * $1.stage.outFeatures * $1.stage.inFeatures }
                 }
             }
         }
@@ -115,16 +106,11 @@ public final class LlamaWeights {
     var widestFactoredIntermediate: Int {
         layers.flatMap { $0.linears.values }.reduce(0) { widest, linear in
             guard case .factored(let stages) = linear else { return widest }
-            return max(widest, stages.dropLast().map(\.outputWidth).max() ?? 0)
+            return max(widest, stages.dropLast().map(\.stage.outputWidth).max() ?? 0)
         }
     }
 
     func pointer(_ offset: Int) -> UnsafeMutablePointer<Float> {
         buffer.at(offset)
     }
-}
-
-extension LlamaWeights.FactoredStage {
-    /// Width of a row of this stage's output.
-    var outputWidth: Int { groups * outFeatures }
 }

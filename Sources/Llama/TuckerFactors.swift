@@ -30,83 +30,66 @@ public struct TuckerFactors: Equatable, Sendable {
     /// Numbers stored: the core and every factor.
     public var parameterCount: Int { core.count + factors.reduce(0) { $0 + $1.count } }
 
-    /// The forward `y = x·Wᵀ` as a chain of dense products over reshaped rows (`FactoredLinear`):
+    /// The forward `y = x·Wᵀ` as a chain of dense products over reshaped rows (`FactoredStage`),
+    /// each with its row-major `(outFeatures, inFeatures)` weight:
     /// the input factor first, then the core with the small mode (or the lone output factor of a
     /// matrix) folded in, then the last factor. Every stage is one sgemm over all rows, so compute
     /// falls with the ranks; folding a mode of ≤ 9 heads into the core costs almost nothing.
-    public func stages() -> [FactoredLinear.Stage] {
+    public func stages() -> [(stage: FactoredStage, weight: [Float])] {
         let (d, r) = (tensorShape, ranks)
         switch (d.count, outputModes) {
         case (2, _):
             // W = U₀·core·U₁ᵀ: x·U₁ (rows, r₁), then ·(U₀·core)ᵀ.
-            return [.init(weight: Matmul.transposed(factors[1], rows: d[1], columns: r[1]), outFeatures: r[1], inFeatures: d[1], groups: 1),
-                    .init(weight: Matmul.product(factors[0], core, m: d[0], k: r[0], n: r[1]), outFeatures: d[0], inFeatures: r[1], groups: 1)]
+            return [(FactoredStage(outFeatures: r[1], inFeatures: d[1], groups: 1), Matmul.transposed(factors[1], rows: d[1], columns: r[1])),
+                    (FactoredStage(outFeatures: d[0], inFeatures: r[1], groups: 1), Matmul.product(factors[0], core, m: d[0], k: r[0], n: r[1]))]
         case (3, 2):
             // W[(a,b), c]: x·U₂ (rows, r₂); ·(core ×₀ U₀)ᵀ as (d₀·r₁, r₂) → (rows, d₀, r₁); ·U₁ᵀ per head → (rows, d₀, d₁).
-            return [.init(weight: Matmul.transposed(factors[2], rows: d[2], columns: r[2]), outFeatures: r[2], inFeatures: d[2], groups: 1),
-                    .init(weight: Matmul.product(factors[0], core, m: d[0], k: r[0], n: r[1] * r[2]), outFeatures: d[0] * r[1], inFeatures: r[2], groups: 1),
-                    .init(weight: factors[1], outFeatures: d[1], inFeatures: r[1], groups: d[0])]
+            return [(FactoredStage(outFeatures: r[2], inFeatures: d[2], groups: 1), Matmul.transposed(factors[2], rows: d[2], columns: r[2])),
+                    (FactoredStage(outFeatures: d[0] * r[1], inFeatures: r[2], groups: 1), Matmul.product(factors[0], core, m: d[0], k: r[0], n: r[1] * r[2])),
+                    (FactoredStage(outFeatures: d[1], inFeatures: r[1], groups: d[0]), factors[1])]
         default:
             // W[a, (b,c)]: x per head ·U₂ → (rows, d₁, r₂); ·(core ×₁ U₁)ᵀ as (r₀, d₁·r₂) → (rows, r₀); ·U₀ᵀ → (rows, d₀).
             var folded = [Float]()
             for p in 0..<r[0] {
                 folded += Matmul.product(factors[1], Array(core[(p * r[1] * r[2])..<((p + 1) * r[1] * r[2])]), m: d[1], k: r[1], n: r[2])
             }
-            return [.init(weight: Matmul.transposed(factors[2], rows: d[2], columns: r[2]), outFeatures: r[2], inFeatures: d[2], groups: d[1]),
-                    .init(weight: folded, outFeatures: r[0], inFeatures: d[1] * r[2], groups: 1),
-                    .init(weight: factors[0], outFeatures: d[0], inFeatures: r[0], groups: 1)]
+            return [(FactoredStage(outFeatures: r[2], inFeatures: d[2], groups: d[1]), Matmul.transposed(factors[2], rows: d[2], columns: r[2])),
+                    (FactoredStage(outFeatures: r[0], inFeatures: d[1] * r[2], groups: 1), folded),
+                    (FactoredStage(outFeatures: d[0], inFeatures: r[0], groups: 1), factors[0])]
         }
     }
 
     /// The dense `W (out, in)` the factors stand for.
     public func reconstructed() -> [Float] {
-        let stages = stages()
         // Push the identity through the stages: row j of the result is W's column j.
-        var rows = Matrix(values: identity(inFeatures), rows: inFeatures)
-        for stage in stages { rows = stage.apply(rows) }
-        return Matmul.transposed(rows.values, rows: inFeatures, columns: outFeatures)
-    }
-}
-
-/// A linear layer computed from factors: `y = x·Wᵀ` as a chain of stages, each a dense product
-/// `(rows·groups, inFeatures) · weightᵀ → (rows·groups, outFeatures)` over the previous stage's
-/// output reshaped; the activation backward runs the same stages in reverse with `dy·weight`.
-public struct FactoredLinear: Sendable {
-    public struct Stage: Sendable, Equatable {
-        /// Row-major `(outFeatures, inFeatures)`, like a dense linear weight.
-        public let weight: [Float]
-        public let outFeatures: Int
-        public let inFeatures: Int
-        /// Sub-rows per input row: the stage works on `(rows·groups, inFeatures)`.
-        public let groups: Int
-
-        /// Width of a row of this stage's input and output.
-        public var inputWidth: Int { groups * inFeatures }
-        public var outputWidth: Int { groups * outFeatures }
-
-        func apply(_ input: Matrix) -> Matrix {
-            var output = [Float](repeating: 0, count: input.rows * outputWidth)
-            input.values.withUnsafeBufferPointer { x in
+        var rows = [Float](repeating: 0, count: inFeatures * inFeatures)
+        for j in 0..<inFeatures { rows[j * inFeatures + j] = 1 }
+        for (stage, weight) in stages() {
+            var output = [Float](repeating: 0, count: inFeatures * stage.outputWidth)
+            rows.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     output.withUnsafeMutableBufferPointer { y in
-                        Matmul.linear(x.baseAddress!, w.baseAddress!, into: y.baseAddress!, rows: input.rows * groups,
-                                      inFeatures: inFeatures, outFeatures: outFeatures)
+                        Matmul.linear(x.baseAddress!, w.baseAddress!, into: y.baseAddress!, rows: inFeatures * stage.groups,
+                                      inFeatures: stage.inFeatures, outFeatures: stage.outFeatures)
                     }
                 }
             }
-            return Matrix(values: output, rows: input.rows)
+            rows = output
         }
+        return Matmul.transposed(rows, rows: inFeatures, columns: outFeatures)
     }
 }
 
-struct Matrix {
-    var values: [Float]
-    var rows: Int
-}
+/// One stage of a factored linear layer: a dense product `(rows·groups, inFeatures) · weightᵀ →
+/// (rows·groups, outFeatures)` over the previous stage's output reshaped; the activation backward
+/// runs the stages in reverse with `dy·weight`.
+public struct FactoredStage: Sendable, Equatable {
+    public let outFeatures: Int
+    public let inFeatures: Int
+    /// Sub-rows per input row.
+    public let groups: Int
 
-private func identity(_ n: Int) -> [Float] {
-    var values = [Float](repeating: 0, count: n * n)
-    for i in 0..<n { values[i * n + i] = 1 }
-    return values
+    /// Width of a row of this stage's input and output.
+    public var inputWidth: Int { groups * inFeatures }
+    public var outputWidth: Int { groups * outFeatures }
 }
-

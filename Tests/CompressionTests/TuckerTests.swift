@@ -78,8 +78,8 @@ final class TuckerTests: XCTestCase {
             XCTAssertLessThan(squaredError(staged, definition).squareRoot(), 1e-5 * (DenseTensor(values: definition, shape: shape).squaredNorm.squareRoot()),
                               "view \(shape) with \(outputModes) output modes")
             let stages = result.factors.stages()
-            XCTAssertEqual(stages.first!.inputWidth, result.factors.inFeatures)
-            XCTAssertEqual(stages.last!.outputWidth, result.factors.outFeatures)
+            XCTAssertEqual(stages.first!.stage.inputWidth, result.factors.inFeatures)
+            XCTAssertEqual(stages.last!.stage.outputWidth, result.factors.outFeatures)
         }
     }
 
