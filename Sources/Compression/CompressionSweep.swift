@@ -46,7 +46,7 @@ public struct CompressionSweep {
         let started = DispatchTime.now().uptimeNanoseconds
         let (factored, decomposed) = try plan.map { try ModelCompressor.decompose(model: model, plan: $0) } ?? ([:], [])
         let weights = try LlamaWeights(config: model.config, factored: factored) { try model.read($0) }
-        let parameters = model.storedParameterCount - decomposed.reduce(0) { $0 + $1.denseParameters - $1.factoredParameters }
+        let parameters = ModelCompressor.storedParameters(of: model, after: decomposed)
         let language = LlamaModel(weights: weights, maxTokens: window, maxSequenceLength: window, trainable: false)
         let (nats, predicted) = try language.windowedLoss(of: heldOut, window: window)
         let trainer = try Trainer(spec: job, file: jobFile, communicator: SingleProcessCommunicator(), weights: weights)

@@ -33,10 +33,14 @@ public enum ModelCompressor {
         if !model.tokenizerFingerprint.isEmpty { attributes["tokenizer_fingerprint"] = model.tokenizerFingerprint }
         try ModelWriter.write(to: path, config: model.config, source: "\(model.source) (Tucker-compressed by ttl-train)",
                               factored: factored, attributes: attributes) { name, _ in try model.read(name) }
-        let compressed = try ModelFile(path: path)
         return Report(weights: decomposed, parametersBefore: model.storedParameterCount,
-                      parametersAfter: compressed.storedParameterCount,
+                      parametersAfter: storedParameters(of: model, after: decomposed),
                       bytesBefore: try fileSize(model.path), bytesAfter: try fileSize(path))
+    }
+
+    /// The numbers `model` stores once the `decomposed` weights are stored as their factors.
+    public static func storedParameters(of model: ModelFile, after decomposed: [Decomposed]) -> Int {
+        model.storedParameterCount - decomposed.reduce(0) { $0 + $1.denseParameters - $1.factoredParameters }
     }
 
     /// The Tucker factors of every weight `plan` names, by weight name, and what each
