@@ -27,26 +27,28 @@ public enum ModelWriter {
             try attributes.set("rms_norm_eps", config.rmsNormEpsilon)
             try attributes.set("source", source)
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) { try attributes.set(key, value) }
-            var written: [String: [Float]] = [:]
-            for (name, shape) in config.weightShapes {
-                if let factors = factored[name] {
-                    let group = try file.root.createGroup(ModelFile.tuckerPath(forWeight: name))
-                    try group.attributes.set("tensor_shape", factors.tensorShape.map(Int64.init))
-                    try group.attributes.set("output_modes", Int64(factors.outputModes))
-                    try group.attributes.set("ranks", factors.ranks.map(Int64.init))
-                    try group.write("core", factors.core, shape: factors.ranks, options: .checksummed)
-                    for mode in factors.tensorShape.indices {
-                        try group.write("factor_\(mode)", factors.factors[mode], shape: [factors.tensorShape[mode], factors.ranks[mode]],
-                                        options: .checksummed)
-                    }
-                    continue
+            for (name, factors) in factored.sorted(by: { $0.key < $1.key }) {
+                let group = try file.root.createGroup(ModelFile.tuckerPath(forWeight: name))
+                try group.attributes.set("tensor_shape", factors.tensorShape.map(Int64.init))
+                try group.attributes.set("output_modes", Int64(factors.outputModes))
+                try group.attributes.set("ranks", factors.ranks.map(Int64.init))
+                try group.write("core", factors.core, shape: factors.ranks, options: .checksummed)
+                for mode in factors.tensorShape.indices {
+                    try group.write("factor_\(mode)", factors.factors[mode], shape: [factors.tensorShape[mode], factors.ranks[mode]],
+                                    options: .checksummed)
                 }
+            }
+            // Dense weights are asked for, written and hashed one at a time, in the fingerprint's
+            // order, so a large model is never held twice.
+            let shapes = Dictionary(uniqueKeysWithValues: config.weightShapes.map { ($0.name, $0.shape) })
+            let fingerprint = try WeightFingerprint.of(config: config, factored: factored) { name in
+                let shape = shapes[name]!
                 let values = try weight(name, shape)
                 precondition(values.count == shape.reduce(1, *), "weight \(name) needs \(shape.reduce(1, *)) values")
                 try file.root.write(ModelFile.datasetPath(forWeight: name), values, shape: shape, options: .checksummed)
-                written[name] = values
+                return values
             }
-            try attributes.set("fingerprint", try WeightFingerprint.of(config: config, factored: factored) { written[$0]! })
+            try attributes.set("fingerprint", fingerprint)
             try file.close()
         }
         if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }

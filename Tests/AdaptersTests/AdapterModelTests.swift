@@ -34,15 +34,19 @@ final class AdapterModelTests: XCTestCase {
         let set = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
         set.initialize(seed: 3)
         if active {
-            var generator = SplitMix64(seed: 9)
-            let zeroAtStart = (kind == .ttLora ? [] : ["B"]) + (recovery == nil ? [] : ["recovery_A2"])
-            for entry in set.layout.entries {
-                for name in zeroAtStart {
-                    for index in entry.tensor(name).range { set.parameters.pointer[index] = generator.nextFloat(in: -0.1..<0.1) }
-                }
-            }
+            randomize(set) { _ in (kind == .ttLora ? [] : ["B"]) + (recovery == nil ? [] : ["recovery_A2"]) }
         }
         return set
+    }
+
+    /// Sets the tensors `names(entry)` names, which start at zero, uniform in ±0.1.
+    private func randomize(_ set: AdapterSet, _ names: (AdapterEntry) -> [String]) {
+        var generator = SplitMix64(seed: 9)
+        for entry in set.layout.entries {
+            for name in names(entry) {
+                for index in entry.tensor(name).range { set.parameters.pointer[index] = generator.nextFloat(in: -0.1..<0.1) }
+            }
+        }
     }
 
     private static let geluRecovery = AdapterSpec.Recovery(rank: 2, alpha: 4, activation: .gelu)
@@ -106,9 +110,13 @@ final class AdapterModelTests: XCTestCase {
         let dropping = try adapters(.lora, active: true, dropout: 0.3)
         dropping.dropoutSeed = 17
         try checkGradients(dropping)
-        for (kind, path) in [(AdapterSpec.Kind.lora, nil), (.ttLora, TensorTrain.Path.contract)] {
-            try checkGradients(try adapters(kind, active: true, path: path, recovery: Self.geluRecovery))
-        }
+        try checkGradients(try adapters(.lora, active: true, recovery: Self.geluRecovery))
+        // TT-LoRA from its zero-delta start with a small last core: the reference's all-random
+        // cores make ΔW as large as the weight, and GELU's curvature then puts the h = 1e-4
+        // difference quotient's own error at the tolerance.
+        let recovered = try adapters(.ttLora, active: false, path: .contract, recovery: Self.geluRecovery)
+        randomize(recovered) { entry in [entry.tensors.last { $0.name.hasPrefix("core_") }!.name, "recovery_A2"] }
+        try checkGradients(recovered)
     }
 
     func testRecoveryModuleIsGELUOfTheProjectionScaledByAlphaOverRank() throws {
