@@ -176,14 +176,13 @@ def chat_example(tokenizer, turns):
     None if not even one exchange fits."""
     tokens, mask = [], []
     kept = None
-    first_speaker = turns[0][0] if turns else None
-    for index, (speaker, text) in enumerate(turns):
-        role = "user" if speaker == first_speaker else "assistant"
-        if index > 0 and role == ("user" if turns[index - 1][0] == first_speaker else "assistant"):
+    roles = ["user" if speaker == turns[0][0] else "assistant" for speaker, _ in turns]
+    newline = tokenizer.encode("\n").ids
+    for index, ((_, text), role) in enumerate(zip(turns, roles)):
+        if index > 0 and role == roles[index - 1]:
             break
         header = tokenizer.encode(f"<|im_start|>{role}\n").ids
         body = tokenizer.encode(text + "<|im_end|>").ids
-        newline = tokenizer.encode("\n").ids
         if len(tokens) + len(header) + len(body) > CHAT_MAX_TOKENS:
             break
         supervised = 1 if role == "assistant" else 0
