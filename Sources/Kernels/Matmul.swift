@@ -1,17 +1,24 @@
 import CBLAS
+import CKernels
+import Dispatch
 
-/// Dense matrix products through OpenBLAS sgemm; all matrices row-major.
+/// Dense matrix products; all matrices row-major.
 ///
 /// A linear layer stores its weight as `(out, in)` (Hugging Face layout), so the forward is
 /// `y = x · Wᵀ` and the activation backward is `dx = dy · W` — the base model never needs `dW`.
+/// Both run on ttl-train's row-stable GEMM (`CKernels`): every output element is one fused
+/// multiply-add chain over the inner dimension in a fixed order, so a row's bits do not depend on
+/// how many rows share the call, on the code path (AVX-512, AVX2, portable) or on the threads. The
+/// model therefore multiplies a whole batch at once and each sequence still gets the bits it would
+/// get alone. `gemm` (attention, adapters) is OpenBLAS's sgemm.
 public enum Matmul {
     /// `y (rows, out) = x (rows, in) · Wᵀ`, added to `y` when `accumulate`.
     public static func linear(
         _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
         rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false
     ) {
-        gemm(x, weight, into: y, m: rows, n: outFeatures, k: inFeatures, transposeB: true,
-             lda: inFeatures, ldb: inFeatures, ldc: outFeatures, beta: accumulate ? 1 : 0)
+        rowStable(x, weight, into: y, m: rows, n: outFeatures, k: inFeatures, transposeB: true,
+                  lda: inFeatures, ldb: inFeatures, ldc: outFeatures, accumulate: accumulate)
     }
 
     /// `dx (rows, in) (+)= dy (rows, out) · W (out, in)`: the activation gradient of `linear`.
@@ -19,8 +26,30 @@ public enum Matmul {
         _ dy: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
         rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
     ) {
-        gemm(dy, weight, into: dx, m: rows, n: inFeatures, k: outFeatures, transposeB: false,
-             lda: outFeatures, ldb: inFeatures, ldc: inFeatures, beta: accumulate ? 1 : 0)
+        rowStable(dy, weight, into: dx, m: rows, n: inFeatures, k: outFeatures, transposeB: false,
+                  lda: outFeatures, ldb: inFeatures, ldc: inFeatures, accumulate: accumulate)
+    }
+
+    /// `C (m, n) (+)= A (m, k) · op(B)` on the row-stable GEMM, the columns split over
+    /// `ComputeThreads.count` threads in whole micro-tiles (each thread packs only its own columns
+    /// of B). Products under ~1 MFLOP stay on the calling thread.
+    public static func rowStable(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, transposeB: Bool, lda: Int, ldb: Int, ldc: Int, accumulate: Bool
+    ) {
+        let tile = ttl_gemm_tile_columns()
+        let tiles = (n + tile - 1) / tile
+        let parts = m * n * k < 1 << 19 ? 1 : min(ComputeThreads.count, tiles)
+        guard parts > 1 else {
+            ttl_gemm(transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate ? 1 : 0, 0, n)
+            return
+        }
+        let operands = GEMMOperands(a: a, b: b, c: c)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let begin = tiles * part / parts * tile
+            let end = min(n, tiles * (part + 1) / parts * tile)
+            ttl_gemm(transposeB ? 1 : 0, m, n, k, operands.a, lda, operands.b, ldb, operands.c, ldc, accumulate ? 1 : 0, begin, end)
+        }
     }
 
     /// `C (m, n) = alpha · op(A) · op(B) + beta · C`, with op = transpose where asked and leading
@@ -36,11 +65,23 @@ public enum Matmul {
     }
 }
 
-/// OpenBLAS's thread count (the kernels' own loops are single-threaded).
-public enum BLASThreads {
-    public static var count: Int { Int(openblas_get_num_threads()) }
+/// The pointers of one threaded product: each thread writes its own columns of `c` only.
+private struct GEMMOperands: @unchecked Sendable {
+    let a: UnsafePointer<Float>
+    let b: UnsafePointer<Float>
+    let c: UnsafeMutablePointer<Float>
+}
+
+/// Threads of one process for the matrix products: OpenBLAS's and the row-stable GEMM's (the other
+/// kernels' loops are single-threaded).
+public enum ComputeThreads {
+    nonisolated(unsafe) private static var gemmThreads = Int(openblas_get_num_threads())
+
+    public static var count: Int { gemmThreads }
 
     public static func set(_ threads: Int) {
+        precondition(threads >= 1, "at least one thread")
+        gemmThreads = threads
         openblas_set_num_threads(Int32(threads))
     }
 }

@@ -21,7 +21,7 @@ public final class LlamaModel {
     let rope: RotaryEmbedding
     let attention: CausalAttention
     let outputHead: OutputHeadBuffers
-    /// Two `(sequence, widest intermediate)` buffers for the stages of factored linear layers.
+    /// Two `(tokens, widest intermediate)` buffers for the stages of factored linear layers.
     let factoredScratch: [FloatBuffer]
     /// The batch of the last forward, which backward and the loss refer to.
     public private(set) var batch: TokenBatch?
@@ -40,7 +40,7 @@ public final class LlamaModel {
         rope = RotaryEmbedding(headDim: config.headDim, maxPositions: maxSequenceLength, theta: config.ropeTheta)
         attention = CausalAttention(heads: config.attentionHeads, kvHeads: config.keyValueHeads, headDim: config.headDim)
         outputHead = OutputHeadBuffers(config: config)
-        let scratch = maxSequenceLength * weights.widestFactoredIntermediate
+        let scratch = maxTokens * weights.widestFactoredIntermediate
         factoredScratch = [FloatBuffer(count: scratch), FloatBuffer(count: scratch)]
     }
 
@@ -182,36 +182,34 @@ public final class LlamaModel {
 
     // MARK: - Linear layers with their hook
 
-    /// `y = x·Wᵀ` plus the hook's part, one sequence at a time: OpenBLAS's result for a row
-    /// depends on how many rows share the call, so per-sequence calls are what makes a sequence's
-    /// bits independent of its batch-mates (and of how a global batch is split across ranks).
+    /// `y = x·Wᵀ` over the whole batch, then the hook's part one sequence at a time: the base
+    /// product is row-stable (see `Matmul`), and calling the hook per sequence keeps what an
+    /// adapter computes for a sequence independent of its batch-mates too (and so of how a global
+    /// batch is split across ranks).
     private func linear(
         _ layer: Int, _ site: LinearSite, _ x: UnsafeMutablePointer<Float>,
         into y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int
     ) {
-        let weight = weights.layers[layer].linear(site)
+        product(weights.layers[layer].linear(site), x, into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        guard let linearHook else { return }
         for (start, length) in sequenceRows {
-            let input = x + start * inFeatures
-            let output = y + start * outFeatures
-            product(weight, input, into: output, rows: length, inFeatures: inFeatures, outFeatures: outFeatures)
-            linearHook?.forward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
-                                input: input, output: output)
+            linearHook.forward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
+                               input: x + start * inFeatures, output: y + start * outFeatures)
         }
     }
 
-    /// `dx (+)= dy·W` plus the hook's part, per sequence like `linear`.
+    /// `dx (+)= dy·W` over the whole batch, then the hook's part per sequence like `linear`.
     private func linearBackward(
         _ layer: Int, _ site: LinearSite, input: UnsafeMutablePointer<Float>, outputGradient: UnsafeMutablePointer<Float>,
         into dx: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
     ) {
-        let weight = weights.layers[layer].linear(site)
+        productBackward(weights.layers[layer].linear(site), outputGradient, into: dx, rows: rows, inFeatures: inFeatures,
+                        outFeatures: outFeatures, accumulate: accumulate)
+        guard let linearHook else { return }
         for (start, length) in sequenceRows {
-            let upstream = outputGradient + start * outFeatures
-            let downstream = dx + start * inFeatures
-            productBackward(weight, upstream, into: downstream, rows: length, inFeatures: inFeatures, outFeatures: outFeatures,
-                            accumulate: accumulate)
-            linearHook?.backward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
-                                 input: input + start * inFeatures, outputGradient: upstream, inputGradient: downstream)
+            linearHook.backward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
+                                input: input + start * inFeatures, outputGradient: outputGradient + start * outFeatures,
+                                inputGradient: dx + start * inFeatures)
         }
     }
 

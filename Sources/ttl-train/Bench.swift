@@ -46,7 +46,7 @@ struct Bench: ParsableCommand {
         guard seq <= config.contextLength else {
             throw CommandError("--seq \(seq) exceeds the model's context of \(config.contextLength) tokens")
         }
-        BLASThreads.set(threads)
+        ComputeThreads.set(threads)
         let peak = measureSgemm(rows: batch * seq, inFeatures: config.hiddenSize, outFeatures: config.intermediateSize)
         let llama = LlamaModel(weights: try LlamaWeights(file: file), maxTokens: batch * seq, maxSequenceLength: seq, trainable: true)
         var generator = SplitMix64(seed: 1)

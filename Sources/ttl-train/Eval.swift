@@ -40,7 +40,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let world = try MPICommunicator.world()
-        BLASThreads.set(threads ?? RankThreads.automatic)
+        ComputeThreads.set(threads ?? RankThreads.automatic)
         let (trainer, source, name, count) = try agreeing(world) {
             let trainer = try Trainer(spec: try options.load(), file: options.job, communicator: world)
             let name = split ?? trainer.spec.evalSplit

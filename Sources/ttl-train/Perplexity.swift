@@ -42,7 +42,7 @@ struct Perplexity: ParsableCommand {
         }
         let ctx = ctx ?? min(2048, file.config.contextLength)
         let tokens = try TokenFile.read(ids, vocabulary: file.config.vocabSize)
-        BLASThreads.set(threads)
+        ComputeThreads.set(threads)
         let window = min(ctx, tokens.count)
         let llama = LlamaModel(weights: try LlamaWeights(file: file), maxTokens: window, maxSequenceLength: window, trainable: false)
         if let checkpoint { llama.linearHook = try Self.adapters(from: checkpoint, model: file, rows: window) }

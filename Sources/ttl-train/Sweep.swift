@@ -54,7 +54,7 @@ struct Sweep: ParsableCommand {
 
     func run() throws {
         let world = try MPICommunicator.world()
-        BLASThreads.set(threads ?? RankThreads.automatic)
+        ComputeThreads.set(threads ?? RankThreads.automatic)
         let (sweep, named) = try agreeing(world) { () -> (CompressionSweep, [(String, CompressionPlan)]) in
             let file = try ModelFile(path: model)
             let named = try planFiles().map { ($0.name, try CompressionPlan.load(path: $0.path, config: file.config)) }

@@ -25,7 +25,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let world = try MPICommunicator.world()
-        BLASThreads.set(threads ?? RankThreads.automatic)
+        ComputeThreads.set(threads ?? RankThreads.automatic)
         let trainer = try agreeing(world) {
             try Trainer(spec: try options.load(), file: options.job, communicator: world)
         }

@@ -1,0 +1,76 @@
+// What the CPU can do, from CPUID, and what the operating system lets it use (XGETBV): a CPU with
+// AVX-512 in a kernel or hypervisor that does not save zmm state cannot run AVX-512 code.
+#include "CKernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+static uint32_t xcr0(void) {
+    uint32_t eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return eax;
+}
+
+uint32_t ttl_cpu_features(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    uint32_t features = 0;
+    if (ecx & bit_SSE3) features |= TTL_CPU_SSE3;
+    int osxsave = (ecx & bit_OSXSAVE) != 0;
+    uint32_t state = osxsave ? xcr0() : 0;
+    int ymm = (state & 0x6) == 0x6;            // SSE and AVX state
+    int zmm = ymm && (state & 0xe0) == 0xe0;   // opmask, upper zmm halves, zmm16-31
+    int tiles = (state & 0x60000) == 0x60000;  // AMX tile config and data
+    if (ymm && (ecx & bit_AVX)) features |= TTL_CPU_AVX;
+    if (ymm && (ecx & bit_FMA)) features |= TTL_CPU_FMA;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+        if (ymm && (ebx & bit_AVX2)) features |= TTL_CPU_AVX2;
+        if (zmm && (ebx & bit_AVX512F)) features |= TTL_CPU_AVX512F;
+        if (zmm && (ebx & bit_AVX512BW)) features |= TTL_CPU_AVX512BW;
+        if (zmm && (ebx & bit_AVX512VL)) features |= TTL_CPU_AVX512VL;
+        if (zmm && (ebx & bit_AVX512DQ)) features |= TTL_CPU_AVX512DQ;
+        if (zmm && (ebx & bit_AVX512CD)) features |= TTL_CPU_AVX512CD;
+        if (zmm && (edx & (1u << 23))) features |= TTL_CPU_AVX512_FP16;
+        if (tiles && (edx & (1u << 24))) features |= TTL_CPU_AMX_TILE;
+    }
+    if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) {
+        if (ymm && (eax & (1u << 4))) features |= TTL_CPU_AVX_VNNI;
+        if (zmm && (eax & (1u << 5))) features |= TTL_CPU_AVX512_BF16;
+    }
+    return features;
+}
+
+const char *ttl_cpu_vendor(void) {
+    static char vendor[13];
+    unsigned eax, ebx, ecx, edx;
+    if (!vendor[0] && __get_cpuid(0, &eax, &ebx, &ecx, &edx)) {
+        memcpy(vendor, &ebx, 4);
+        memcpy(vendor + 4, &edx, 4);
+        memcpy(vendor + 8, &ecx, 4);
+    }
+    return vendor;
+}
+
+static unsigned signature(void) {
+    unsigned eax = 0, ebx, ecx, edx;
+    __get_cpuid(1, &eax, &ebx, &ecx, &edx);
+    return eax;
+}
+
+int ttl_cpu_family(void) {
+    unsigned eax = signature(), family = (eax >> 8) & 0xf;
+    return (int)(family == 0xf ? family + ((eax >> 20) & 0xff) : family);
+}
+
+int ttl_cpu_model(void) {
+    unsigned eax = signature(), family = (eax >> 8) & 0xf, model = (eax >> 4) & 0xf;
+    return (int)(family == 0x6 || family == 0xf ? model | ((eax >> 12) & 0xf0) : model);
+}
+#else
+uint32_t ttl_cpu_features(void) { return 0; }
+const char *ttl_cpu_vendor(void) { return ""; }
+int ttl_cpu_family(void) { return 0; }
+int ttl_cpu_model(void) { return 0; }
+#endif

@@ -1,0 +1,76 @@
+#ifndef TTL_CKERNELS_H
+#define TTL_CKERNELS_H
+// ttl-train's own C kernels: a row-stable single-precision GEMM with AVX-512, AVX2 and portable
+// code paths, the CPU's features from CPUID, and the choice of OpenBLAS's kernel before it runs.
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- Row-stable GEMM -------------------------------------------------------------------------
+// C (m, n) = A (m, k) · op(B), op(B) = Bᵀ for B (n, k) (`b_transposed`) or B for B (k, n); all
+// row-major with leading dimensions. With `accumulate` the product is added to C.
+//
+// Every element is one chain of fused multiply-adds over k in increasing order, starting from 0
+// (or from C's value when accumulating), whatever m, n, the tiling, the code path or the thread:
+// a row's result never depends on the rows computed with it, and the AVX-512, AVX2 and portable
+// paths give the same bits. Only columns [column_begin, column_end) are computed, so callers
+// split n across threads.
+void ttl_gemm(int b_transposed, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+              float *c, long ldc, int accumulate, long column_begin, long column_end);
+
+// The code path ttl_gemm uses: 0 portable, 1 AVX2 + FMA, 2 AVX-512; chosen from the CPU at first
+// use. `ttl_gemm_force_path` picks another one the CPU supports (tests compare their bits) and
+// returns the path in use.
+int ttl_gemm_path(void);
+int ttl_gemm_force_path(int path);
+// Columns per micro-tile of the path in use; thread ranges that are multiples of it waste nothing.
+long ttl_gemm_tile_columns(void);
+
+// ---- CPU features ----------------------------------------------------------------------------
+enum {
+    TTL_CPU_SSE3 = 1 << 0,
+    TTL_CPU_AVX = 1 << 1,
+    TTL_CPU_FMA = 1 << 2,
+    TTL_CPU_AVX2 = 1 << 3,
+    TTL_CPU_AVX512F = 1 << 4,
+    TTL_CPU_AVX512BW = 1 << 5,
+    TTL_CPU_AVX512VL = 1 << 6,
+    TTL_CPU_AVX512DQ = 1 << 7,
+    TTL_CPU_AVX512CD = 1 << 8,
+    TTL_CPU_AVX512_BF16 = 1 << 9,
+    TTL_CPU_AVX512_FP16 = 1 << 10,
+    TTL_CPU_AVX_VNNI = 1 << 11,
+    TTL_CPU_AMX_TILE = 1 << 12,
+};
+// Features the CPU has and the operating system enables (XSAVE state for ymm/zmm registers);
+// 0 on other architectures.
+uint32_t ttl_cpu_features(void);
+// "GenuineIntel", "AuthenticAMD", … ("" on other architectures); `family` and `model` as Linux
+// reports them (extended fields folded in).
+const char *ttl_cpu_vendor(void);
+int ttl_cpu_family(void);
+int ttl_cpu_model(void);
+
+// ---- OpenBLAS kernel choice ------------------------------------------------------------------
+// OpenBLAS (DYNAMIC_ARCH) picks its kernels from the CPU model when the library loads and falls
+// back to generic SSE3 ones for a model it does not know. Before main, ttl-train compares that
+// choice with the CPU's features and, when OpenBLAS runs a kernel older than the CPU allows and
+// the user did not set OPENBLAS_CORETYPE, re-executes the process once with the best kernel set.
+//
+// The OpenBLAS core in use ("SkylakeX", "Haswell", "Prescott", …).
+const char *ttl_blas_core(void);
+// Who chose it: "openblas" (its own detection), "ttl-train" (re-executed with a better core) or
+// "user" (OPENBLAS_CORETYPE was in the environment).
+const char *ttl_blas_core_chosen_by(void);
+// The OpenBLAS core this CPU's features call for ("SkylakeX", "Haswell", "Zen", "Sandybridge"),
+// or NULL when no known kernel is better than the generic one.
+const char *ttl_blas_best_core(void);
+// Whether `core` is a kernel that uses less of this CPU than `ttl_blas_best_core` would.
+int ttl_blas_core_is_behind_cpu(const char *core);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
