@@ -83,6 +83,7 @@ struct Bench: ParsableCommand {
         let linear = llama.weights.linearMultiplyAddsPerToken
         let forwardFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: false, linearMultiplyAdds: linear) * count
         let trainFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: true, linearMultiplyAdds: linear) * count
+        for (key, value) in ComputePlatform.report { print("\(key)=\(value)") }
         print("threads=\(threads)")
         print("batch=\(batch)")
         print("seq=\(seq)")

@@ -1,18 +1,31 @@
 import ArgumentParser
+import Kernels
 import Llama
 
-/// `ttl-train info --model M.h5`: what the trainer reads from a model file.
+/// `ttl-train info [--model M.h5]`: what this machine computes with, and what the trainer reads
+/// from a model file.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a model file's config, parameter count and fingerprint (and, for a compressed model, what it came from).")
+        abstract: "Print the CPU's features and the BLAS kernel in use, and a model file's config, parameter count and fingerprint.",
+        discussion: """
+            blas_core is OpenBLAS's kernel; blas_core_chosen_by says whether OpenBLAS picked it, \
+            ttl-train did (OpenBLAS fell back to a generic kernel on a CPU that supports a better one, \
+            so ttl-train restarted itself with OPENBLAS_CORETYPE set), or the user set OPENBLAS_CORETYPE.
+            """)
 
     @Option(name: .long, help: ArgumentHelp("The base model in ttl-train's HDF5 format (see scripts/import_gguf.py).", valueName: "path"))
-    var model: String
+    var model: String?
 
     @Flag(name: .long, help: "Also recompute the fingerprint from the weights and check it against the stored one.")
     var verify = false
 
+    func validate() throws {
+        if verify && model == nil { throw ValidationError("--verify needs --model") }
+    }
+
     func run() throws {
+        for (key, value) in ComputePlatform.report { print("\(key)=\(value)") }
+        guard let model else { return }
         let file = try ModelFile(path: model)
         if verify {
             let computed = try file.computeFingerprint()
