@@ -127,25 +127,14 @@ long ttl_gemm_tile_columns(void) { return paths[ttl_gemm_path()].nr; }
 
 // ---- Packing ----------------------------------------------------------------------------------
 
-// Ap: panels of mr rows, each (kc, mr); rows past m are zero (their results are never stored).
-static void pack_a(const float *a, long lda, long m, long kc, int mr, float *ap) {
-    for (long i0 = 0; i0 < m; i0 += mr, ap += kc * mr) {
-        long rows = m - i0 < mr ? m - i0 : mr;
-        for (long p = 0; p < kc; p++) {
-            float *dst = ap + p * mr;
-            for (long i = 0; i < rows; i++) dst[i] = a[(i0 + i) * lda + p];
-            for (long i = rows; i < mr; i++) dst[i] = 0.0f;
-        }
-    }
-}
-
 #if defined(__x86_64__)
-// dst (16, 16) = srcᵀ for src (16, 16), both with leading dimensions: unpack pairs of rows,
-// interleave pairs of pairs, then gather 128-bit lanes twice.
+// dst (16, width) = srcᵀ for src (rows, 16), both with leading dimensions; rows past `rows` read
+// as zero and only the first `width` columns of dst are stored. Unpack pairs of rows, interleave
+// pairs of pairs, then gather 128-bit lanes twice.
 __attribute__((target("avx512f")))
-static void transpose_16x16(const float *src, long lds, float *dst, long ldd) {
+static void transpose_16(const float *src, long lds, int rows, float *dst, long ldd, int width) {
     __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + i * lds) : _mm512_setzero_ps();
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -157,16 +146,35 @@ static void transpose_16x16(const float *src, long lds, float *dst, long ldd) {
         r[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], _MM_SHUFFLE(1, 0, 1, 0));
         r[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
+    __mmask16 stored = (__mmask16)((1u << width) - 1);
     for (int c = 0; c < 4; c++) {
         __m512 even_low = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), even_high = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
         __m512 odd_low = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd), odd_high = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
-        _mm512_storeu_ps(dst + c * ldd, _mm512_shuffle_f32x4(even_low, even_high, 0x88));
-        _mm512_storeu_ps(dst + (c + 8) * ldd, _mm512_shuffle_f32x4(even_low, even_high, 0xdd));
-        _mm512_storeu_ps(dst + (c + 4) * ldd, _mm512_shuffle_f32x4(odd_low, odd_high, 0x88));
-        _mm512_storeu_ps(dst + (c + 12) * ldd, _mm512_shuffle_f32x4(odd_low, odd_high, 0xdd));
+        _mm512_mask_storeu_ps(dst + c * ldd, stored, _mm512_shuffle_f32x4(even_low, even_high, 0x88));
+        _mm512_mask_storeu_ps(dst + (c + 8) * ldd, stored, _mm512_shuffle_f32x4(even_low, even_high, 0xdd));
+        _mm512_mask_storeu_ps(dst + (c + 4) * ldd, stored, _mm512_shuffle_f32x4(odd_low, odd_high, 0x88));
+        _mm512_mask_storeu_ps(dst + (c + 12) * ldd, stored, _mm512_shuffle_f32x4(odd_low, odd_high, 0xdd));
     }
 }
 #endif
+
+// Ap: panels of mr rows, each (kc, mr); rows past m are zero (their results are never stored).
+static void pack_a(const float *a, long lda, long m, long kc, int mr, float *ap) {
+    for (long i0 = 0; i0 < m; i0 += mr, ap += kc * mr) {
+        long rows = m - i0 < mr ? m - i0 : mr;
+        long p0 = 0;
+#if defined(__x86_64__)
+        // 16 columns of up to mr ≤ 16 rows at a time in registers, as pack_b does.
+        if (ttl_gemm_path() == 2)
+            for (; p0 + 16 <= kc; p0 += 16) transpose_16(a + i0 * lda + p0, lda, (int)rows, ap + p0 * mr, mr, mr);
+#endif
+        for (long p = p0; p < kc; p++) {
+            float *dst = ap + p * mr;
+            for (long i = 0; i < rows; i++) dst[i] = a[(i0 + i) * lda + p];
+            for (long i = rows; i < mr; i++) dst[i] = 0.0f;
+        }
+    }
+}
 
 // Bp: panels of nr columns of op(B), each (kc, nr); columns past n are zero.
 static void pack_b(int transposed, const float *b, long ldb, long n, long kc, int nr, float *bp) {
@@ -186,7 +194,7 @@ static void pack_b(int transposed, const float *b, long ldb, long n, long kc, in
         // much as a sixth of a forward pass at a sequence's worth of rows.
         if (ttl_gemm_path() == 2 && columns == nr)
             for (; p0 + 16 <= kc; p0 += 16)
-                for (long j = 0; j < nr; j += 16) transpose_16x16(b + (j0 + j) * ldb + p0, ldb, bp + p0 * nr + j, nr);
+                for (long j = 0; j < nr; j += 16) transpose_16(b + (j0 + j) * ldb + p0, ldb, 16, bp + p0 * nr + j, nr, 16);
 #endif
         for (long j = 0; j < columns; j++) {
             const float *src = b + (j0 + j) * ldb;

@@ -1,11 +1,12 @@
 import Kernels
 
 /// The output head: logits only at the rows a loss supervises, in chunks, so a classification
-/// batch pays for one vocabulary projection per example and a long perplexity window never holds
-/// a (tokens × vocabulary) matrix. A chunk never mixes sequences, so a sequence's losses do not
-/// depend on its batch-mates (see `LlamaModel.linear`).
+/// batch pays for one row of vocabulary projection per example and a long perplexity window never holds
+/// a (tokens × vocabulary) matrix. A chunk may take rows of several sequences: the projection is
+/// row-stable (see `Matmul`), so a sequence's losses do not depend on its batch-mates, and every
+/// chunk repacks the whole vocabulary matrix, so fewer, larger chunks cost less.
 final class OutputHeadBuffers {
-    static let chunkRows = 128
+    static let chunkRows = 256
 
     let gathered: FloatBuffer   // (C, H) final normed rows of the chunk
     let logits: FloatBuffer     // (C, V), overwritten by dL/dlogits in backward
@@ -38,7 +39,7 @@ extension LlamaModel {
         let projection = weights.pointer(weights.outputProjection)
         if gradientScale != nil { activations.normedGradient.update(repeating: 0, count: batch.count * h) }
         var total = 0.0
-        for chunk in chunks(of: targets, in: batch) {
+        for chunk in chunks(of: targets) {
             for (index, target) in chunk.enumerated() {
                 head.gathered.at(index * h).update(from: activations.finalNormed + target.row * h, count: h)
                 head.targets[index] = target.token
@@ -60,21 +61,11 @@ extension LlamaModel {
         return total
     }
 
-    /// Consecutive runs of targets from one sequence, at most `chunkRows` long.
-    private func chunks(of targets: [LossTarget], in batch: TokenBatch) -> [ArraySlice<LossTarget>] {
-        var chunks: [ArraySlice<LossTarget>] = []
-        var start = 0
-        var sequence = -1
-        for (index, target) in targets.enumerated() {
-            let targetSequence = batch.offsets.lastIndex { $0 <= target.row }!
-            if index > start && (targetSequence != sequence || index - start == OutputHeadBuffers.chunkRows) {
-                chunks.append(targets[start..<index])
-                start = index
-            }
-            sequence = targetSequence
+    /// Consecutive runs of at most `chunkRows` targets.
+    private func chunks(of targets: [LossTarget]) -> [ArraySlice<LossTarget>] {
+        stride(from: 0, to: targets.count, by: OutputHeadBuffers.chunkRows).map {
+            targets[$0..<min($0 + OutputHeadBuffers.chunkRows, targets.count)]
         }
-        if start < targets.count { chunks.append(targets[start...]) }
-        return chunks
     }
 
     /// Summed next-token loss (nats) of `tokens` in non-overlapping windows of `window` tokens,
@@ -128,11 +119,36 @@ extension LlamaModel {
 
     /// The vocabulary logits of packed row `row` after `forward`.
     public func logits(row: Int) -> [Float] {
-        guard let batch, row >= 0, row < batch.count else { preconditionFailure("row \(row) is not in the last batch") }
+        logits(rows: row..<(row + 1))
+    }
+
+    /// The vocabulary logits of packed `rows` after `forward`, `(rows.count, vocabulary)`, in one
+    /// projection (bit for bit what `logits(row:)` gives each row).
+    public func logits(rows: Range<Int>) -> [Float] {
+        guard let batch, rows.lowerBound >= 0, rows.upperBound <= batch.count else {
+            preconditionFailure("rows \(rows) are not in the last batch")
+        }
         let (h, v) = (config.hiddenSize, config.vocabSize)
-        var logits = [Float](repeating: 0, count: v)
-        Matmul.linear(activations.finalNormed + row * h, weights.pointer(weights.outputProjection), into: &logits,
-                      rows: 1, inFeatures: h, outFeatures: v)
+        var logits = [Float](repeating: 0, count: rows.count * v)
+        Matmul.linear(activations.finalNormed + rows.lowerBound * h, weights.pointer(weights.outputProjection), into: &logits,
+                      rows: rows.count, inFeatures: h, outFeatures: v)
+        return logits
+    }
+
+    /// The logits of `tokens` only at packed row `row` after `forward` — the same bits as those
+    /// entries of `logits(row:)`, for a classifier's few answer tokens without projecting onto
+    /// the whole vocabulary.
+    public func logits(row: Int, tokens: [Int32]) -> [Float] {
+        guard let batch, row >= 0, row < batch.count else { preconditionFailure("row \(row) is not in the last batch") }
+        let h = config.hiddenSize
+        let projection = weights.pointer(weights.outputProjection)
+        var rows = [Float](repeating: 0, count: tokens.count * h)
+        for (index, token) in tokens.enumerated() {
+            precondition(token >= 0 && Int(token) < config.vocabSize, "token \(token) is outside the vocabulary")
+            for j in 0..<h { rows[index * h + j] = projection[Int(token) * h + j] }
+        }
+        var logits = [Float](repeating: 0, count: tokens.count)
+        Matmul.linear(activations.finalNormed + row * h, rows, into: &logits, rows: 1, inFeatures: h, outFeatures: tokens.count)
         return logits
     }
 }

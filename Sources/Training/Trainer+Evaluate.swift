@@ -5,13 +5,15 @@ extension Trainer {
     /// Mean loss per supervised token and accuracy (classification: argmax over the label answer
     /// tokens only) on the first `examples` examples of `split`.
     ///
-    /// A collective: the micro-batch-sized chunks are dealt round-robin to the ranks, and the
-    /// per-chunk sums are gathered and added in chunk order, so every rank gets the same numbers
-    /// whatever the world size.
+    /// A collective: the examples are cut into chunks that fill the model's token capacity (no
+    /// optimizer step waits on them, so they need not be micro-batches; the products are
+    /// row-stable, so an example's logits do not depend on its chunk), the chunks are dealt
+    /// round-robin to the ranks, and the per-chunk sums are gathered and added in chunk order, so
+    /// every rank gets the same numbers whatever the world size.
     public func evaluate(split name: String, examples: Int) throws -> (loss: Double, accuracy: Double?) {
         let split = try resolved.dataset.split(name)
         let count = min(examples, split.count)
-        let chunks = stride(from: 0, to: count, by: spec.batch.micro).map { $0..<min($0 + spec.batch.micro, count) }
+        let chunks = evaluationChunks(of: split, count: count)
         var sums: [Double] = []
         for (index, chunk) in chunks.enumerated() where index % communicator.size == communicator.rank {
             let (batch, targets) = Self.batch(of: Array(chunk), in: split)
@@ -21,7 +23,8 @@ extension Trainer {
             if spec.task == .classification {
                 for (sequence, example) in chunk.enumerated() {
                     let position = split.supervisedPositions(of: example).last!
-                    if predictedLabel(logits: model.logits(row: batch.row(sequence: sequence, position: position - 1))) == Int(split.labels[example]) {
+                    let answers = model.logits(row: batch.row(sequence: sequence, position: position - 1), tokens: resolved.dataset.labelTokenIDs)
+                    if predictedLabel(answers) == Int(split.labels[example]) {
                         correct += 1
                     }
                 }
@@ -42,9 +45,25 @@ extension Trainer {
         return (loss / max(tokens, 1), spec.task == .classification ? correct / Double(max(count, 1)) : nil)
     }
 
-    /// The label whose answer token has the largest logit.
-    private func predictedLabel(logits: [Float]) -> Int {
-        let answers = resolved.dataset.labelTokenIDs.map { logits[Int($0)] }
-        return answers.indices.max { answers[$0] < answers[$1] }!
+    /// Consecutive runs of the first `count` examples, each as many as fit in `model.maxTokens`.
+    private func evaluationChunks(of split: TokenDataset.Split, count: Int) -> [Range<Int>] {
+        var chunks: [Range<Int>] = []
+        var start = 0
+        var tokens = 0
+        for example in 0..<count {
+            let length = split.offsets[example + 1] - split.offsets[example]
+            if example > start && tokens + length > model.maxTokens {
+                chunks.append(start..<example)
+                (start, tokens) = (example, 0)
+            }
+            tokens += length
+        }
+        if start < count { chunks.append(start..<count) }
+        return chunks
+    }
+
+    /// The label whose answer token has the largest logit (`answers`: the answer tokens' logits).
+    private func predictedLabel(_ answers: [Float]) -> Int {
+        answers.indices.max { answers[$0] < answers[$1] }!
     }
 }

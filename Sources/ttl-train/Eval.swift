@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distributed
+import Dispatch
 import Foundation
 import Kernels
 import Training
@@ -47,13 +48,17 @@ struct Eval: ParsableCommand {
             let available = try trainer.resolved.dataset.split(name).count
             return (trainer, try loadAdapters(into: trainer), name, min(examples ?? available, available))
         }
+        let started = DispatchTime.now().uptimeNanoseconds
         let (loss, accuracy) = try trainer.evaluate(split: name, examples: count)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         guard world.isRoot else { return }
         print("adapters=\(source)")
         print("split=\(name)")
         print("examples=\(count)")
         print("loss=\(String(format: "%.6f", loss))")
         if let accuracy { print("accuracy=\(String(format: "%.4f", accuracy))") }
+        print("seconds=\(String(format: "%.3f", seconds))")
+        print("examples_per_s=\(String(format: "%.2f", Double(count) / seconds))")
     }
 
     /// Puts the adapters to evaluate in place (none for zero-shot) and says where they came from.

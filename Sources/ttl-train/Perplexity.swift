@@ -51,7 +51,7 @@ struct Perplexity: ParsableCommand {
         let lastLogits = llama.logits(row: lastBatch.count - 1)
         if let logitsOut {
             let output = try HDF5File.create(logitsOut)
-            try output.root.write("logits", (0..<lastBatch.count).flatMap { llama.logits(row: $0) }, shape: [lastBatch.count, file.config.vocabSize])
+            try output.root.write("logits", llama.logits(rows: 0..<lastBatch.count), shape: [lastBatch.count, file.config.vocabSize])
             try output.root.write("ids", lastBatch.tokens)
             try output.close()
         }
