@@ -24,8 +24,10 @@ struct Info: ParsableCommand {
     }
 
     func run() throws {
-        for (key, value) in ComputePlatform.report { print("\(key)=\(value)") }
-        guard let model else { return }
+        guard let model else {
+            for (key, value) in ComputePlatform.report { print("\(key)=\(value)") }
+            return
+        }
         let file = try ModelFile(path: model)
         if verify {
             let computed = try file.computeFingerprint()
@@ -56,7 +58,7 @@ struct Info: ParsableCommand {
             ("factored_weights", "\(file.factoredWeights.count)"),
             ("compressed_from", file.compressedFrom),
         ])
-        for (key, value) in rows { print("\(key)=\(value)") }
+        for (key, value) in ComputePlatform.report + rows { print("\(key)=\(value)") }
         if verify { print("fingerprint_verified=true") }
     }
 }

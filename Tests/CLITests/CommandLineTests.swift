@@ -120,7 +120,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testUsageErrorsSayHowToFixTheCall() throws {
-        let run = try ttlTrain("info")
+        let run = try ttlTrain("info", "--verify")
         XCTAssertNotEqual(run.status, 0)
         XCTAssertTrue(run.stderr.contains("--model"), run.stderr)
     }
