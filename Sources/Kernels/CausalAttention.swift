@@ -32,27 +32,31 @@ public struct CausalAttention: Sendable {
         into out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>, length: Int
     ) {
         let group = heads / kvHeads
-        for head in 0..<heads {
-            let kvHead = head / group
-            let p = probabilities + head * length * length
-            Matmul.gemm(q + head * headDim, k + kvHead * headDim, into: p, m: length, n: length, k: headDim,
-                        transposeB: true, lda: queryWidth, ldb: kvWidth, ldc: length, alpha: scale, beta: 0)
-            for row in 0..<length {
-                let scores = p + row * length
-                let valid = row + 1
-                let peak = VectorMath.maximum(scores, count: valid)
-                let total = VectorMath.expShifted(scores, into: scores, count: valid, shift: peak)
-                let inverse = Float(1 / total)
-                for column in 0..<valid { scores[column] *= inverse }
-                for column in valid..<length { scores[column] = 0 }
+        // Heads write disjoint probabilities and output columns, so they run on ComputeThreads.
+        ComputeThreads.forEachRange(heads, grain: length < 32 ? heads : 1) { headRange in
+            for head in headRange {
+                let kvHead = head / group
+                let p = probabilities + head * length * length
+                Matmul.gemm(q + head * headDim, k + kvHead * headDim, into: p, m: length, n: length, k: headDim,
+                            transposeB: true, lda: queryWidth, ldb: kvWidth, ldc: length, alpha: scale, beta: 0)
+                for row in 0..<length {
+                    let scores = p + row * length
+                    let valid = row + 1
+                    let peak = VectorMath.maximum(scores, count: valid)
+                    let total = VectorMath.expShifted(scores, into: scores, count: valid, shift: peak)
+                    let inverse = Float(1 / total)
+                    for column in 0..<valid { scores[column] *= inverse }
+                    for column in valid..<length { scores[column] = 0 }
+                }
+                Matmul.gemm(p, v + kvHead * headDim, into: out + head * headDim, m: length, n: headDim, k: length,
+                            transposeB: false, lda: length, ldb: kvWidth, ldc: queryWidth, beta: 0)
             }
-            Matmul.gemm(p, v + kvHead * headDim, into: out + head * headDim, m: length, n: headDim, k: length,
-                        transposeB: false, lda: length, ldb: kvWidth, ldc: queryWidth, beta: 0)
         }
     }
 
     /// Gradients for upstream `dOut (L, heads·d)`: writes `dq`, `dk`, `dv` (overwriting), using the
-    /// probabilities `forward` kept and `scratch` of `L·L` floats.
+    /// probabilities `forward` kept and `scratch` of `kvHeads·L·L` floats. Key/value heads run on
+    /// `ComputeThreads` (a group's query heads add into its `dk` and `dv` in head order).
     ///
     /// `dP = dO Vᵀ`, `dV = Pᵀ dO`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, `dQ = dS K/√d`, `dK = dSᵀ Q/√d`,
     /// with the key/value gradients of a group summed over its query heads.
@@ -62,28 +66,30 @@ public struct CausalAttention: Sendable {
         dv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, length: Int
     ) {
         let group = heads / kvHeads
-        for head in 0..<heads {
-            let kvHead = head / group
-            let first = head % group == 0
-            let p = probabilities + head * length * length
-            let dp = scratch
-            Matmul.gemm(dOut + head * headDim, v + kvHead * headDim, into: dp, m: length, n: length, k: headDim,
-                        transposeB: true, lda: queryWidth, ldb: kvWidth, ldc: length, beta: 0)
-            Matmul.gemm(p, dOut + head * headDim, into: dv + kvHead * headDim, m: length, n: headDim, k: length,
-                        transposeA: true, transposeB: false, lda: length, ldb: queryWidth, ldc: kvWidth, beta: first ? 0 : 1)
-            for row in 0..<length {
-                let probabilityRow = p + row * length
-                let gradientRow = dp + row * length
-                var dot: Float = 0
-                for column in 0...row { dot += probabilityRow[column] * gradientRow[column] }
-                for column in 0...row { gradientRow[column] = probabilityRow[column] * (gradientRow[column] - dot) }
-                for column in (row + 1)..<length { gradientRow[column] = 0 }
+        ComputeThreads.forEachRange(kvHeads, grain: length < 32 ? kvHeads : 1) { kvRange in
+            for head in (kvRange.lowerBound * group)..<(kvRange.upperBound * group) {
+                let kvHead = head / group
+                let first = head % group == 0
+                let p = probabilities + head * length * length
+                let dp = scratch + kvHead * length * length
+                Matmul.gemm(dOut + head * headDim, v + kvHead * headDim, into: dp, m: length, n: length, k: headDim,
+                            transposeB: true, lda: queryWidth, ldb: kvWidth, ldc: length, beta: 0)
+                Matmul.gemm(p, dOut + head * headDim, into: dv + kvHead * headDim, m: length, n: headDim, k: length,
+                            transposeA: true, transposeB: false, lda: length, ldb: queryWidth, ldc: kvWidth, beta: first ? 0 : 1)
+                for row in 0..<length {
+                    let probabilityRow = p + row * length
+                    let gradientRow = dp + row * length
+                    var dot: Float = 0
+                    for column in 0...row { dot += probabilityRow[column] * gradientRow[column] }
+                    for column in 0...row { gradientRow[column] = probabilityRow[column] * (gradientRow[column] - dot) }
+                    for column in (row + 1)..<length { gradientRow[column] = 0 }
+                }
+                Matmul.gemm(dp, k + kvHead * headDim, into: dq + head * headDim, m: length, n: headDim, k: length,
+                            transposeB: false, lda: length, ldb: kvWidth, ldc: queryWidth, alpha: scale, beta: 0)
+                Matmul.gemm(dp, q + head * headDim, into: dk + kvHead * headDim, m: length, n: headDim, k: length,
+                            transposeA: true, transposeB: false, lda: length, ldb: queryWidth, ldc: kvWidth,
+                            alpha: scale, beta: first ? 0 : 1)
             }
-            Matmul.gemm(dp, k + kvHead * headDim, into: dq + head * headDim, m: length, n: headDim, k: length,
-                        transposeB: false, lda: length, ldb: kvWidth, ldc: queryWidth, alpha: scale, beta: 0)
-            Matmul.gemm(dp, q + head * headDim, into: dk + kvHead * headDim, m: length, n: headDim, k: length,
-                        transposeA: true, transposeB: false, lda: length, ldb: queryWidth, ldc: kvWidth,
-                        alpha: scale, beta: first ? 0 : 1)
         }
     }
 }

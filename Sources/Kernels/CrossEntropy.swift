@@ -6,23 +6,23 @@ import Foundation
 public enum CrossEntropy {
     /// Per-row `logsumexp(logits) − logits[target]` into `losses (rows)`, and the row's
     /// log-sum-exp into `logSumExp (rows)` for `backward`. Returns the summed loss in Double.
+    /// `scratch` holds `rows` Doubles. Rows run on `ComputeThreads`; the sum is taken in row order.
     @discardableResult
     public static func forward(
         _ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocabulary: Int,
-        losses: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        losses: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Double>
     ) -> Double {
-        var total = 0.0
-        for row in 0..<rows {
-            let values = logits + row * vocabulary
-            let peak = VectorMath.maximum(values, count: vocabulary)
-            let sum = VectorMath.expShifted(values, into: scratch, count: vocabulary, shift: peak)
-            let lse = Double(peak) + Foundation.log(sum)
-            logSumExp[row] = Float(lse)
-            let loss = lse - Double(values[Int(targets[row])])
-            losses[row] = Float(loss)
-            total += loss
+        ComputeThreads.forEachRange(rows) { range in
+            for row in range {
+                let values = logits + row * vocabulary
+                let peak = VectorMath.maximum(values, count: vocabulary)
+                let lse = Double(peak) + Foundation.log(VectorMath.sumExpShifted(values, count: vocabulary, shift: peak))
+                logSumExp[row] = Float(lse)
+                scratch[row] = lse - Double(values[Int(targets[row])])
+                losses[row] = Float(scratch[row])
+            }
         }
-        return total
+        return (0..<rows).reduce(0.0) { $0 + scratch[$1] }
     }
 
     /// Overwrites `logits` with `scale · (softmax − onehot(target))`, the gradient of
@@ -31,11 +31,13 @@ public enum CrossEntropy {
         _ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, logSumExp: UnsafePointer<Float>,
         rows: Int, vocabulary: Int, scale: Float
     ) {
-        for row in 0..<rows {
-            let values = logits + row * vocabulary
-            let shift = logSumExp[row]
-            for index in 0..<vocabulary { values[index] = scale * VectorMath.exp(values[index] - shift) }
-            values[Int(targets[row])] -= scale
+        ComputeThreads.forEachRange(rows) { range in
+            for row in range {
+                let values = logits + row * vocabulary
+                let shift = logSumExp[row]
+                for index in 0..<vocabulary { values[index] = scale * VectorMath.exp(values[index] - shift) }
+                values[Int(targets[row])] -= scale
+            }
         }
     }
 }

@@ -1,10 +1,13 @@
-/// llama's gated MLP activation (Shazeer 2020): `a = SiLU(g) ⊙ u`, `SiLU(g) = g · σ(g)`.
+/// llama's gated MLP activation (Shazeer 2020): `a = SiLU(g) ⊙ u`, `SiLU(g) = g · σ(g)`, elementwise
+/// over `ComputeThreads`.
 public enum SwiGLU {
     /// `a = SiLU(gate) ⊙ up` over `count` elements.
     public static func forward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, into a: UnsafeMutablePointer<Float>, count: Int) {
-        for index in 0..<count {
-            let g = gate[index]
-            a[index] = g / (1 + VectorMath.exp(-g)) * up[index]
+        ComputeThreads.forEachRange(count, grain: 1 << 14) { range in
+            for index in range {
+                let g = gate[index]
+                a[index] = g / (1 + VectorMath.exp(-g)) * up[index]
+            }
         }
     }
 
@@ -14,11 +17,13 @@ public enum SwiGLU {
         _ da: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
         gateGradient: UnsafeMutablePointer<Float>, upGradient: UnsafeMutablePointer<Float>, count: Int
     ) {
-        for index in 0..<count {
-            let g = gate[index]
-            let sigmoid = 1 / (1 + VectorMath.exp(-g))
-            upGradient[index] = da[index] * g * sigmoid
-            gateGradient[index] = da[index] * up[index] * sigmoid * (1 + g * (1 - sigmoid))
+        ComputeThreads.forEachRange(count, grain: 1 << 14) { range in
+            for index in range {
+                let g = gate[index]
+                let sigmoid = 1 / (1 + VectorMath.exp(-g))
+                upGradient[index] = da[index] * g * sigmoid
+                gateGradient[index] = da[index] * up[index] * sigmoid * (1 + g * (1 - sigmoid))
+            }
         }
     }
 }

@@ -43,7 +43,7 @@ final class LlamaActivations {
     let gateGradient: UnsafeMutablePointer<Float>      // (N, I)
     let upGradient: UnsafeMutablePointer<Float>        // (N, I)
     let activatedGradient: UnsafeMutablePointer<Float> // (N, I)
-    let probabilityScratch: UnsafeMutablePointer<Float> // (L, L)
+    let probabilityScratch: UnsafeMutablePointer<Float> // (kv heads, L, L)
 
     private let storage: FloatBuffer
 
@@ -58,7 +58,7 @@ final class LlamaActivations {
         let slotSize = 4 * n * h + 2 * n + 2 * n * q + 2 * n * k + probabilities + 3 * n * i
         let slotCount = keepsLayers ? config.layerCount : 1
         let globals = 4 * n * h + n
-        let scratch = 2 * n * h + 2 * n * q + 2 * n * k + 3 * n * i + maxSequenceLength * maxSequenceLength
+        let scratch = 2 * n * h + 2 * n * q + 2 * n * k + 3 * n * i + config.keyValueHeads * maxSequenceLength * maxSequenceLength
         let storage = FloatBuffer(count: slotCount * slotSize + globals + scratch)
         self.storage = storage
 
@@ -86,7 +86,7 @@ final class LlamaActivations {
         gateGradient = take(n * i)
         upGradient = take(n * i)
         activatedGradient = take(n * i)
-        probabilityScratch = take(maxSequenceLength * maxSequenceLength)
+        probabilityScratch = take(config.keyValueHeads * maxSequenceLength * maxSequenceLength)
         precondition(cursor <= storage.count)
     }
 

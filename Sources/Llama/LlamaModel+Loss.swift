@@ -12,7 +12,7 @@ final class OutputHeadBuffers {
     let logits: FloatBuffer     // (C, V), overwritten by dL/dlogits in backward
     let losses: FloatBuffer     // (C)
     let logSumExp: FloatBuffer  // (C)
-    let scratch: FloatBuffer    // (V)
+    var rowLosses: [Double]     // (C)
     var targets: [Int32]
 
     init(config: LlamaConfig) {
@@ -21,7 +21,7 @@ final class OutputHeadBuffers {
         logits = FloatBuffer(count: rows * config.vocabSize)
         losses = FloatBuffer(count: rows)
         logSumExp = FloatBuffer(count: rows)
-        scratch = FloatBuffer(count: config.vocabSize)
+        rowLosses = [Double](repeating: 0, count: rows)
         targets = [Int32](repeating: 0, count: rows)
     }
 }
@@ -46,7 +46,7 @@ extension LlamaModel {
             }
             Matmul.linear(head.gathered.pointer, projection, into: head.logits.pointer, rows: chunk.count, inFeatures: h, outFeatures: v)
             total += CrossEntropy.forward(head.logits.pointer, targets: head.targets, rows: chunk.count, vocabulary: v,
-                                          losses: head.losses.pointer, logSumExp: head.logSumExp.pointer, scratch: head.scratch.pointer)
+                                          losses: head.losses.pointer, logSumExp: head.logSumExp.pointer, scratch: &head.rowLosses)
             guard let scale = gradientScale else { continue }
             CrossEntropy.backward(head.logits.pointer, targets: head.targets, logSumExp: head.logSumExp.pointer,
                                   rows: chunk.count, vocabulary: v, scale: scale)

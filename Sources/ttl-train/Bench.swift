@@ -20,7 +20,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The base model (ttl-train HDF5 format).", valueName: "path"))
     var model: String
 
-    @Option(name: .long, help: "OpenBLAS threads.")
+    @Option(name: .long, help: "Compute threads (matrix products, attention, activations, cross-entropy).")
     var threads = 1
 
     @Option(name: .long, help: "Sequences per batch.")

@@ -30,7 +30,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Examples to evaluate, from the start of the split (default: all).")
     var examples: Int?
 
-    @Option(help: "OpenBLAS threads per rank. (default: this machine's cores ÷ ranks on it)")
+    @Option(help: "Compute threads per rank (matrix products, attention, activations, cross-entropy). (default: this machine's cores ÷ ranks on it)")
     var threads: Int?
 
     func validate() throws {

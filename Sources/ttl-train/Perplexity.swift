@@ -21,7 +21,7 @@ struct Perplexity: ParsableCommand {
     @Option(name: .long, help: "Window length in tokens; each window is evaluated on its own. (default: 2048, or the model's context if shorter)")
     var ctx: Int?
 
-    @Option(name: .long, help: "OpenBLAS threads.")
+    @Option(name: .long, help: "Compute threads (matrix products, attention, activations, cross-entropy).")
     var threads = 1
 
     @Option(help: ArgumentHelp("Apply this checkpoint's adapters (trained on this model).", valueName: "checkpoint.h5"))

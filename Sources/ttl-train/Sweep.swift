@@ -43,7 +43,7 @@ struct Sweep: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The results file (HDF5; ttl-train-sweep format).", valueName: "path"))
     var out: String
 
-    @Option(help: "OpenBLAS threads per rank. (default: this machine's cores ÷ ranks on it)")
+    @Option(help: "Compute threads per rank (matrix products, attention, activations, cross-entropy). (default: this machine's cores ÷ ranks on it)")
     var threads: Int?
 
     func validate() throws {

@@ -20,7 +20,7 @@ struct Train: ParsableCommand {
                                valueName: "auto|path"))
     var resume: String?
 
-    @Option(help: "OpenBLAS threads per rank. (default: this machine's cores ÷ ranks on it)")
+    @Option(help: "Compute threads per rank (matrix products, attention, activations, cross-entropy). (default: this machine's cores ÷ ranks on it)")
     var threads: Int?
 
     func run() throws {

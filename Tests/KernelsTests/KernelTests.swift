@@ -151,7 +151,7 @@ final class KernelTests: XCTestCase {
         var dq = [Float](repeating: 0, count: q.count)
         var dk = [Float](repeating: 0, count: k.count)
         var dv = [Float](repeating: 0, count: v.count)
-        var scratch = [Float](repeating: 0, count: length * length)
+        var scratch = [Float](repeating: 0, count: attention.kvHeads * length * length)
         attention.backward(c, q: q, k: k, v: v, probabilities: probabilities, dq: &dq, dk: &dk, dv: &dv,
                            scratch: &scratch, length: length)
         let (kFixed, vFixed) = (k, v)
@@ -176,7 +176,7 @@ final class KernelTests: XCTestCase {
         func loss(_ logits: [Float]) -> Double {
             var losses = [Float](repeating: 0, count: rows)
             var lse = [Float](repeating: 0, count: rows)
-            var scratch = [Float](repeating: 0, count: vocabulary)
+            var scratch = [Double](repeating: 0, count: rows)
             return CrossEntropy.forward(logits, targets: targets, rows: rows, vocabulary: vocabulary,
                                         losses: &losses, logSumExp: &lse, scratch: &scratch)
         }
@@ -189,7 +189,7 @@ final class KernelTests: XCTestCase {
 
         var losses = [Float](repeating: 0, count: rows)
         var lse = [Float](repeating: 0, count: rows)
-        var scratch = [Float](repeating: 0, count: vocabulary)
+        var scratch = [Double](repeating: 0, count: rows)
         CrossEntropy.forward(logits, targets: targets, rows: rows, vocabulary: vocabulary, losses: &losses, logSumExp: &lse, scratch: &scratch)
         var gradient = logits
         CrossEntropy.backward(&gradient, targets: targets, logSumExp: lse, rows: rows, vocabulary: vocabulary, scale: 0.5)
