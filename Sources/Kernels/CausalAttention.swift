@@ -33,7 +33,7 @@ public struct CausalAttention: Sendable {
     ) {
         let group = heads / kvHeads
         // Heads write disjoint probabilities and output columns, so they run on ComputeThreads.
-        ComputeThreads.forEachRange(heads, grain: length < 32 ? heads : 1) { headRange in
+        ComputeThreads.forEachRange(heads, grain: length < 32 ? heads : 1) { _, headRange in
             for head in headRange {
                 let kvHead = head / group
                 let p = probabilities + head * length * length
@@ -66,7 +66,7 @@ public struct CausalAttention: Sendable {
         dv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, length: Int
     ) {
         let group = heads / kvHeads
-        ComputeThreads.forEachRange(kvHeads, grain: length < 32 ? kvHeads : 1) { kvRange in
+        ComputeThreads.forEachRange(kvHeads, grain: length < 32 ? kvHeads : 1) { _, kvRange in
             for head in (kvRange.lowerBound * group)..<(kvRange.upperBound * group) {
                 let kvHead = head / group
                 let first = head % group == 0

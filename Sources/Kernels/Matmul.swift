@@ -88,20 +88,21 @@ public enum ComputeThreads {
         openblas_set_num_threads(1)
     }
 
-    /// Runs `body` over `0..<count` cut into at most `count` contiguous ranges of at least `grain`
-    /// items, one per thread, and waits for all. Results stay bit-for-bit the same for any thread
-    /// count as long as `body` computes each item the same way whatever range it is in and no
-    /// two items write the same memory — the callers' contract.
-    public static func forEachRange(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
-        let parts = min(gemmThreads, count / max(grain, 1))
+    /// Runs `body` over `0..<count` cut into at most `maxParts` contiguous ranges of at least
+    /// `grain` items, one per thread, and waits for all; `body` gets its part's index (for scratch
+    /// space of its own) and range. Results stay bit-for-bit the same for any thread count as long
+    /// as `body` computes each item the same way whatever range it is in and no two items write
+    /// the same memory — the callers' contract.
+    public static func forEachRange(_ count: Int, grain: Int = 1, maxParts: Int = .max, _ body: (Int, Range<Int>) -> Void) {
+        let parts = min(gemmThreads, maxParts, count / max(grain, 1))
         guard parts > 1 else {
-            if count > 0 { body(0..<count) }
+            if count > 0 { body(0, 0..<count) }
             return
         }
         withoutActuallyEscaping(body) { body in
             let task = UncheckedTask(body: body)
             DispatchQueue.concurrentPerform(iterations: parts) { part in
-                task.body((count * part / parts)..<(count * (part + 1) / parts))
+                task.body(part, (count * part / parts)..<(count * (part + 1) / parts))
             }
         }
     }
@@ -109,7 +110,7 @@ public enum ComputeThreads {
 
 /// A range body shared by the threads of `forEachRange`, which makes its items disjoint.
 private struct UncheckedTask: @unchecked Sendable {
-    let body: (Range<Int>) -> Void
+    let body: (Int, Range<Int>) -> Void
 }
 
 /// Array conveniences for setup-time work (decompositions, folding factors), not the hot loop.

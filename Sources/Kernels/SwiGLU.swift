@@ -3,7 +3,7 @@
 public enum SwiGLU {
     /// `a = SiLU(gate) ⊙ up` over `count` elements.
     public static func forward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, into a: UnsafeMutablePointer<Float>, count: Int) {
-        ComputeThreads.forEachRange(count, grain: 1 << 14) { range in
+        ComputeThreads.forEachRange(count, grain: 1 << 14) { _, range in
             for index in range {
                 let g = gate[index]
                 a[index] = g / (1 + VectorMath.exp(-g)) * up[index]
@@ -17,7 +17,7 @@ public enum SwiGLU {
         _ da: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
         gateGradient: UnsafeMutablePointer<Float>, upGradient: UnsafeMutablePointer<Float>, count: Int
     ) {
-        ComputeThreads.forEachRange(count, grain: 1 << 14) { range in
+        ComputeThreads.forEachRange(count, grain: 1 << 14) { _, range in
             for index in range {
                 let g = gate[index]
                 let sigmoid = 1 / (1 + VectorMath.exp(-g))

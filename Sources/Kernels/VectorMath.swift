@@ -37,27 +37,6 @@ public enum VectorMath {
         return sum(y, count: count)
     }
 
-    /// `Σ exp(x[i] − shift)` in Double without storing the terms: the same terms summed in the
-    /// same order as `expShifted` followed by `sum`, so the same bits.
-    @inline(__always)
-    public static func sumExpShifted(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Double {
-        var partial = SIMD8<Float>()
-        var index = 0
-        while index + 8 <= count {
-            var terms = SIMD8<Float>()
-            for lane in 0..<8 { terms[lane] = exp(x[index + lane] - shift) }
-            partial += terms
-            index += 8
-        }
-        var total = 0.0
-        for lane in 0..<8 { total += Double(partial[lane]) }
-        while index < count {
-            total += Double(exp(x[index] - shift))
-            index += 1
-        }
-        return total
-    }
-
     /// The sum of `count` elements, eight running partial sums (Float) folded into a Double.
     @inline(__always)
     public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double {

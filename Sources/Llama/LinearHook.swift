@@ -13,7 +13,7 @@ public enum LinearSite: String, CaseIterable, Sendable {
     }
 }
 
-/// One linear layer call: which layer and site, and the shapes. The model calls each linear once
+/// One hook call: which layer and site, and the shapes. The model calls the hook of each linear once
 /// per sequence; the call covers rows `firstRow ..< firstRow + rows` of the packed batch.
 public struct LinearCall: Sendable, Equatable {
     public let layer: Int

@@ -13,6 +13,8 @@ final class OutputHeadBuffers {
     let losses: FloatBuffer     // (C)
     let logSumExp: FloatBuffer  // (C)
     var rowLosses: [Double]     // (C)
+    let scratch: FloatBuffer    // (scratchRows, V): one row per thread of the softmax
+    static let scratchRows = 8
     var targets: [Int32]
 
     init(config: LlamaConfig) {
@@ -22,6 +24,7 @@ final class OutputHeadBuffers {
         losses = FloatBuffer(count: rows)
         logSumExp = FloatBuffer(count: rows)
         rowLosses = [Double](repeating: 0, count: rows)
+        scratch = FloatBuffer(count: Self.scratchRows * config.vocabSize)
         targets = [Int32](repeating: 0, count: rows)
     }
 }
@@ -46,7 +49,8 @@ extension LlamaModel {
             }
             Matmul.linear(head.gathered.pointer, projection, into: head.logits.pointer, rows: chunk.count, inFeatures: h, outFeatures: v)
             total += CrossEntropy.forward(head.logits.pointer, targets: head.targets, rows: chunk.count, vocabulary: v,
-                                          losses: head.losses.pointer, logSumExp: head.logSumExp.pointer, scratch: &head.rowLosses)
+                                          losses: head.losses.pointer, logSumExp: head.logSumExp.pointer, rowLosses: &head.rowLosses,
+                                          scratch: head.scratch.pointer, scratchRows: OutputHeadBuffers.scratchRows)
             guard let scale = gradientScale else { continue }
             CrossEntropy.backward(head.logits.pointer, targets: head.targets, logSumExp: head.logSumExp.pointer,
                                   rows: chunk.count, vocabulary: v, scale: scale)

@@ -176,9 +176,10 @@ final class KernelTests: XCTestCase {
         func loss(_ logits: [Float]) -> Double {
             var losses = [Float](repeating: 0, count: rows)
             var lse = [Float](repeating: 0, count: rows)
-            var scratch = [Double](repeating: 0, count: rows)
-            return CrossEntropy.forward(logits, targets: targets, rows: rows, vocabulary: vocabulary,
-                                        losses: &losses, logSumExp: &lse, scratch: &scratch)
+            var rowLosses = [Double](repeating: 0, count: rows)
+            var scratch = [Float](repeating: 0, count: vocabulary)
+            return CrossEntropy.forward(logits, targets: targets, rows: rows, vocabulary: vocabulary, losses: &losses,
+                                        logSumExp: &lse, rowLosses: &rowLosses, scratch: &scratch, scratchRows: 1)
         }
         var expected = 0.0
         for r in 0..<rows {
@@ -189,8 +190,10 @@ final class KernelTests: XCTestCase {
 
         var losses = [Float](repeating: 0, count: rows)
         var lse = [Float](repeating: 0, count: rows)
-        var scratch = [Double](repeating: 0, count: rows)
-        CrossEntropy.forward(logits, targets: targets, rows: rows, vocabulary: vocabulary, losses: &losses, logSumExp: &lse, scratch: &scratch)
+        var rowLosses = [Double](repeating: 0, count: rows)
+        var scratch = [Float](repeating: 0, count: vocabulary)
+        CrossEntropy.forward(logits, targets: targets, rows: rows, vocabulary: vocabulary, losses: &losses, logSumExp: &lse,
+                             rowLosses: &rowLosses, scratch: &scratch, scratchRows: 1)
         var gradient = logits
         CrossEntropy.backward(&gradient, targets: targets, logSumExp: lse, rows: rows, vocabulary: vocabulary, scale: 0.5)
         XCTAssertLessThan(FiniteDifferences.coordinateError(input: &logits, indices: Array(0..<logits.count), analytic: gradient) {
