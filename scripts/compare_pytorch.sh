@@ -2,7 +2,7 @@
 # ttl-train against PyTorch + PEFT, side by side on this machine: the same weights (the Hugging
 # Face model is built from ttl-train's HDF5 file), the same shapes, threads and data.
 #
-#   scripts/compare_pytorch.sh          (ROUNDS=3 SECONDS_EACH=8; about 15 minutes)
+#   scripts/compare_pytorch.sh          (ROUNDS=3 SECONDS_EACH=8; about 20 minutes, plus the venv once)
 #
 # Optional, not part of scripts/test.sh: it makes its own .venv-peer with torch, transformers and
 # peft from PyPI (a few GB: PyPI's torch wheel is the CUDA build). Each measurement runs ROUNDS
