@@ -87,6 +87,16 @@ public struct AdapterLayout: Sendable, Equatable {
         parameterCount = offset
     }
 
+    /// `target.tensor[index]` of flat parameter `offset`, for messages about one number.
+    public func tensorName(at offset: Int) -> String {
+        for entry in entries {
+            for tensor in entry.tensors where tensor.range.contains(offset) {
+                return "\(entry.target).\(tensor.name)[\(offset - tensor.offset)]"
+            }
+        }
+        return "offset \(offset)"
+    }
+
     /// Parameters still trained once sparse LoRA reaches its final sparsity (all of them for the
     /// dense kinds): what a step reduces.
     public var trainableCount: Int {

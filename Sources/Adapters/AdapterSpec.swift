@@ -114,8 +114,12 @@ public struct AdapterSpec: Sendable, Equatable {
     }
 
     /// Checks the settings against a model, naming the first bad one.
+    /// The largest rank (LoRA, TT or recovery) a spec may ask for: beyond any useful adapter, and
+    /// small enough that no tensor-train core size can overflow.
+    public static let maxRank = 4096
+
     public func validate(for config: LlamaConfig) throws {
-        guard rank >= 1 else { throw AdapterSpecError(setting: "adapter.rank", problem: "must be at least 1, got \(rank)") }
+        guard (1...Self.maxRank).contains(rank) else { throw AdapterSpecError(setting: "adapter.rank", problem: "must be in 1...\(Self.maxRank), got \(rank)") }
         guard alpha.isFinite, alpha > 0 else { throw AdapterSpecError(setting: "adapter.alpha", problem: "must be a positive number, got \(alpha)") }
         guard dropout >= 0, dropout < 1 else { throw AdapterSpecError(setting: "adapter.dropout", problem: "must be in [0, 1), got \(dropout)") }
         if dropout > 0 && kind == .ttLora {
@@ -129,7 +133,9 @@ public struct AdapterSpec: Sendable, Equatable {
         }
         if let recovery {
             guard kind != .sparseLora else { throw AdapterSpecError(setting: "adapter.recovery", problem: "applies to lora and tt-lora only") }
-            guard recovery.rank >= 1 else { throw AdapterSpecError(setting: "adapter.recovery.rank", problem: "must be at least 1, got \(recovery.rank)") }
+            guard (1...Self.maxRank).contains(recovery.rank) else {
+                throw AdapterSpecError(setting: "adapter.recovery.rank", problem: "must be in 1...\(Self.maxRank), got \(recovery.rank)")
+            }
             guard recovery.alpha.isFinite, recovery.alpha > 0 else {
                 throw AdapterSpecError(setting: "adapter.recovery.alpha", problem: "must be a positive number, got \(recovery.alpha)")
             }
@@ -142,8 +148,11 @@ public struct AdapterSpec: Sendable, Equatable {
             }
         }
         for (dimension, factors) in tensorTrainFactors.sorted(by: { $0.key < $1.key }) {
-            let product = factors.reduce(1, *)
-            guard !factors.isEmpty, factors.allSatisfy({ $0 >= 1 }), product == dimension else {
+            let product = factors.reduce(1) { product, factor in
+                let (result, overflow) = product.multipliedReportingOverflow(by: factor)
+                return overflow || factor < 1 ? 0 : result
+            }
+            guard !factors.isEmpty, product == dimension else {
                 throw AdapterSpecError(setting: "adapter.tt.factors.\(dimension)",
                                        problem: "\(factors) multiply to \(product), not \(dimension)")
             }

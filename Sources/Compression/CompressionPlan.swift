@@ -47,8 +47,7 @@ public struct CompressionPlan: Sendable {
         let r = SpecReader(file: file)
         let root = try r.document(text, needs: "a compression plan needs targets: a list of matrices with ranks or energy")
         let top = try r.table(root, at: "", keys: ["refinements", "targets"])
-        let refinements = try r.int(top, "refinements", at: "", default: 0)
-        guard refinements >= 0 else { throw r.error("refinements", "must be 0 or more, is \(refinements)") }
+        let refinements = try r.int(top, "refinements", at: "", in: 0...TuckerDecomposition.maxRefinements, default: 0)
         guard let entries = top["targets"]?.sequence, !entries.isEmpty else {
             throw r.error("targets", "is required: a list of {matrices, layers, view, ranks | energy}", found: top["targets"])
         }
@@ -74,7 +73,7 @@ public struct CompressionPlan: Sendable {
         }
         guard !sites.isEmpty else { throw r.error(r.join(path, "matrices"), "names no matrix") }
         let layers = try r.list(table, "layers", at: path, default: Array(0..<config.layerCount)) { node, at -> Int in
-            let layer = try r.intElement(node, at)
+            let layer = try r.intElement(in: Int.min...Int.max)(node, at)
             guard (0..<config.layerCount).contains(layer) else {
                 throw r.error(at, "layer \(layer) does not exist (the model has \(config.layerCount) layers, 0…\(config.layerCount - 1))")
             }
@@ -87,10 +86,9 @@ public struct CompressionPlan: Sendable {
         case (_?, _?), (nil, nil):
             throw r.error(path, "give either ranks (one per mode of the view) or energy (0 < energy ≤ 1)")
         case (_?, nil):
-            ranks = .fixed(try r.list(table, "ranks", at: path) { try r.intElement($0, $1) })
+            ranks = .fixed(try r.list(table, "ranks", at: path, r.intElement(in: Int.min...Int.max)))
         case (nil, _?):
-            let energy = try r.double(table, "energy", at: path)
-            guard energy > 0, energy <= 1 else { throw r.error(r.join(path, "energy"), "must lie in (0, 1], is \(energy)") }
+            let energy = try r.double(table, "energy", at: path, "in (0, 1]", valid: { $0 > 0 && $0 <= 1 })
             ranks = .energy(energy)
         }
         return try layers.flatMap { layer in

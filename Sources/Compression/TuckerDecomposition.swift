@@ -27,6 +27,9 @@ public enum TuckerDecomposition {
         case energy(Double)
     }
 
+    /// HOOI converges in a handful of sweeps; a plan asking for more than this is a mistake.
+    public static let maxRefinements = 100
+
     /// Decomposes `tensor` (the weight reshaped to the view; the first `outputModes` modes index
     /// the weight's output rows) at `ranks`, refined by `refinements` HOOI sweeps.
     public static func decompose(_ tensor: DenseTensor, outputModes: Int, ranks: Ranks, refinements: Int = 0) throws -> Result {

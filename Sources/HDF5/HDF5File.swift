@@ -21,7 +21,7 @@ public final class HDF5File {
     let handle: Handle
     public let root: HDF5Group
 
-    private init(path: String, id: hid_t) {
+    init(path: String, id: hid_t) {
         self.path = path
         self.handle = Handle(id, close: H5Fclose)
         self.root = HDF5Group(handle: handle, location: ObjectPath(file: path, path: "/"))

@@ -1,3 +1,4 @@
+import Foundation
 import CHDF5
 
 /// Process-wide HDF5 set-up and the bridge from HDF5's error stack to `HDF5Error`.
@@ -20,7 +21,7 @@ enum HDF5Library {
         withUnsafeMutablePointer(to: &messages) { list in
             _ = H5Ewalk2(ttl_h5e_default(), H5E_WALK_DOWNWARD, { _, entry, context in
                 guard let entry, let context, let desc = entry.pointee.desc else { return 0 }
-                let message = String(cString: desc)
+                let message = HDF5Library.condensed(String(cString: desc))
                 if !message.isEmpty {
                     context.assumingMemoryBound(to: [String].self).pointee.append(message)
                 }
@@ -29,6 +30,18 @@ enum HDF5Library {
         }
         H5Eclear2(ttl_h5e_default())
         return messages
+    }
+
+    /// One line from a library message: the system's own error text when the message reports
+    /// one (a failed `write` lists time, file name, descriptor, errno and sizes over two lines),
+    /// otherwise the message with its line breaks removed.
+    static func condensed(_ message: String) -> String {
+        if let start = message.range(of: "error message = '"),
+           let end = message[start.upperBound...].firstIndex(of: "'") {
+            let summary = message.prefix { $0 != "," && $0 != ":" }
+            return "\(summary): \(message[start.upperBound..<end])"
+        }
+        return message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
     }
 
     /// Builds the error for a failed call, classifying it from the library's own messages.

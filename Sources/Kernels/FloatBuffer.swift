@@ -29,6 +29,11 @@ public final class FloatBuffer {
         return pointer + offset
     }
 
+    /// The index of the first NaN or infinity, if any.
+    public func firstNonFinite() -> Int? {
+        (0..<count).first { !pointer[$0].isFinite }
+    }
+
     public func zero() {
         pointer.update(repeating: 0, count: count)
     }

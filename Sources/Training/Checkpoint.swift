@@ -38,8 +38,9 @@ public struct TrainingState: Equatable, Sendable {
 
 /// Checkpoints `DIR/step-000200.h5`: self-describing adapters under `/adapters/<target>/<tensor>`
 /// (plus `<tensor>_mask` for sparse LoRA), AdamW's moments under `/optimizer`, the state as root
-/// attributes. Written to a temporary file, fsynced and renamed, so a crash never leaves a half
-/// checkpoint under a real name; Fletcher32 on every dataset, so a corrupt one is detected.
+/// attributes. Built in memory and put on disk with `DurableFile` (exclusive temporary file, every
+/// write checked, fsync, rename), so a crash or a full disk never leaves a half checkpoint under a
+/// real name; Fletcher32 on every dataset, so a corrupt one is detected.
 public enum Checkpoint {
     public static let formatName = "ttl-train-checkpoint"
     public static let formatVersion: Int64 = 1
@@ -55,11 +56,12 @@ public enum Checkpoint {
     public static func write(
         to directory: String, state: TrainingState, adapters: AdapterSet, optimizer: AdamW, keep: Int
     ) throws -> String {
+        try requireFinite(adapters: adapters, optimizer: optimizer, step: state.step)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        DurableFile.removeLeftovers(in: directory)
         let path = (directory as NSString).appendingPathComponent(fileName(step: state.step))
-        let temporary = path + ".tmp"
         do {
-            let file = try HDF5File.create(temporary)
+            let file = try HDF5File.createInMemory(name: path)
             let root = file.root.attributes
             try root.set("format", formatName)
             try root.set("format_version", formatVersion)
@@ -105,15 +107,22 @@ public enum Checkpoint {
             try moments.attributes.set("steps", Int64(optimizer.steps))
             try moments.write("first_moment", optimizer.firstMoment.array(), options: .checksummed)
             try moments.write("second_moment", optimizer.secondMoment.array(), options: .checksummed)
-            try file.close()
+            try file.writeDurably(to: path)
         }
-        try synchronize(temporary)
-        if rename(temporary, path) != 0 {
-            throw CheckpointError(path: path, problem: "cannot rename \(temporary): \(String(cString: strerror(errno)))")
-        }
-        try synchronize(directory)
         try prune(directory, keep: keep)
         return path
+    }
+
+    /// A checkpoint holds only finite numbers and non-negative second moments: one that does not
+    /// could never be resumed from, and must not become "the last good checkpoint".
+    private static func requireFinite(adapters: AdapterSet, optimizer: AdamW, step: Int) throws {
+        for (name, buffer) in [("adapter parameters", adapters.parameters), ("AdamW first moment", optimizer.firstMoment),
+                               ("AdamW second moment", optimizer.secondMoment)] {
+            if let index = buffer.firstNonFinite() {
+                throw CheckpointError(path: fileName(step: step),
+                                      problem: "not written: \(name) entry \(index) (\(adapters.layout.tensorName(at: index))) is \(buffer.pointer[index])")
+            }
+        }
     }
 
     /// Checkpoints in `directory`, newest step first.
@@ -125,14 +134,6 @@ public enum Checkpoint {
 
     private static func prune(_ directory: String, keep: Int) throws {
         for old in list(directory).dropFirst(max(keep, 1)) { try FileManager.default.removeItem(atPath: old) }
-    }
-
-    /// fsync of a file or directory, so a rename after it is durable.
-    private static func synchronize(_ path: String) throws {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { throw CheckpointError(path: path, problem: "cannot open to sync: \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw CheckpointError(path: path, problem: "fsync failed: \(String(cString: strerror(errno)))") }
     }
 }
 

@@ -64,6 +64,20 @@ public struct JobSpec: Sendable {
     /// The spec as written (with overrides applied), stored in checkpoints.
     public var text: String
 
+    /// Bounds of the numbers a spec holds, far beyond any real run and far below where step ×
+    /// batch or a tensor's size could overflow.
+    public enum Limits {
+        public static let steps = 100_000_000
+        public static let examples = 10_000_000
+        public static let tokens = 1 << 20
+        public static let layers = 10_000
+        public static let checkpointsKept = 10_000
+        public static let learningRate = 10.0
+        public static let epsilon: ClosedRange<Double> = 1e-30...1
+        public static let weightDecay = 1000.0
+        public static let nameLength = 128
+    }
+
     /// Reads the spec at `path`, applying `overrides` (`key.path=value`, values in YAML syntax).
     public static func load(path: String, overrides: [String] = []) throws -> JobSpec {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -85,6 +99,7 @@ public struct JobSpec: Sendable {
         let top = try r.table(root, at: "", keys: ["name", "model", "data", "task", "adapter", "optimizer", "schedule",
                                                    "batch", "seed", "reduction", "eval", "checkpoint", "output", "compression_aware"])
         name = try r.string(top, "name", at: "")
+        try Self.checkName(name, reader: r)
         model = try r.string(top, "model", at: "")
         task = Task(rawValue: try r.choice(top, "task", at: "", Task.allCases.map(\.rawValue)))!
         let data = try r.table(top["data"], at: "data", keys: ["path", "train_split", "eval_split"])
@@ -94,37 +109,42 @@ public struct JobSpec: Sendable {
         adapter = try Self.adapter(top["adapter"], reader: r)
 
         let optimizerTable = try r.table(top["optimizer"], at: "optimizer", keys: ["lr", "betas", "eps", "weight_decay", "max_grad_norm"])
-        let betas = try r.list(optimizerTable, "betas", at: "optimizer", default: [0.9, 0.999], r.doubleElement)
-        guard betas.count == 2, betas.allSatisfy({ $0 >= 0 && $0 < 1 }) else {
-            throw r.error("optimizer.betas", "expected two numbers in [0, 1)")
-        }
+        let betas = try r.list(optimizerTable, "betas", at: "optimizer", default: [0.9, 0.999], r.doubleElement("in [0, 1)") { $0 >= 0 && $0 < 1 })
+        guard betas.count == 2 else { throw r.error("optimizer.betas", "expected two numbers in [0, 1)") }
         optimizer = Optimizer(
-            learningRate: try r.double(optimizerTable, "lr", at: "optimizer"),
+            learningRate: try r.double(optimizerTable, "lr", at: "optimizer", "a positive number up to \(Limits.learningRate)") {
+                $0 > 0 && $0 <= Limits.learningRate
+            },
             adam: AdamW.Settings(beta1: Float(betas[0]), beta2: Float(betas[1]),
-                                 epsilon: Float(try r.double(optimizerTable, "eps", at: "optimizer", default: 1e-8)),
-                                 weightDecay: Float(try r.double(optimizerTable, "weight_decay", at: "optimizer", default: 0.01))),
-            maxGradNorm: try r.double(optimizerTable, "max_grad_norm", at: "optimizer", default: 1.0))
+                                 epsilon: Float(try r.double(optimizerTable, "eps", at: "optimizer", "in [\(Limits.epsilon.lowerBound), \(Limits.epsilon.upperBound)]",
+                                                             valid: Limits.epsilon.contains, default: 1e-8)),
+                                 weightDecay: Float(try r.double(optimizerTable, "weight_decay", at: "optimizer", "in [0, \(Limits.weightDecay)]",
+                                                                 valid: { $0 >= 0 && $0 <= Limits.weightDecay }, default: 0.01))),
+            maxGradNorm: try r.double(optimizerTable, "max_grad_norm", at: "optimizer", "zero (no clipping) or positive",
+                                      valid: { $0 >= 0 }, default: 1.0))
 
         let scheduleTable = try r.table(top["schedule"], at: "schedule", keys: ["kind", "warmup_steps", "total_steps"])
         schedule = LearningRateSchedule(
             shape: LearningRateSchedule.Shape(rawValue: try r.choice(scheduleTable, "kind", at: "schedule",
                                                                       LearningRateSchedule.Shape.allCases.map(\.rawValue), default: "cosine"))!,
             peak: optimizer.learningRate,
-            warmupSteps: try r.int(scheduleTable, "warmup_steps", at: "schedule", default: 0),
-            totalSteps: try r.int(scheduleTable, "total_steps", at: "schedule"))
+            warmupSteps: try r.int(scheduleTable, "warmup_steps", at: "schedule", in: 0...Limits.steps, default: 0),
+            totalSteps: try r.int(scheduleTable, "total_steps", at: "schedule", in: 1...Limits.steps))
 
         let batchTable = try r.table(top["batch"], at: "batch", keys: ["global", "micro", "max_length"])
-        batch = Batch(global: try r.int(batchTable, "global", at: "batch"), micro: try r.int(batchTable, "micro", at: "batch"),
-                      maxLength: try r.int(batchTable, "max_length", at: "batch", default: 256))
-        seed = UInt64(bitPattern: Int64(try r.int(top, "seed", at: "", default: 0)))
+        batch = Batch(global: try r.int(batchTable, "global", at: "batch", in: 1...Limits.examples),
+                      micro: try r.int(batchTable, "micro", at: "batch", in: 1...Limits.examples),
+                      maxLength: try r.int(batchTable, "max_length", at: "batch", in: 1...Limits.tokens, default: 256))
+        seed = UInt64(bitPattern: Int64(try r.int(top, "seed", at: "", in: Int.min...Int.max, default: 0)))
         reduction = GradientReducer.Mode(rawValue: try r.choice(top, "reduction", at: "", GradientReducer.Mode.allCases.map(\.rawValue), default: "exact"))!
         let evalTable = try r.table(top["eval"], at: "eval", keys: ["every", "examples"])
-        evalEvery = try r.int(evalTable, "every", at: "eval", default: 50)
-        evalExamples = try r.int(evalTable, "examples", at: "eval", default: 256)
+        evalEvery = try r.int(evalTable, "every", at: "eval", in: 1...Limits.steps, default: 50)
+        evalExamples = try r.int(evalTable, "examples", at: "eval", in: 1...Limits.examples, default: 256)
         let checkpointTable = try r.table(top["checkpoint"], at: "checkpoint", keys: ["every", "keep"])
-        checkpointEvery = try r.int(checkpointTable, "every", at: "checkpoint", default: 50)
-        checkpointKeep = try r.int(checkpointTable, "keep", at: "checkpoint", default: 3)
+        checkpointEvery = try r.int(checkpointTable, "every", at: "checkpoint", in: 1...Limits.steps, default: 50)
+        checkpointKeep = try r.int(checkpointTable, "keep", at: "checkpoint", in: 1...Limits.checkpointsKept, default: 3)
         output = try r.string(top, "output", at: "", default: "runs/\(name)")
+        try Self.checkOutput(output, reader: r)
         if top["compression_aware"] != nil {
             let table = try r.table(top["compression_aware"], at: "compression_aware",
                                     keys: ["teacher_model", "teacher_checkpoint", "inherit", "distill_weight", "kl_weight"])
@@ -133,8 +153,9 @@ public struct JobSpec: Sendable {
             compressionAware = CompressionAware(
                 teacherModel: try r.string(table, "teacher_model", at: "compression_aware"),
                 teacherCheckpoint: try r.string(table, "teacher_checkpoint", at: "compression_aware"),
-                inherit: inherits, distillWeight: try r.double(table, "distill_weight", at: "compression_aware", default: 1),
-                klWeight: try r.double(table, "kl_weight", at: "compression_aware", default: 0))
+                inherit: inherits,
+                distillWeight: try r.double(table, "distill_weight", at: "compression_aware", "zero (term off) or positive", valid: { $0 >= 0 }, default: 1),
+                klWeight: try r.double(table, "kl_weight", at: "compression_aware", "zero (term off) or positive", valid: { $0 >= 0 }, default: 0))
         }
         self.text = text
         try validateNumbers(reader: r)
@@ -143,62 +164,81 @@ public struct JobSpec: Sendable {
     private static func adapter(_ node: Node?, reader r: SpecReader) throws -> AdapterSpec {
         let table = try r.table(node, at: "adapter", keys: ["kind", "rank", "alpha", "targets", "layers", "dropout", "tt", "sparsity", "recovery"])
         let kind = AdapterSpec.Kind(rawValue: try r.choice(table, "kind", at: "adapter", AdapterSpec.Kind.allCases.map(\.rawValue)))!
-        let rank = try r.int(table, "rank", at: "adapter", default: 8)
+        let rank = try r.int(table, "rank", at: "adapter", in: 1...AdapterSpec.maxRank, default: 8)
         let names = try r.list(table, "targets", at: "adapter", default: ["q_proj", "v_proj"], r.stringElement)
-        let layers: [Int]? = table["layers"] == nil ? nil : try r.list(table, "layers", at: "adapter", r.intElement)
+        let layers: [Int]? = table["layers"] == nil ? nil : try r.list(table, "layers", at: "adapter", r.intElement(in: 0...Limits.layers))
         let tt = try r.table(table["tt"], at: "adapter.tt", keys: ["factors", "init", "path"])
         var factors: [Int: [Int]] = [:]
         for (dimension, list) in try r.integerTable(tt["factors"], at: "adapter.tt.factors") {
-            factors[dimension] = try r.list(["\(dimension)": list], "\(dimension)", at: "adapter.tt.factors", r.intElement)
+            factors[dimension] = try r.list(["\(dimension)": list], "\(dimension)", at: "adapter.tt.factors", r.intElement(in: 1...dimension))
         }
         let initialization = try r.choice(tt, "init", at: "adapter.tt", AdapterSpec.TensorTrainInitialization.allCases.map(\.rawValue), default: "zero-delta")
         let path = try r.choice(tt, "path", at: "adapter.tt", ["auto"] + TensorTrain.Path.allCases.map(\.rawValue), default: "auto")
         var schedule: SparsitySchedule?
         if table["sparsity"] != nil {
             let sparsity = try r.table(table["sparsity"], at: "adapter.sparsity", keys: ["initial", "final", "start_step", "end_step", "every"])
-            schedule = SparsitySchedule(initial: try r.double(sparsity, "initial", at: "adapter.sparsity", default: 0),
-                                        final: try r.double(sparsity, "final", at: "adapter.sparsity"),
-                                        startStep: try r.int(sparsity, "start_step", at: "adapter.sparsity", default: 0),
-                                        endStep: try r.int(sparsity, "end_step", at: "adapter.sparsity"),
-                                        every: try r.int(sparsity, "every", at: "adapter.sparsity", default: 10))
+            let fraction = { (value: Double) in value >= 0 && value < 1 }
+            schedule = SparsitySchedule(initial: try r.double(sparsity, "initial", at: "adapter.sparsity", "in [0, 1)", valid: fraction, default: 0),
+                                        final: try r.double(sparsity, "final", at: "adapter.sparsity", "in [0, 1)", valid: fraction),
+                                        startStep: try r.int(sparsity, "start_step", at: "adapter.sparsity", in: 0...Limits.steps, default: 0),
+                                        endStep: try r.int(sparsity, "end_step", at: "adapter.sparsity", in: 0...Limits.steps),
+                                        every: try r.int(sparsity, "every", at: "adapter.sparsity", in: 1...Limits.steps, default: 10))
         }
         var recovery: AdapterSpec.Recovery?
         if table["recovery"] != nil {
             let module = try r.table(table["recovery"], at: "adapter.recovery", keys: ["rank", "alpha", "activation", "layers"])
-            let recoveryRank = try r.int(module, "rank", at: "adapter.recovery", default: 8)
+            let recoveryRank = try r.int(module, "rank", at: "adapter.recovery", in: 1...AdapterSpec.maxRank, default: 8)
             recovery = AdapterSpec.Recovery(
-                rank: recoveryRank, alpha: Float(try r.double(module, "alpha", at: "adapter.recovery", default: Double(recoveryRank))),
+                rank: recoveryRank,
+                alpha: Float(try r.double(module, "alpha", at: "adapter.recovery", "a positive number", valid: { $0 > 0 }, default: Double(recoveryRank))),
                 activation: AdapterSpec.Recovery.Activation(rawValue: try r.choice(module, "activation", at: "adapter.recovery",
                                                                                    AdapterSpec.Recovery.Activation.allCases.map(\.rawValue), default: "gelu"))!,
-                layers: module["layers"] == nil ? nil : try r.list(module, "layers", at: "adapter.recovery", r.intElement))
+                layers: module["layers"] == nil ? nil : try r.list(module, "layers", at: "adapter.recovery", r.intElement(in: 0...Limits.layers)))
         }
         return AdapterSpec(
-            kind: kind, rank: rank, alpha: Float(try r.double(table, "alpha", at: "adapter", default: kind == .ttLora ? 1 : Double(2 * rank))),
+            kind: kind, rank: rank,
+            alpha: Float(try r.double(table, "alpha", at: "adapter", "a positive number", valid: { $0 > 0 }, default: kind == .ttLora ? 1 : Double(2 * rank))),
             targets: try r.adapterSetting { try AdapterSpec.targets(named: names) }, layers: layers,
-            dropout: Float(try r.double(table, "dropout", at: "adapter", default: 0)),
+            dropout: Float(try r.double(table, "dropout", at: "adapter", "in [0, 1)", valid: { $0 >= 0 && $0 < 1 }, default: 0)),
             tensorTrainFactors: factors, tensorTrainInitialization: AdapterSpec.TensorTrainInitialization(rawValue: initialization)!,
             tensorTrainPath: TensorTrain.Path(rawValue: path), sparsity: schedule, recovery: recovery)
     }
 
+    /// What no single key can say: relations between values, and sections that only some
+    /// adapters or tasks use.
     private func validateNumbers(reader r: SpecReader) throws {
-        let positive: [(String, Int)] = [("batch.global", batch.global), ("batch.micro", batch.micro), ("batch.max_length", batch.maxLength),
-                                         ("schedule.total_steps", schedule.totalSteps), ("eval.every", evalEvery),
-                                         ("eval.examples", evalExamples), ("checkpoint.every", checkpointEvery), ("checkpoint.keep", checkpointKeep)]
-        for (path, value) in positive where value < 1 { throw r.error(path, "must be at least 1, got \(value)") }
-        guard optimizer.learningRate > 0, optimizer.learningRate.isFinite else { throw r.error("optimizer.lr", "must be a positive number") }
-        guard optimizer.adam.weightDecay >= 0 else { throw r.error("optimizer.weight_decay", "must be zero or positive, got \(optimizer.adam.weightDecay)") }
-        guard optimizer.maxGradNorm >= 0 else { throw r.error("optimizer.max_grad_norm", "must be zero (no clipping) or positive, got \(optimizer.maxGradNorm)") }
-        guard schedule.warmupSteps >= 0, schedule.warmupSteps <= schedule.totalSteps else {
+        guard schedule.warmupSteps <= schedule.totalSteps else {
             throw r.error("schedule.warmup_steps", "must be in 0...total_steps (\(schedule.totalSteps)), got \(schedule.warmupSteps)")
         }
         guard batch.global % batch.micro == 0 else {
             throw r.error("batch.global", "\(batch.global) is not a multiple of batch.micro \(batch.micro)")
         }
-        if let aware = compressionAware {
-            for (key, value) in [("distill_weight", aware.distillWeight), ("kl_weight", aware.klWeight)] where !(value >= 0 && value.isFinite) {
-                throw r.error("compression_aware.\(key)", "must be zero (term off) or positive, got \(value)")
-            }
-            guard adapter.kind != .sparseLora else { throw r.error("compression_aware", "supports lora and tt-lora adapters") }
+        if adapter.sparsity != nil, adapter.kind != .sparseLora {
+            throw r.error("adapter.sparsity", "applies to sparse-lora only (this adapter is \(adapter.kind.rawValue))")
+        }
+        if adapter.recovery != nil, compressionAware == nil {
+            throw r.error("adapter.recovery", "is CA-LoRA's recovery module: it needs a compression_aware section")
+        }
+        if compressionAware != nil, adapter.kind == .sparseLora {
+            throw r.error("compression_aware", "supports lora and tt-lora adapters")
+        }
+    }
+
+    /// A job name becomes a directory under `runs/` and a label in metrics: a name, never a path.
+    private static func checkName(_ name: String, reader r: SpecReader) throws {
+        let allowed = name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
+        guard !name.isEmpty, name.count <= Limits.nameLength, allowed, !name.hasPrefix(".") else {
+            throw r.error("name", "must be 1 to \(Limits.nameLength) letters, digits, '.', '_' or '-', not starting with '.' (it names the run's directory), got '\(name)'")
+        }
+    }
+
+    /// The output is a directory of the user's: not empty, and not in the kernel's virtual file
+    /// systems, where nothing written stays.
+    private static func checkOutput(_ output: String, reader r: SpecReader) throws {
+        guard !output.trimmingCharacters(in: .whitespaces).isEmpty else { throw r.error("output", "is empty; name a directory for the run") }
+        let resolved = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath().path
+        for system in ["/proc", "/sys", "/dev"] where resolved == system || resolved.hasPrefix(system + "/") {
+            throw r.error("output", "'\(output)' is in \(system), which holds no files of a run; name a directory of your own")
         }
     }
 
@@ -231,7 +271,12 @@ public struct JobSpec: Sendable {
         }
         let path = override[..<equals].split(separator: ".").map(String.init)
         let valueText = String(override[override.index(after: equals)...])
-        let value = (try? Yams.compose(yaml: valueText)).flatMap { $0 } ?? Node(valueText)
+        let value: Node
+        do {
+            value = try reader.compose(valueText, at: "--set \(override)") ?? Node(valueText)
+        } catch let error as JobSpecError where error.problem.hasPrefix("not valid YAML") {
+            value = Node(valueText)
+        }
         func set(_ node: Node, _ keys: ArraySlice<String>) -> Node {
             guard let key = keys.first else { return value }
             var mapping = node.mapping ?? Node.Mapping([])

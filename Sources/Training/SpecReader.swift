@@ -11,16 +11,48 @@ package struct SpecReader {
         self.file = file
     }
 
-    /// The YAML document in `text`; an empty or malformed one is an error saying what the file
-    /// should hold (`needs`).
+    /// A spec or plan is a page of YAML; these bounds refuse a huge file or an alias bomb (a few
+    /// lines whose anchors expand to billions of nodes) before anything walks the tree.
+    package static let maxDocumentBytes = 1 << 20
+    package static let maxNodes = 100_000
+
+    /// The YAML document in `text`; an empty, malformed or oversized one is an error saying what
+    /// the file should hold (`needs`).
     package func document(_ text: String, needs: String) throws -> Node {
         guard !text.allSatisfy(\.isWhitespace) else {
             throw JobSpecError(file: file, keyPath: "(file)", problem: "is empty (\(needs))")
         }
+        return try compose(text, at: "(file)") ?? Node.mapping(.init([]))
+    }
+
+    /// Parses YAML `text` within the size and node bounds; `path` names it in errors.
+    package func compose(_ text: String, at path: String) throws -> Node? {
+        guard text.utf8.count <= Self.maxDocumentBytes else {
+            throw JobSpecError(file: file, keyPath: path, problem: "is \(text.utf8.count) bytes; YAML here is limited to \(Self.maxDocumentBytes)")
+        }
+        let node: Node?
         do {
-            return try Yams.compose(yaml: text) ?? Node.mapping(.init([]))
+            node = try Yams.compose(yaml: text)
         } catch {
-            throw JobSpecError(file: file, keyPath: "(file)", problem: "not valid YAML: \("\(error)".split(separator: "\n").first ?? "")")
+            throw JobSpecError(file: file, keyPath: path, problem: "not valid YAML: \("\(error)".split(separator: "\n").first ?? "")")
+        }
+        var budget = Self.maxNodes
+        if let node, !Self.fits(node, within: &budget) {
+            throw JobSpecError(file: file, keyPath: path, problem: "expands to more than \(Self.maxNodes) YAML nodes (nested aliases?); refusing to read it")
+        }
+        return node
+    }
+
+    /// Counts `node` and everything under it — aliases count each time they are used — against
+    /// `budget`, stopping as soon as it runs out.
+    private static func fits(_ node: Node, within budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0 else { return false }
+        switch node {
+        case .scalar: return true
+        case .sequence(let sequence): return sequence.allSatisfy { fits($0, within: &budget) }
+        case .mapping(let mapping): return mapping.allSatisfy { fits($0.key, within: &budget) && fits($0.value, within: &budget) }
+        case .alias: return true
         }
     }
 
@@ -58,18 +90,19 @@ package struct SpecReader {
         return value
     }
 
-    package func int(_ table: [String: Node], _ key: String, at path: String, default fallback: Int? = nil) throws -> Int {
+    /// An integer in `range`: every number a spec holds is bounded where it is read, so no later
+    /// arithmetic on it can overflow.
+    package func int(_ table: [String: Node], _ key: String, at path: String, in range: ClosedRange<Int>, default fallback: Int? = nil) throws -> Int {
         guard let node = table[key] else { return try missing(path, key, fallback) }
-        guard case .scalar = node, let value = node.int else { throw error(join(path, key), "expected an integer", found: node) }
-        return value
+        return try intElement(in: range)(node, join(path, key))
     }
 
-    package func double(_ table: [String: Node], _ key: String, at path: String, default fallback: Double? = nil) throws -> Double {
+    /// A finite number for which `valid` holds (`expected` says what that means); NaN and
+    /// infinities are refused everywhere.
+    package func double(_ table: [String: Node], _ key: String, at path: String, _ expected: String, valid: @escaping (Double) -> Bool,
+                        default fallback: Double? = nil) throws -> Double {
         guard let node = table[key] else { return try missing(path, key, fallback) }
-        guard case .scalar = node, let value = node.float ?? node.int.map(Double.init) else {
-            throw error(join(path, key), "expected a number", found: node)
-        }
-        return value
+        return try doubleElement(expected, valid: valid)(node, join(path, key))
     }
 
     /// One of `choices`, spelled as in the spec.
@@ -88,14 +121,27 @@ package struct SpecReader {
         return try sequence.enumerated().map { try element($0.element, "\(join(path, key))[\($0.offset)]") }
     }
 
-    package func intElement(_ node: Node, _ path: String) throws -> Int {
-        guard case .scalar = node, let value = node.int else { throw error(path, "expected an integer", found: node) }
-        return value
+    /// Reads one integer list element (or value) in `range`.
+    package func intElement(in range: ClosedRange<Int>) -> (Node, String) throws -> Int {
+        { node, path in
+            guard case .scalar = node, let value = node.int else { throw error(path, "expected an integer", found: node) }
+            guard range.contains(value) else {
+                let bounds = range.upperBound == .max ? "at least \(range.lowerBound)" : "in \(range.lowerBound)...\(range.upperBound)"
+                throw error(path, "must be \(bounds), got \(value)")
+            }
+            return value
+        }
     }
 
-    package func doubleElement(_ node: Node, _ path: String) throws -> Double {
-        guard case .scalar = node, let value = node.float ?? node.int.map(Double.init) else { throw error(path, "expected a number", found: node) }
-        return value
+    /// Reads one finite number (or list element) for which `valid` holds.
+    package func doubleElement(_ expected: String, valid: @escaping (Double) -> Bool) -> (Node, String) throws -> Double {
+        { node, path in
+            guard case .scalar = node, let value = node.float ?? node.int.map(Double.init) else {
+                throw error(path, "expected a number", found: node)
+            }
+            guard value.isFinite, valid(value) else { throw error(path, "must be \(expected), got \(value)") }
+            return value
+        }
     }
 
     package func stringElement(_ node: Node, _ path: String) throws -> String {

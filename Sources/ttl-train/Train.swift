@@ -26,8 +26,9 @@ struct Train: ParsableCommand {
     func run() throws {
         let world = try MPICommunicator.world()
         ComputeThreads.set(threads ?? RankThreads.automatic)
-        let trainer = try agreeing(world) {
-            try Trainer(spec: try options.load(), file: options.job, communicator: world)
+        let (trainer, lock) = try agreeing(world) {
+            let trainer = try Trainer(spec: try options.load(), file: options.job, communicator: world)
+            return (trainer, world.isRoot ? try OutputLock(directory: trainer.spec.output) : nil)
         }
         let mode: ResumeMode = resume.map { $0 == "auto" ? .auto : .checkpoint($0) } ?? .fresh
         let printer = ProgressPrinter()
@@ -35,6 +36,7 @@ struct Train: ParsableCommand {
         let stop = StopRequest.listening { message in
             FileHandle.standardError.write(Data("ttl-train: rank \(rank): \(message)\n".utf8))
         }
+        defer { withExtendedLifetime(lock) {} }
         do {
             let outcome = try trainer.run(resume: mode, stop: stop) { printer.show($0) }
             printer.finish()
