@@ -5,16 +5,21 @@ extension Checkpoint {
     /// Reads checkpoint `path` into `adapters` and `optimizer` after checking that it belongs to
     /// this model and adapter layout (targets, shapes, ranks, α), and returns its state. Nothing is
     /// changed unless all of it reads and verifies.
-    public static func read(_ path: String, into adapters: AdapterSet, optimizer: AdamW, modelFingerprint: String) throws -> TrainingState {
+    /// `maxStep` is the job's `schedule.total_steps`: a checkpoint past it belongs to another run.
+    public static func read(_ path: String, into adapters: AdapterSet, optimizer: AdamW, modelFingerprint: String,
+                            maxStep: Int = JobSpec.Limits.steps) throws -> TrainingState {
         let file = try HDF5File.open(path)
         let state = try readState(file, path: path)
+        guard state.step <= maxStep else {
+            throw CheckpointError(path: path, problem: "is at step \(state.step), beyond this job's schedule.total_steps \(maxStep)")
+        }
         guard state.modelFingerprint == modelFingerprint else {
             throw CheckpointError(path: path, problem: "was trained on another base model (\(state.modelFingerprint), this one is \(modelFingerprint))")
         }
         let job = adapters.layout.spec.kind.rawValue
         let kind = try file.root.attributes.string("adapter_kind")
         guard kind == job else { throw CheckpointError(path: path, problem: "holds \(kind) adapters, the job has \(job)") }
-        let stored = Dictionary(uniqueKeysWithValues: try storedAdapters(in: file).map { ($0.target, $0) })
+        let stored = Dictionary(uniqueKeysWithValues: try storedAdapters(in: file, kind: kind, path: path).map { ($0.target, $0) })
         let expected = Set(adapters.layout.entries.map(\.target))
         if let extra = stored.keys.filter({ !expected.contains($0) }).sorted().first {
             throw CheckpointError(path: path, problem: "has an adapter for \(extra), which the job does not adapt")
@@ -42,17 +47,12 @@ extension Checkpoint {
                 }
             }
         }
-        let first = try file.root.read("optimizer/first_moment", as: Float.self)
-        let second = try file.root.read("optimizer/second_moment", as: Float.self)
-        guard first.count == parameters.count, second.count == parameters.count else {
-            throw CheckpointError(path: path, problem: "optimizer moments have \(first.count) entries, the adapters \(parameters.count)")
-        }
-        let steps = try file.root.openGroup("optimizer").attributes.value("steps", as: Int64.self)
+        let moments = try verifyOptimizer(file, parameters: parameters.count, step: state.step, path: path)
         adapters.parameters.copy(from: parameters)
         adapters.masks.copy(from: masks)
-        optimizer.firstMoment.copy(from: first)
-        optimizer.secondMoment.copy(from: second)
-        optimizer.steps = Int(steps)
+        optimizer.firstMoment.copy(from: moments.first)
+        optimizer.secondMoment.copy(from: moments.second)
+        optimizer.steps = moments.steps
         return state
     }
 
@@ -70,10 +70,12 @@ extension Checkpoint {
         guard version == formatVersion else {
             throw CheckpointError(path: path, problem: "checkpoint format version \(version) is not supported (this ttl-train reads \(formatVersion))")
         }
+        let count = { (name: String, range: ClosedRange<Int>) in try integer(root, name, in: range, path: path, object: "") }
+        let positions = 0...(JobSpec.Limits.steps * JobSpec.Limits.examples)
         return TrainingState(
-            step: Int(try root.value("step", as: Int64.self)), epoch: Int(try root.value("epoch", as: Int64.self)),
-            dataCursor: Int(try root.value("data_cursor", as: Int64.self)), tokensSeen: Int(try root.value("tokens_seen", as: Int64.self)),
-            worldSize: Int(try root.value("world_size", as: Int64.self)),
+            step: try count("step", 0...JobSpec.Limits.steps), epoch: try count("epoch", positions),
+            dataCursor: try count("data_cursor", positions), tokensSeen: try count("tokens_seen", 0...Int.max),
+            worldSize: try count("world_size", 1...maxWorldSize),
             seed: UInt64(bitPattern: try root.value("seed", as: Int64.self)),
             modelFingerprint: try root.string("model_fingerprint"), jobSpec: try root.string("job_spec"))
     }
@@ -81,12 +83,12 @@ extension Checkpoint {
     /// `--resume auto`: the newest checkpoint in `directory` that opens, verifies and fits the job,
     /// read into `adapters` and `optimizer`; `skipped` says which newer ones were passed over and why.
     public static func resumeNewest(
-        in directory: String, adapters: AdapterSet, optimizer: AdamW, modelFingerprint: String
+        in directory: String, adapters: AdapterSet, optimizer: AdamW, modelFingerprint: String, maxStep: Int = JobSpec.Limits.steps
     ) -> (path: String, state: TrainingState, skipped: [String])? {
         var skipped: [String] = []
         for path in list(directory) {
             do {
-                let state = try read(path, into: adapters, optimizer: optimizer, modelFingerprint: modelFingerprint)
+                let state = try read(path, into: adapters, optimizer: optimizer, modelFingerprint: modelFingerprint, maxStep: maxStep)
                 return (path, state, skipped)
             } catch {
                 skipped.append("\(error)")

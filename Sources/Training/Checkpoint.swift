@@ -127,9 +127,23 @@ public enum Checkpoint {
 
     /// Checkpoints in `directory`, newest step first.
     public static func list(_ directory: String) -> [String] {
+        named(in: directory).filter { !isDirectory($0) }
+    }
+
+    /// Directories named like checkpoints: each would block the checkpoint of its step.
+    public static func obstacles(in directory: String) -> [String] {
+        named(in: directory).filter(isDirectory)
+    }
+
+    private static func named(in directory: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { $0.hasPrefix("step-") && $0.hasSuffix(".h5") }.sorted(by: >)
             .map { (directory as NSString).appendingPathComponent($0) }
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
     }
 
     private static func prune(_ directory: String, keep: Int) throws {

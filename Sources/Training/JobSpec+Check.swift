@@ -42,6 +42,14 @@ extension JobSpec {
         } catch let error as DatasetError {
             throw JobSpecError(file: file, keyPath: "data", problem: error.description)
         }
+        for split in [train, try dataset.split(evalSplit)] {
+            guard split.count > 0 else {
+                throw JobSpecError(file: file, keyPath: "data", problem: "\(dataPath):/\(split.name): has no examples")
+            }
+            guard split.lossMask.contains(where: { $0 != 0 }) else {
+                throw JobSpecError(file: file, keyPath: "data", problem: "\(dataPath):/\(split.name)/loss_mask: is all zero, so nothing would be learned or measured")
+            }
+        }
         let longest = max(train.longestExample, try dataset.split(evalSplit).longestExample)
         guard longest <= batch.maxLength, batch.maxLength <= model.config.contextLength else {
             throw JobSpecError(file: file, keyPath: "batch.max_length",

@@ -72,7 +72,8 @@ public struct JobSpec: Sendable {
         public static let tokens = 1 << 20
         public static let layers = 10_000
         public static let checkpointsKept = 10_000
-        public static let learningRate = 10.0
+        /// AdamW computes in Float: a larger rate would be infinite there.
+        public static let learningRate = Double(Float.greatestFiniteMagnitude)
         public static let epsilon: ClosedRange<Double> = 1e-30...1
         public static let weightDecay = 1000.0
         public static let nameLength = 128
@@ -112,7 +113,7 @@ public struct JobSpec: Sendable {
         let betas = try r.list(optimizerTable, "betas", at: "optimizer", default: [0.9, 0.999], r.doubleElement("in [0, 1)") { $0 >= 0 && $0 < 1 })
         guard betas.count == 2 else { throw r.error("optimizer.betas", "expected two numbers in [0, 1)") }
         optimizer = Optimizer(
-            learningRate: try r.double(optimizerTable, "lr", at: "optimizer", "a positive number up to \(Limits.learningRate)") {
+            learningRate: try r.double(optimizerTable, "lr", at: "optimizer", "a positive number that is finite in float32") {
                 $0 > 0 && $0 <= Limits.learningRate
             },
             adam: AdamW.Settings(beta1: Float(betas[0]), beta2: Float(betas[1]),

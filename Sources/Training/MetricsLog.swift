@@ -39,6 +39,7 @@ public final class MetricsLog {
     /// `adapter_kind`, `trainable_parameters`, `reduced_bytes_per_step`).
     public init(path: String, resumeStep: Int?, run: RunDescription? = nil) throws {
         self.path = path
+        try DurableFile.refuseSymbolicLink(path)
         let file: HDF5File
         if let resumeStep, FileManager.default.fileExists(atPath: path) {
             file = try Self.openForWriting(path)

@@ -22,7 +22,10 @@ package struct SpecReader {
         guard !text.allSatisfy(\.isWhitespace) else {
             throw JobSpecError(file: file, keyPath: "(file)", problem: "is empty (\(needs))")
         }
-        return try compose(text, at: "(file)") ?? Node.mapping(.init([]))
+        guard let node = try compose(text, at: "(file)") else {
+            throw JobSpecError(file: file, keyPath: "(file)", problem: "holds only comments (\(needs))")
+        }
+        return node
     }
 
     /// Parses YAML `text` within the size and node bounds; `path` names it in errors.

@@ -103,6 +103,10 @@ extension Trainer {
         let fresh = TrainingState(step: 0, epoch: 0, dataCursor: 0, tokensSeen: 0, worldSize: communicator.size, seed: spec.seed,
                                   modelFingerprint: resolved.model.fingerprint, jobSpec: spec.text)
         let fingerprint = resolved.model.fingerprint
+        let total = spec.schedule.totalSteps
+        if let obstacle = Checkpoint.obstacles(in: checkpointDirectory).first {
+            throw TrainerError(problem: "\(obstacle) is a directory named like a checkpoint; move it away (it would block that step's checkpoint)")
+        }
         switch resume {
         case .fresh:
             guard Checkpoint.list(checkpointDirectory).isEmpty else {
@@ -110,12 +114,13 @@ extension Trainer {
             }
             return fresh
         case .checkpoint(let path):
-            var state = try Checkpoint.read(path, into: adapters, optimizer: optimizer, modelFingerprint: fingerprint)
+            var state = try Checkpoint.read(path, into: adapters, optimizer: optimizer, modelFingerprint: fingerprint, maxStep: total)
             state.worldSize = communicator.size
             if communicator.isRoot { report(.note("resuming from \(path) at step \(state.step)")) }
             return state
         case .auto:
-            guard let found = Checkpoint.resumeNewest(in: checkpointDirectory, adapters: adapters, optimizer: optimizer, modelFingerprint: fingerprint) else {
+            guard let found = Checkpoint.resumeNewest(in: checkpointDirectory, adapters: adapters, optimizer: optimizer,
+                                                      modelFingerprint: fingerprint, maxStep: total) else {
                 if communicator.isRoot { report(.note("no usable checkpoint in \(checkpointDirectory): starting fresh")) }
                 return fresh
             }

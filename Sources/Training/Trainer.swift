@@ -97,21 +97,33 @@ public final class Trainer {
         do {
             reduced = try reducer.reduce()
         } catch GradientReducerError.nonFinite {
-            throw DivergenceError(step: step + 1, detail: "a loss or gradient is NaN or infinite")
+            throw DivergenceError(step: step + 1, detail: "a loss or gradient is NaN or infinite", advice: lossAdvice(step))
         }
         let tokens = max(reduced.tokens, 1)
         adapters.unpackGradients(reduced.gradient.map { $0 / Float(tokens) })
         let loss = reduced.lossSum / Double(tokens)
         let norm = clipGradientNorm(adapters.gradients, maxNorm: spec.optimizer.maxGradNorm)
-        guard loss.isFinite, norm.isFinite else { throw DivergenceError(step: step + 1, detail: "loss \(loss), gradient norm \(norm)") }
+        guard loss.isFinite, norm.isFinite else {
+            throw DivergenceError(step: step + 1, detail: "loss \(loss), gradient norm \(norm)", advice: lossAdvice(step))
+        }
         optimizer.step(parameters: adapters.parameters, gradients: adapters.gradients, masks: adapters.masks,
                        rate: spec.schedule.rate(at: step))
+        if let bad = adapters.parameters.firstNonFinite() {
+            throw DivergenceError(step: step + 1, detail: "the AdamW update made \(adapters.layout.tensorName(at: bad)) \(adapters.parameters.pointer[bad])",
+                                  advice: "check optimizer.eps, betas and weight_decay; the adapters in memory are lost, the checkpoints are not")
+        }
         adapters.prune(step: step + 1)
         return StepResult(loss: loss, gradNorm: norm, tokens: reduced.tokens, processedTokens: reduced.processedTokens)
     }
 }
 
 extension Trainer {
+    /// What a non-finite loss or gradient at `step` most likely means: before the adapters moved
+    /// (a fresh run's first step) it comes from the model or the data; later, from the updates.
+    func lossAdvice(_ step: Int) -> String {
+        step == 0 ? "before any update: check the model and the data" : "try a lower optimizer.lr"
+    }
+
     /// One micro-batch: forward, the summed loss over its supervised tokens (cross-entropy, plus
     /// the distillation term of a compression-aware job), and backward, adding the parameter
     /// gradients of that sum to the adapters' gradient buffer.

@@ -217,12 +217,12 @@ final class AdapterModelTests: XCTestCase {
                 return "\(error)"
             }
         }
-        XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 0, alpha: 8, targets: [.qProj])), "adapter.rank: must be at least 1, got 0")
+        XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 0, alpha: 8, targets: [.qProj])), "adapter.rank: must be in 1...4096, got 0")
         XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 2, alpha: 8, targets: [.qProj], layers: [2])),
                        "adapter.layers: layer 2 does not exist (the model has 0..<2)")
         XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 2, alpha: 0, targets: [.qProj])), "adapter.alpha: must be a positive number, got 0.0")
         XCTAssertEqual(error(AdapterSpec(kind: .lora, rank: 2, alpha: 4, targets: [.qProj], recovery: .init(rank: 0, alpha: 1, activation: .gelu))),
-                       "adapter.recovery.rank: must be at least 1, got 0")
+                       "adapter.recovery.rank: must be in 1...4096, got 0")
         XCTAssertEqual(error(AdapterSpec(kind: .sparseLora, rank: 2, alpha: 4, targets: [.qProj], sparsity: SparsitySchedule(final: 0.5, startStep: 0, endStep: 4, every: 2),
                                          recovery: .init(rank: 2, alpha: 1, activation: .gelu))),
                        "adapter.recovery: applies to lora and tt-lora only")

@@ -152,7 +152,7 @@ final class AdaptersCommandTests: XCTestCase {
 
     func testBadSettingsFailWithOneLineNamingTheSetting() throws {
         let cases: [([String], String)] = [
-            (["--adapter", "lora", "--rank", "0"], "adapter.rank: must be at least 1, got 0"),
+            (["--adapter", "lora", "--rank", "0"], "adapter.rank: must be in 1...4096, got 0"),
             (["--adapter", "tt-lora", "--tt-factors", "576=8x8x8"], "adapter.tt.factors.576: [8, 8, 8] multiply to 512, not 576"),
             (["--adapter", "lora", "--targets", "q_proj,qkv"], "adapter.targets: unknown target 'qkv'"),
             (["--adapter", "sparse-lora", "--sparsity", "1"], "adapter.sparsity.final: must be in [0, 1), got 1.0"),

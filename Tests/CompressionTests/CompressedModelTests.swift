@@ -121,7 +121,7 @@ final class CompressedModelTests: XCTestCase {
             ("targets: [{matrices: [q_proj], layers: [], ranks: [4, 16, 64]}]", "targets[0].layers: names no layer"),
             ("targets: [{matrices: [q_proj], ranks: [4, 16]}]", "targets[0].ranks: 2 ranks for the 3 modes"),
             ("targets: [{matrices: [q_proj], ranks: [4, 16, 64], energy: 0.5}]", "targets[0]: give either ranks"),
-            ("targets: [{matrices: [q_proj], energy: 1.5}]", "targets[0].energy: must lie in (0, 1]"),
+            ("targets: [{matrices: [q_proj], energy: 1.5}]", "targets[0].energy: must be in (0, 1], got 1.5"),
             ("targets: [{matrices: [q_proj], ranks: [1, 2, 64]}]", "no rank may exceed the product of the others"),
             ("targets: [{matrices: [v_proj], energy: 0.5}, {matrices: [v_proj], layers: [1], energy: 0.9}]", "v_proj of layer 1 is named by more than one target"),
             ("targets: [{matrices: [v_proj], rank: [1, 2, 3]}]", "targets[0].rank: unknown key"),
