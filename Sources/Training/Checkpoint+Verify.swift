@@ -31,6 +31,9 @@ extension Checkpoint {
         var expected: [(String, [Int])]
         switch adapterKind {
         case .lora, .sparseLora:
+            guard adapter.inFactors.isEmpty, adapter.outFactors.isEmpty else {
+                throw fail("has tensor-train factors \(adapter.inFactors) and \(adapter.outFactors), which a \(kind) adapter does not have")
+            }
             expected = [("A", [adapter.rank, adapter.inFeatures]), ("B", [adapter.outFeatures, adapter.rank])]
         case .ttLora:
             let factors = adapter.inFactors + adapter.outFactors
