@@ -58,13 +58,14 @@ public struct TokenDataset: Sendable {
         self.path = path
         task = try attributes.string("task")
         labelNames = attributes.contains("label_names") ? try attributes.strings("label_names") : []
-        labelTokenIDs = attributes.contains("label_token_ids") ? try attributes.array("label_token_ids", as: Int64.self).map { Int32($0) } : []
+        let labelTokens = attributes.contains("label_token_ids") ? try attributes.array("label_token_ids", as: Int64.self) : []
+        if let bad = labelTokens.first(where: { $0 < 0 || $0 >= Int64(vocabulary) }) {
+            throw DatasetError(file: path, object: "/", problem: "label token id \(bad) is outside the vocabulary 0..<\(vocabulary)")
+        }
+        labelTokenIDs = labelTokens.map { Int32($0) }
         tokenizerFingerprint = try attributes.string("tokenizer_fingerprint")
         guard labelNames.count == labelTokenIDs.count else {
             throw DatasetError(file: path, object: "/", problem: "\(labelNames.count) label names but \(labelTokenIDs.count) label token ids")
-        }
-        if let bad = labelTokenIDs.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
-            throw DatasetError(file: path, object: "/", problem: "label token id \(bad) is outside the vocabulary 0..<\(vocabulary)")
         }
         var splits: [String: Split] = [:]
         for name in try file.root.childNames() where file.root.isGroup(name) {
@@ -85,10 +86,16 @@ public struct TokenDataset: Sendable {
         func fail(_ object: String, _ problem: String) -> DatasetError {
             DatasetError(file: path, object: "/\(name)/\(object)", problem: problem)
         }
-        let tokens = try group.read("tokens", as: Int32.self)
-        let offsets = try group.read("offsets", as: Int64.self).map { Int($0) }
-        let lossMask = try group.read("loss_mask", as: UInt8.self)
-        let labels = group.contains("labels") ? try group.read("labels", as: Int32.self) : []
+        func column<T: HDF5Scalar>(_ object: String, as type: T.Type) throws -> [T] {
+            let dataset = try group.openDataset(object)
+            let shape = try dataset.shape()
+            guard shape.count == 1 else { throw fail(object, "has shape \(shape); it must be one-dimensional") }
+            return try dataset.read(as: T.self)
+        }
+        let tokens = try column("tokens", as: Int32.self)
+        let offsets = try column("offsets", as: Int64.self).map { Int($0) }
+        let lossMask = try column("loss_mask", as: UInt8.self)
+        let labels = group.contains("labels") ? try column("labels", as: Int32.self) : []
         guard offsets.first == 0, offsets.last == tokens.count, zip(offsets, offsets.dropFirst()).allSatisfy({ $0 < $1 }) else {
             throw fail("offsets", "must rise strictly from 0 to the token count \(tokens.count)")
         }
