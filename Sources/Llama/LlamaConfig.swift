@@ -36,12 +36,19 @@ public struct LlamaConfig: Equatable, Sendable {
         self.tiedEmbeddings = tiedEmbeddings
     }
 
+    /// The largest value any config entry may have: far beyond real models, small enough that no
+    /// product of two entries overflows.
+    static let maxDimension: Int64 = 1 << 24
+
     /// Reads the config from `attributes`, naming the first missing or invalid entry.
     init(attributes: HDF5Attributes, file: String) throws {
         func integer(_ key: String) throws -> Int {
             guard attributes.contains(key) else { throw ModelFileError.missingConfig(file: file, key: key) }
             let value = try attributes.value(key, as: Int64.self)
             guard value >= 0 else { throw ModelFileError.invalidConfig(file: file, key: key, reason: "is negative (\(value))") }
+            guard value <= Self.maxDimension else {
+                throw ModelFileError.invalidConfig(file: file, key: key, reason: "is \(value), beyond any model ttl-train can hold (\(Self.maxDimension))")
+            }
             return Int(value)
         }
         func real(_ key: String) throws -> Double {

@@ -99,9 +99,13 @@ public final class ModelFile {
         func bad(_ reason: String) -> ModelFileError { .badFactors(file: file, name: name, reason: reason) }
         let attributes = group.attributes
         for key in ["tensor_shape", "output_modes", "ranks"] where !attributes.contains(key) { throw bad("attribute '\(key)' is missing") }
-        let tensorShape = try attributes.array("tensor_shape", as: Int64.self).map(Int.init)
-        let outputModes = Int(try attributes.value("output_modes", as: Int64.self))
-        let ranks = try attributes.array("ranks", as: Int64.self).map(Int.init)
+        let dimensions = 1...LlamaConfig.maxDimension
+        let rawShape = try attributes.array("tensor_shape", as: Int64.self), rawRanks = try attributes.array("ranks", as: Int64.self)
+        let rawModes = try attributes.value("output_modes", as: Int64.self)
+        guard (rawShape + rawRanks).allSatisfy(dimensions.contains), (1...3).contains(rawModes) else {
+            throw bad("tensor_shape \(rawShape), ranks \(rawRanks) and output_modes \(rawModes) must lie in \(dimensions)")
+        }
+        let (tensorShape, outputModes, ranks) = (rawShape.map(Int.init), Int(rawModes), rawRanks.map(Int.init))
         guard (2...3).contains(tensorShape.count), (1..<tensorShape.count).contains(outputModes), ranks.count == tensorShape.count else {
             throw bad("a view \(tensorShape) with \(outputModes) output modes and ranks \(ranks) is not a 2- or 3-way Tucker view")
         }
