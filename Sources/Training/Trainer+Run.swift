@@ -33,7 +33,7 @@ extension Trainer {
         let description = MetricsLog.RunDescription(
             job: spec.name, adapterKind: spec.adapter.kind.rawValue, trainableParameters: resolved.layout.trainableCount,
             reducedBytesPerStep: GradientReducer.bytesPerStep(count: resolved.layout.trainableCount, mode: spec.reduction))
-        let log = communicator.isRoot ? try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description) : nil
+        let log = try onRoot { try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description) }
         defer { try? log?.close() }
         let total = spec.schedule.totalSteps
         let firstStep = state.step
@@ -55,8 +55,10 @@ extension Trainer {
             state.epoch = state.dataCursor / resolved.train.count
             let rate = spec.schedule.rate(at: state.step - 1)
             let tokensPerSecond = Double(result.processedTokens) / seconds
-            try log?.appendTrain(step: state.step, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
-                                 tokensPerSecond: tokensPerSecond, seconds: seconds)
+            try onRoot {
+                try log?.appendTrain(step: state.step, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
+                                     tokensPerSecond: tokensPerSecond, seconds: seconds)
+            }
             let pace = Self.seconds(since: started) / Double(state.step - firstStep)
             if communicator.isRoot {
                 report(.step(StepProgress(step: state.step, totalSteps: total, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
@@ -66,7 +68,7 @@ extension Trainer {
             let last = state.step == total
             if state.step % spec.evalEvery == 0 || last {
                 let (loss, accuracy) = try evaluate(split: spec.evalSplit, examples: spec.evalExamples)
-                try log?.appendEval(step: state.step, loss: loss, accuracy: accuracy ?? .nan)
+                try onRoot { try log?.appendEval(step: state.step, loss: loss, accuracy: accuracy ?? .nan) }
                 if communicator.isRoot {
                     report(.note(String(format: "eval step %d  loss %.4f", state.step, loss) + (accuracy.map { String(format: "  accuracy %.4f", $0) } ?? "")))
                 }
@@ -85,14 +87,31 @@ extension Trainer {
     /// Rank 0 writes the checkpoint; the others wait for it, so that a rank that fails after this
     /// point never leaves the run without the checkpoint it announced.
     private func writeCheckpoint(_ state: TrainingState, report: (TrainingProgress) -> Void) throws -> String? {
-        var path: String?
-        if communicator.isRoot {
+        try onRoot {
             let started = DispatchTime.now().uptimeNanoseconds
-            path = try Checkpoint.write(to: checkpointDirectory, state: state, adapters: adapters, optimizer: optimizer, keep: spec.checkpointKeep)
-            report(.note("checkpoint \(path!) " + String(format: "(%.0f ms)", Self.seconds(since: started) * 1000)))
+            let path = try Checkpoint.write(to: checkpointDirectory, state: state, adapters: adapters, optimizer: optimizer, keep: spec.checkpointKeep)
+            report(.note("checkpoint \(path) " + String(format: "(%.0f ms)", Self.seconds(since: started) * 1000)))
+            return path
         }
-        try communicator.barrier()
-        return path
+    }
+
+    /// Runs `body` on rank 0 only (the writer of metrics and checkpoints) and tells every rank
+    /// whether it failed, so that a failed write — a full disk — ends all ranks together with
+    /// rank 0's error instead of an abort; the others wait meanwhile. Returns rank 0's result
+    /// (nil elsewhere).
+    @discardableResult
+    private func onRoot<Value>(_ body: () throws -> Value) throws -> Value? {
+        var result: Result<Value, Error>?
+        if communicator.isRoot {
+            do { result = .success(try body()) } catch { result = .failure(error) }
+        }
+        var failed: Int32 = 0
+        if case .failure = result { failed = 1 }
+        if try communicator.allreduce(failed, .max) != 0 {
+            if case .failure(let error) = result { throw SharedFailure(underlying: error) }
+            throw SharedFailure(underlying: nil)
+        }
+        return try result?.get()
     }
 
     private static func seconds(since start: UInt64) -> Double {

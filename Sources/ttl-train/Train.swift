@@ -53,6 +53,10 @@ struct Train: ParsableCommand {
             // Every rank saw the same non-finite step and stops on its own: one message, no abort.
             printer.finish()
             throw world.isRoot ? diverged : ExitCode.failure
+        } catch let shared as SharedFailure {
+            // Every rank learned of rank 0's failed write at the same point: one message, no abort.
+            printer.finish()
+            throw shared.underlying ?? ExitCode.failure
         } catch let error where !(error is ExitCode) {
             printer.finish()
             if world.size > 1 { world.abort("\(error)", exitCode: 1) }

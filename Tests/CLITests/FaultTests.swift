@@ -65,6 +65,25 @@ final class FaultTests: XCTestCase {
         }
     }
 
+    func testAFullDiskUnderMPIRunEndsEveryRankWithRankZerosLineAndNoAbort() throws {
+        let mpirun = try MPIRun.requireLauncher()
+        let whole = directory.path("whole")
+        XCTAssertEqual(try ChildProcess.ttlTrain(["train", try writeSpec(output: whole)]).status, 0)
+        let checkpoint = try fileSize("\(whole)/checkpoints/step-000002.h5")
+        let disk = directory.path("disk")
+        try mountTmpfs(disk, bytes: (try fileSize("\(whole)/metrics.h5") + checkpoint * 3 / 2 + 16384 + 4095) / 4096 * 4096)
+        let output = "\(disk)/run"
+        let run = try ChildProcess.run(mpirun, MPIRun.arguments(ranks: 2) + [ChildProcess.ttlTrainPath, "train", try writeSpec(output: output), "--threads", "1"],
+                                       environment: MPIRun.cleanEnvironment, timeout: 120)
+        XCTAssertNotEqual(run.status, 0)
+        // What ttl-train printed (mpirun adds its own banner about the non-zero exit).
+        let ours = run.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") || $0.hasPrefix("ttl-train") }
+        XCTAssertEqual(ours.count, 1, run.stderr)
+        XCTAssertTrue(ours.first?.hasPrefix("Error: \(output)/checkpoints/step-000004.h5: not written (") == true, run.stderr)
+        XCTAssertFalse(run.stderr.contains("MPI_ABORT") || run.stderr.contains("ORTE_ERROR_LOG"), run.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(output)/checkpoints"), ["step-000002.h5"])
+    }
+
     func testASecondRunOnTheSameOutputIsRefusedAndAStaleLockDoesNotBlock() throws {
         let output = directory.path("shared")
         let first = try RunningProcess(ChildProcess.ttlTrainPath, ["train", try writeSpec(output: output, steps: 3000, seed: 1)])
