@@ -9,15 +9,15 @@ public enum SweepResultsFile {
     public static let formatName = "ttl-train-sweep"
     public static let formatVersion: Int64 = 1
 
-    /// Writes `path` (via `path.tmp`, renamed when complete). Row 0 is the dense baseline.
+    /// Writes `path`, built in memory and put in place whole (`HDF5File.writeDurably`). Row 0 is
+    /// the dense baseline.
     public static func write(
         to path: String, names: [String], planTexts: [String], measurements: [CompressionSweep.Measurement],
         attributes: [String: String]
     ) throws {
         precondition(names.count == measurements.count && planTexts.count == measurements.count)
-        let temporary = path + ".tmp"
         do {
-            let file = try HDF5File.create(temporary)
+            let file = try HDF5File.createInMemory(name: path)
             let root = file.root
             try root.attributes.set("format", formatName)
             try root.attributes.set("format_version", formatVersion)
@@ -31,9 +31,7 @@ public enum SweepResultsFile {
             try root.write("zero_shot_accuracy", measurements.map(\.zeroShotAccuracy))
             try root.write("adapter_accuracy", measurements.map(\.adapterAccuracy))
             try root.write("seconds", measurements.map(\.seconds))
-            try file.close()
+            try file.writeDurably(to: path)
         }
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.moveItem(atPath: temporary, toPath: path)
     }
 }

@@ -14,8 +14,7 @@ public enum DurableFile {
     public static let temporaryMarker = ".tmp-"
 
     public static func write(_ bytes: [UInt8], to path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary = path + temporaryMarker + String(UInt32.random(in: .min ... .max), radix: 16)
+        let temporary = temporaryName(for: path)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw DurableFileError(path: path, problem: "cannot create temporary file \(temporary): \(systemError())") }
         do {
@@ -30,7 +29,6 @@ public enum DurableFile {
                     written += result
                 }
             }
-            guard fsync(descriptor) == 0 else { throw DurableFileError(path: path, problem: "not written (fsync failed: \(systemError()))") }
         } catch {
             close(descriptor)
             unlink(temporary)
@@ -41,16 +39,34 @@ public enum DurableFile {
             unlink(temporary)
             throw DurableFileError(path: path, problem: problem)
         }
-        var status = stat()
-        if lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+        try commit(temporary, to: path)
+    }
+
+    /// A fresh name beside `path` for its temporary file (`path.tmp-<random>`).
+    public static func temporaryName(for path: String) -> String {
+        path + temporaryMarker + String(UInt32.random(in: .min ... .max), radix: 16)
+    }
+
+    /// Puts the complete `temporary` (made exclusively by the caller) in place as `path`: fsync,
+    /// rename, fsync of the directory. The temporary file is removed if any step fails.
+    public static func commit(_ temporary: String, to path: String) throws {
+        do {
+            let descriptor = open(temporary, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard descriptor >= 0 else { throw DurableFileError(path: path, problem: "not written (cannot reopen \(temporary): \(systemError()))") }
+            defer { close(descriptor) }
+            guard fsync(descriptor) == 0 else { throw DurableFileError(path: path, problem: "not written (fsync failed: \(systemError()))") }
+            var status = stat()
+            if lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+                throw DurableFileError(path: path, problem: "is a directory; move it away to let this file be written")
+            }
+            guard rename(temporary, path) == 0 else {
+                throw DurableFileError(path: path, problem: "cannot rename \(temporary) to it: \(systemError())")
+            }
+        } catch {
             unlink(temporary)
-            throw DurableFileError(path: path, problem: "is a directory; move it away to let this file be written")
+            throw error
         }
-        guard rename(temporary, path) == 0 else {
-            let problem = "cannot rename \(temporary) to it: \(systemError())"
-            unlink(temporary)
-            throw DurableFileError(path: path, problem: problem)
-        }
+        let directory = (path as NSString).deletingLastPathComponent
         try synchronize(directory: directory.isEmpty ? "." : directory)
     }
 

@@ -1,4 +1,7 @@
 import CHDF5
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension HDF5File {
     /// A file built entirely in memory (HDF5's core driver without a backing store), to be put on
@@ -31,5 +34,27 @@ extension HDF5File {
         let bytes = try image()
         try close()
         try DurableFile.write(bytes, to: path)
+    }
+}
+
+extension HDF5File {
+    /// Writes a file too large to build in memory (a model) so that it appears at `path` only
+    /// complete: `body` fills an exclusively created temporary file beside it, which is closed
+    /// (the last metadata flush, where a full disk can surface), fsynced and renamed; on any
+    /// failure the temporary file is removed and `path` is untouched.
+    public static func writeAtomically(to path: String, _ body: (HDF5File) throws -> Void) throws {
+        let temporary = DurableFile.temporaryName(for: path)
+        do {
+            let file = try create(temporary, overwrite: false)
+            try body(file)
+            try file.close()
+        } catch let error as HDF5Error {
+            unlink(temporary)
+            throw HDF5Error(error.kind, file: error.file == temporary ? path : error.file, object: error.object, detail: error.detail)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try DurableFile.commit(temporary, to: path)
     }
 }

@@ -5,7 +5,13 @@ import CHDF5
 enum HDF5Library {
     /// Opens the library once and silences its automatic error-stack printing: every failure is
     /// reported as a Swift error instead, so users see one line rather than a page of C frames.
+    ///
+    /// It also skips HDF5's exit-time clean-up (`H5dont_atexit`): every file ttl-train writes is
+    /// closed explicitly and checked, so a file still open at exit is one whose writing already
+    /// failed — and closing that again at exit (a second flush onto a full disk) crashes HDF5 1.10
+    /// inside the library.
     private static let initialized: Bool = {
+        H5dont_atexit()
         H5open()
         H5Eset_auto2(ttl_h5e_default(), nil, nil)
         return true

@@ -8,16 +8,14 @@ public enum ModelWriter {
     /// of the dense ones and storing those in `factored` as their Tucker factors (format version
     /// 2; version 1 when nothing is factored). `attributes` adds string attributes at the root
     /// (`tokenizer_fingerprint`, `compressed_from`, …). The file appears at `path` only when
-    /// complete (written to `path.tmp`, then renamed).
+    /// complete (`HDF5File.writeAtomically`).
     public static func write(
         to path: String, config: LlamaConfig, source: String, factored: [String: TuckerFactors] = [:],
         attributes extra: [String: String] = [:],
         weight: (_ name: String, _ shape: [Int]) throws -> [Float]
     ) throws {
         try config.validate(file: path)
-        let temporary = path + ".tmp"
-        do {
-            let file = try HDF5File.create(temporary)
+        try HDF5File.writeAtomically(to: path) { file in
             let attributes = file.root.attributes
             try attributes.set("format", ModelFile.formatName)
             try attributes.set("format_version", factored.isEmpty ? Int64(1) : ModelFile.formatVersion)
@@ -49,10 +47,7 @@ public enum ModelWriter {
                 return values
             }
             try attributes.set("fingerprint", fingerprint)
-            try file.close()
         }
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.moveItem(atPath: temporary, toPath: path)
     }
 
     /// A model of `config` with seeded random weights: linear weights uniform in ±`scale`, norm

@@ -50,10 +50,10 @@ struct Perplexity: ParsableCommand {
         let lastBatch = llama.batch!
         let lastLogits = llama.logits(row: lastBatch.count - 1)
         if let logitsOut {
-            let output = try HDF5File.create(logitsOut)
-            try output.root.write("logits", llama.logits(rows: 0..<lastBatch.count), shape: [lastBatch.count, file.config.vocabSize])
-            try output.root.write("ids", lastBatch.tokens)
-            try output.close()
+            try HDF5File.writeAtomically(to: logitsOut) { output in
+                try output.root.write("logits", llama.logits(rows: 0..<lastBatch.count), shape: [lastBatch.count, file.config.vocabSize])
+                try output.root.write("ids", lastBatch.tokens)
+            }
         }
         guard count > 0 else { throw CommandError("\(ids): a window needs at least 2 tokens to predict one") }
         let top5 = lastLogits.indices.sorted { lastLogits[$0] > lastLogits[$1] }.prefix(5)
