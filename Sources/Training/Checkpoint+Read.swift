@@ -19,10 +19,6 @@ extension Checkpoint {
         let job = adapters.layout.spec.kind.rawValue
         let kind = try file.root.attributes.string("adapter_kind")
         guard kind == job else { throw CheckpointError(path: path, problem: "holds \(kind) adapters, the job has \(job)") }
-        let parameterCount = try integer(file.root.attributes, "adapter_parameters", in: 0...Int(Int32.max), path: path, object: "")
-        guard parameterCount == adapters.parameters.count else {
-            throw CheckpointError(path: path, problem: "adapter_parameters is \(parameterCount), the job's adapters have \(adapters.parameters.count)")
-        }
         let stored = Dictionary(uniqueKeysWithValues: try storedAdapters(in: file, kind: kind, path: path).map { ($0.target, $0) })
         let expected = Set(adapters.layout.entries.map(\.target))
         if let extra = stored.keys.filter({ !expected.contains($0) }).sorted().first {
@@ -50,6 +46,10 @@ extension Checkpoint {
                     masks.replaceSubrange(tensor.range, with: mask.map { Float($0) })
                 }
             }
+        }
+        let parameterCount = try integer(file.root.attributes, "adapter_parameters", in: 0...Int(Int32.max), path: path, object: "")
+        guard parameterCount == adapters.parameters.count else {
+            throw CheckpointError(path: path, problem: "adapter_parameters is \(parameterCount), the job's adapters have \(adapters.parameters.count)")
         }
         let moments = try verifyOptimizer(file, parameters: parameters.count, step: state.step, path: path)
         adapters.parameters.copy(from: parameters)
