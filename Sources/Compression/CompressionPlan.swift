@@ -36,10 +36,10 @@ public struct CompressionPlan: Sendable {
     public let text: String
 
     public static func load(path: String, config: LlamaConfig) throws -> CompressionPlan {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw JobSpecError(file: path, keyPath: "(file)", problem: "no such file")
+        switch TextFile.read(path, limit: SpecReader.maxDocumentBytes) {
+        case .success(let text): return try parse(text, file: path, config: config)
+        case .failure(let error): throw JobSpecError(file: path, keyPath: "(file)", problem: error.problem)
         }
-        return try parse(String(decoding: data, as: UTF8.self), file: path, config: config)
     }
 
     /// Parses and checks plan text against a model's config; `file` names it in errors.

@@ -33,9 +33,8 @@ public final class HDF5File {
         HDF5Library.ensureInitialized()
         let location = ObjectPath(file: path, path: "/")
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw location.error(.fileNotFound)
-        }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw location.error(.fileNotFound) }
+        guard !isDirectory.boolValue else { throw location.error(.notHDF5, detail: "it is a directory") }
         let flags: UInt32
         switch mode {
         case .readOnly: flags = ttl_h5f_acc_rdonly()

@@ -81,10 +81,10 @@ public struct JobSpec: Sendable {
 
     /// Reads the spec at `path`, applying `overrides` (`key.path=value`, values in YAML syntax).
     public static func load(path: String, overrides: [String] = []) throws -> JobSpec {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw JobSpecError(file: path, keyPath: "(file)", problem: "no such file")
+        switch TextFile.read(path, limit: SpecReader.maxDocumentBytes) {
+        case .success(let text): return try parse(text, file: path, overrides: overrides)
+        case .failure(let error): throw JobSpecError(file: path, keyPath: "(file)", problem: error.problem)
         }
-        return try parse(String(decoding: data, as: UTF8.self), file: path, overrides: overrides)
     }
 
     /// Parses spec text; `file` names it in errors.

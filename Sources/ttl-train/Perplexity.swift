@@ -77,10 +77,17 @@ extension Perplexity {
 
 /// Reads whitespace-separated token ids, refusing what the model cannot take.
 enum TokenFile {
+    /// 256 MiB of text: tens of millions of ids, more than one evaluation needs.
+    static let maxBytes = 1 << 28
+
     static func read(_ path: String, vocabulary: Int) throws -> [Int32] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): no such file") }
+        let text: String
+        switch TextFile.read(path, limit: maxBytes) {
+        case .success(let read): text = read
+        case .failure(let error): throw CommandError("\(path): \(error.problem)")
+        }
         var tokens: [Int32] = []
-        for (index, word) in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).enumerated() {
+        for (index, word) in text.split(whereSeparator: \.isWhitespace).enumerated() {
             guard let id = Int32(word) else { throw CommandError("\(path): token \(index) ('\(word.prefix(20))') is not an integer id") }
             guard id >= 0 && Int(id) < vocabulary else {
                 throw CommandError("\(path): token \(index) has id \(id), outside the model's vocabulary 0..<\(vocabulary)")

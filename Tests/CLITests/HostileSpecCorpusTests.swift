@@ -171,4 +171,15 @@ final class HostileSpecCorpusTests: XCTestCase {
         XCTAssertEqual(refused, cases.count)
         print("hostile specs: \(cases.count) tried, \(refused) refused with one line")
     }
+
+    func testSpecPathsThatAreNoSpecFileAreRefusedWithOneLine() throws {
+        let directory = try TemporaryDirectory()
+        for (path, problem) in [("/dev/zero", "is not a regular file"), ("/dev/urandom", "is not a regular file"), ("/", "is a directory"),
+                                (directory.path("absent.yaml"), "no such file"), ("/proc/self/mem", "cannot be read (Input/output error)")] {
+            let run = try ChildProcess.run(ChildProcess.ttlTrainPath, ["validate", path], timeout: 20)
+            XCTAssertFalse(run.timedOut, path)
+            XCTAssertEqual(run.status, 1, path)
+            XCTAssertEqual(run.stderr, "Error: \(path): (file): \(problem)\n")
+        }
+    }
 }
