@@ -1,7 +1,6 @@
 import ArgumentParser
 
 /// `ttl-train`: data-parallel fine-tuning of tiny adapters on a frozen llama model, under `mpirun`.
-@main
 struct TTLTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ttl-train",

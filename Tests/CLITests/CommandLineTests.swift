@@ -124,6 +124,21 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNotEqual(run.status, 0)
         XCTAssertTrue(run.stderr.contains("--model"), run.stderr)
     }
+
+    func testAnUnknownCommandIsRefusedWithASuggestionNotTakenAsAJob() throws {
+        for (arguments, message) in [(["trian", "jobs/quickstart.yaml"], "unknown command 'trian' (did you mean 'train'?)"),
+                                     (["generate", "--help"], "unknown command 'generate' (run 'ttl-train --help' for the commands)"),
+                                     (["inspekt", "c.h5"], "unknown command 'inspekt' (did you mean 'inspect'?)"),
+                                     (["valdate"], "unknown command 'valdate' (did you mean 'validate'?)")] {
+            let run = try ChildProcess.ttlTrain(arguments)
+            XCTAssertEqual(run.status, 2, "\(arguments)")
+            XCTAssertEqual(run.stderr, "Error: \(message)\n")
+            XCTAssertEqual(run.stdout, "")
+        }
+        // A path is still the default command's job spec.
+        let missing = try ChildProcess.ttlTrain(["no/such/job.yaml"])
+        XCTAssertEqual(missing.stderr, "Error: no/such/job.yaml: (file): no such file\n")
+    }
 }
 
 /// `ttl-train adapters` on the real SmolLM2 (q_proj + v_proj in all 30 layers).
