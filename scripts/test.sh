@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of ttl-train: the Swift unit tests, the multi-process tests under mpirun with 2
-# and 3 ranks, and the tests of the Python scripts. Sets up the machine first if needed
-# (scripts/setup.sh is idempotent). Prints a summary; exits non-zero if anything failed.
+# Runs every test of ttl-train: the Swift unit tests, the multi-process tests under mpirun with 2,
+# 3 and 4 ranks, the tests of the Python scripts, and the batch script on a real one-node Slurm.
+# Sets up the machine first if needed (scripts/setup.sh is idempotent). Prints a summary; exits
+# non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +48,27 @@ mpi_tests() {
   done
 }
 
+# Starts a one-node Slurm (scripts/slurm_local.sh installs slurm-wlm and munge from Debian if
+# missing), runs the Slurm tests against it — cluster/train.sbatch submitted for real, preempted
+# and requeued — and stops the daemons; fails unless both tests ran and passed.
+slurm_tests() {
+  local dir log status executed
+  dir=$(mktemp -d /tmp/ttl-slurm.XXXXXX)
+  log=$(mktemp)
+  status=0
+  if scripts/slurm_local.sh start "$dir"; then
+    SLURM_CONF=$dir/slurm.conf TTL_REQUIRE_SLURM=1 timeout 600 \
+      swift test -c release --skip-build --disable-swift-testing --filter CLITests.SlurmTests 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+  else
+    status=1
+  fi
+  scripts/slurm_local.sh stop "$dir"
+  executed=$(grep -cE "Executed 2 tests, with 0 failures" "$log")
+  rm -rf "$dir" "$log"
+  [ "$status" -eq 0 ] && [ "$executed" -ge 1 ]
+}
+
 # Release mode: the model tests run real forward passes, which the unoptimised build makes ~50×
 # slower; -O keeps preconditions and overflow checks.
 step "build (release, with tests)" swift build -c release --build-tests
@@ -56,6 +78,7 @@ if [ "$failed" -eq 0 ]; then
     step "mpirun -np $ranks (${MPI_TEST_CLASSES[*]})" mpi_tests "$ranks"
   done
   step "python script tests" .venv/bin/python -m pytest -q -p no:cacheprovider Tests/scripts
+  step "slurm (one-node cluster, cluster/train.sbatch)" slurm_tests
 fi
 
 echo

@@ -69,6 +69,14 @@ __attribute__((constructor)) static void choose_blas_core(int argc, char **argv,
     const char *best = ttl_blas_best_core();
     setenv("OPENBLAS_CORETYPE", best, 1);
     setenv(chosen_marker, best, 1);
+    // The resolved path rather than /proc/self/exe itself, so the process keeps its name
+    // (`ps`, `pgrep ttl-train`, Slurm's and the kernel's messages) instead of becoming "exe".
+    char self[4096];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (length > 0) {
+        self[length] = '\0';
+        execv(self, argv);
+    }
     execv("/proc/self/exe", argv);
     // Not re-executed (no /proc, say): carry on with OpenBLAS's own choice, and say so.
     unsetenv("OPENBLAS_CORETYPE");
