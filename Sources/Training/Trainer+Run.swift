@@ -13,6 +13,14 @@ public enum ResumeMode: Equatable, Sendable {
 /// How a run ended without an error.
 public struct RunOutcome: Sendable {
     public var state: TrainingState
+    /// The step this run started from (0 for a fresh run).
+    public var firstStep: Int
+    /// Wall time of the steps, evaluations and checkpoints of this run.
+    public var seconds: Double
+    /// Tokens the ranks ran through the model in this run.
+    public var processedTokens: Int
+    /// The last evaluation of this run: loss, and accuracy for classification.
+    public var lastEval: (loss: Double, accuracy: Double?)?
     /// The newest checkpoint written by the run (rank 0; nil elsewhere).
     public var checkpoint: String?
     /// The signal that stopped the run early, after its checkpoint; nil when it reached
@@ -39,6 +47,12 @@ extension Trainer {
         let firstStep = state.step
         let started = DispatchTime.now().uptimeNanoseconds
         var checkpoint: String?
+        var processedTokens = 0
+        var lastEval: (loss: Double, accuracy: Double?)?
+        func outcome(stoppedBy signal: Int32?) -> RunOutcome {
+            RunOutcome(state: state, firstStep: firstStep, seconds: Self.seconds(since: started), processedTokens: processedTokens,
+                       lastEval: lastEval, checkpoint: checkpoint, stoppedBy: signal)
+        }
         while state.step < total {
             let stepStarted = DispatchTime.now().uptimeNanoseconds
             let result: StepResult
@@ -51,6 +65,7 @@ extension Trainer {
             let seconds = Self.seconds(since: stepStarted)
             state.step += 1
             state.tokensSeen += result.tokens
+            processedTokens += result.processedTokens
             state.dataCursor = state.step * spec.batch.global
             state.epoch = state.dataCursor / resolved.train.count
             let rate = spec.schedule.rate(at: state.step - 1)
@@ -68,6 +83,7 @@ extension Trainer {
             let last = state.step == total
             if state.step % spec.evalEvery == 0 || last {
                 let (loss, accuracy) = try evaluate(split: spec.evalSplit, examples: spec.evalExamples)
+                lastEval = (loss, accuracy)
                 try onRoot { try log?.appendEval(step: state.step, loss: loss, accuracy: accuracy ?? .nan) }
                 if communicator.isRoot {
                     report(.note(String(format: "eval step %d  loss %.4f", state.step, loss) + (accuracy.map { String(format: "  accuracy %.4f", $0) } ?? "")))
@@ -78,10 +94,10 @@ extension Trainer {
             }
             if stopping != 0 {
                 if communicator.isRoot { report(.note("stopped by \(StopRequest.signalName(stopping)) after step \(state.step) of \(total)")) }
-                return RunOutcome(state: state, checkpoint: checkpoint, stoppedBy: stopping)
+                return outcome(stoppedBy: stopping)
             }
         }
-        return RunOutcome(state: state, checkpoint: checkpoint, stoppedBy: nil)
+        return outcome(stoppedBy: nil)
     }
 
     /// Rank 0 writes the checkpoint; the others wait for it, so that a rank that fails after this

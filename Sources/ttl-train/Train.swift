@@ -25,13 +25,18 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let world = try MPICommunicator.world()
-        ComputeThreads.set(threads ?? RankThreads.automatic)
+        let threadCount = threads ?? RankThreads.automatic
+        ComputeThreads.set(threadCount)
         let (trainer, lock) = try agreeing(world) {
             let trainer = try Trainer(spec: try options.load(), file: options.job, communicator: world)
             return (trainer, world.isRoot ? try OutputLock(directory: trainer.spec.output) : nil)
         }
         let mode: ResumeMode = resume.map { $0 == "auto" ? .auto : .checkpoint($0) } ?? .fresh
+        let hosts = try world.allgather(Array(ProcessInfo.processInfo.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
         let printer = ProgressPrinter()
+        if world.isRoot {
+            for line in RunReport.banner(trainer: trainer, hosts: hosts, threads: threadCount, resume: mode) { printer.show(.note(line)) }
+        }
         let rank = world.rank
         let stop = StopRequest.listening { message in
             FileHandle.standardError.write(Data("ttl-train: rank \(rank): \(message)\n".utf8))
@@ -46,9 +51,7 @@ struct Train: ParsableCommand {
                 }
                 throw ExitCode(StopRequest.exitCode)
             }
-            if world.isRoot {
-                print("done: \(outcome.state.step) steps, \(outcome.state.tokensSeen) supervised tokens; files in \(trainer.spec.output)")
-            }
+            if world.isRoot { print(RunReport.summary(outcome, output: trainer.spec.output)) }
         } catch let diverged as DivergenceError {
             // Every rank saw the same non-finite step and stops on its own: one message, no abort.
             printer.finish()

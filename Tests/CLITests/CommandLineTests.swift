@@ -125,6 +125,29 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("--model"), run.stderr)
     }
 
+    func testTrainingSaysWhatRunsWhereAndHowItEnded() throws {
+        let directory = try TemporaryDirectory()
+        let job = try TinyJob(directory: directory)
+        let spec = directory.path("job.yaml")
+        let output = directory.path("run")
+        try job.yaml(steps: 4, output: output).write(toFile: spec, atomically: true, encoding: .utf8)
+        let run = try ChildProcess.ttlTrain(["train", spec, "--threads", "1"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        let version = try ChildProcess.ttlTrain(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(lines[0].hasPrefix("ttl-train \(version): 1 rank on \(ProcessInfo.processInfo.hostName) ×1; 1 thread per rank; BLAS "), lines[0])
+        XCTAssertFalse(lines[0].contains("Prescott"), lines[0])
+        let fingerprint = try ChildProcess.ttlTrain(["info", "--model", job.modelPath]).keyValues["fingerprint"] ?? "?"
+        XCTAssertTrue(lines[1].hasPrefix("model \(job.modelPath) (\(fingerprint)): 2 layers, "), lines[1])
+        let trainable = try ChildProcess.ttlTrain(["validate", spec]).keyValues["trainable_parameters"] ?? "?"
+        XCTAssertTrue(lines[2].hasPrefix("adapter lora rank 4 alpha 8.0 on q_proj,v_proj,down_proj, all 2 layers: \(trainable) trainable parameters, "), lines[2])
+        XCTAssertEqual(lines[3], "job tiny: 4 steps of 12 examples from 40 (classification); output \(output); fresh start")
+        let summary = try XCTUnwrap(lines.last)
+        XCTAssertTrue(summary.hasPrefix("done: 4 steps (4 this run) in "), summary)
+        XCTAssertTrue(summary.contains(" tokens/s, ") && summary.contains("final eval loss ") && summary.contains(" accuracy "), summary)
+        XCTAssertTrue(summary.hasSuffix("newest checkpoint \(output)/checkpoints/step-000004.h5; files in \(output)"), summary)
+    }
+
     func testAnUnknownCommandIsRefusedWithASuggestionNotTakenAsAJob() throws {
         for (arguments, message) in [(["trian", "jobs/quickstart.yaml"], "unknown command 'trian' (did you mean 'train'?)"),
                                      (["generate", "--help"], "unknown command 'generate' (run 'ttl-train --help' for the commands)"),

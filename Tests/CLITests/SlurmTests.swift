@@ -39,6 +39,10 @@ final class SlurmTests: XCTestCase {
         return (submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines), log)
     }
 
+    private func ttlTrainVersion() throws -> String {
+        try ChildProcess.ttlTrain(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The job's state as squeue reports it, or nil once it left the queue.
     private func state(_ id: String) throws -> String? {
         let state = try slurm("squeue", ["-h", "-j", id, "-o", "%T"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -81,6 +85,10 @@ final class SlurmTests: XCTestCase {
         XCTAssertTrue(try waitUntil(90) { try state(id) == nil }, "job \(id) did not finish: \(self.log(log))")
         let text = self.log(log)
         XCTAssertTrue(text.contains("2 ranks, 1 threads each, mpi pmix"), text)
+        // The banner: both ranks in one job on this host, and OpenBLAS on the CPU's kernel under srun too.
+        let version = try ttlTrainVersion()
+        XCTAssertTrue(text.contains("ttl-train \(version): 2 ranks on \(ProcessInfo.processInfo.hostName) ×2; 1 thread per rank; BLAS "), text)
+        XCTAssertFalse(text.contains("BLAS Prescott") || text.contains("chosen by openblas"), text)
         XCTAssertTrue(text.contains("done: 6 steps"), text)
         let checkpoint = "\(output)/checkpoints/step-000006.h5"
         let inspect = try ChildProcess.ttlTrain(["inspect", checkpoint])
