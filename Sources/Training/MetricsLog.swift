@@ -37,7 +37,11 @@ public final class MetricsLog {
     /// Creates the log, or continues an existing one from `resumeStep` (rows with a larger step
     /// are dropped); nil `resumeStep` starts afresh. `run` becomes root attributes (`job`,
     /// `adapter_kind`, `trainable_parameters`, `reduced_bytes_per_step`).
-    public init(path: String, resumeStep: Int?, run: RunDescription? = nil) throws {
+    ///
+    /// `specChanges` are settings this resume changed (allowed with `--allow-changes`), appended
+    /// to the root attribute `spec_changes` as "step 120: schedule.total_steps 200 → 400" before
+    /// SWMR writing starts (which allows no new attributes).
+    public init(path: String, resumeStep: Int?, run: RunDescription? = nil, specChanges: [String] = []) throws {
         self.path = path
         try DurableFile.refuseSymbolicLink(path)
         let file: HDF5File
@@ -66,6 +70,11 @@ public final class MetricsLog {
             try attributes.set("adapter_kind", run.adapterKind)
             try attributes.set("trainable_parameters", Int64(run.trainableParameters))
             try attributes.set("reduced_bytes_per_step", Int64(run.reducedBytesPerStep))
+        }
+        if !specChanges.isEmpty {
+            let attributes = file.root.attributes
+            let earlier = attributes.contains("spec_changes") ? try attributes.strings("spec_changes") : []
+            try attributes.set("spec_changes", earlier + specChanges.map { "step \(resumeStep ?? 0): \($0)" })
         }
         train = try Self.trainColumns.map { try file.root.openDataset("train/\($0)") }
         eval = try Self.evalColumns.map { try file.root.openDataset("eval/\($0)") }

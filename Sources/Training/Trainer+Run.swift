@@ -36,13 +36,18 @@ extension Trainer {
     /// checkpoints on rank 0 and evaluating on all ranks. A signal recorded in `stop` on any rank
     /// ends the run at the next step boundary with a checkpoint. `report` gets rank 0's progress.
     @discardableResult
-    public func run(resume: ResumeMode, stop: StopRequest = StopRequest(), report: (TrainingProgress) -> Void) throws -> RunOutcome {
-        var state = try startingState(resume: resume, report: report)
+    public func run(resume: ResumeMode, allowChanges: Bool = false, stop: StopRequest = StopRequest(),
+                    report: (TrainingProgress) -> Void) throws -> RunOutcome {
+        var state = try agreed { try startingState(resume: resume, allowChanges: allowChanges, report: report) }
         let description = MetricsLog.RunDescription(
             job: spec.name, adapterKind: spec.adapter.kind.rawValue, trainableParameters: resolved.layout.trainableCount,
             reducedBytesPerStep: GradientReducer.bytesPerStep(count: resolved.layout.trainableCount, mode: spec.reduction))
-        let log = try onRoot { try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description) }
+        let log = try onRoot {
+            try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description,
+                           specChanges: acceptedChanges.map(\.description))
+        }
         defer { try? log?.close() }
+
         let total = spec.schedule.totalSteps
         let firstStep = state.step
         let started = DispatchTime.now().uptimeNanoseconds
@@ -111,6 +116,22 @@ extension Trainer {
         }
     }
 
+    /// Runs `body` on every rank and agrees on the outcome: if it failed anywhere, every rank throws
+    /// a `SharedFailure` (rank 0's carries the first failure), so a bad checkpoint or spec on
+    /// resume ends the run with one line instead of an abort.
+    private func agreed<Value>(_ body: () throws -> Value) throws -> Value {
+        let result = Result(catching: body)
+        var message: [UInt8] = []
+        if case .failure(let error) = result { message = Array("\(error)".utf8) }
+        let messages = try communicator.allgather(message)
+        if let (rank, first) = messages.enumerated().first(where: { !$0.element.isEmpty }) {
+            guard communicator.isRoot else { throw SharedFailure(underlying: nil) }
+            if case .failure(let error) = result, rank == 0 { throw SharedFailure(underlying: error) }
+            throw SharedFailure(underlying: TrainerError(problem: "rank \(rank): \(String(decoding: first, as: UTF8.self))"))
+        }
+        return try result.get()
+    }
+
     /// Runs `body` on rank 0 only (the writer of metrics and checkpoints) and tells every rank
     /// whether it failed, so that a failed write — a full disk — ends all ranks together with
     /// rank 0's error instead of an abort; the others wait meanwhile. Returns rank 0's result
@@ -134,7 +155,7 @@ extension Trainer {
         Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    private func startingState(resume: ResumeMode, report: (TrainingProgress) -> Void) throws -> TrainingState {
+    private func startingState(resume: ResumeMode, allowChanges: Bool, report: (TrainingProgress) -> Void) throws -> TrainingState {
         let fresh = TrainingState(step: 0, epoch: 0, dataCursor: 0, tokensSeen: 0, worldSize: communicator.size, seed: spec.seed,
                                   modelFingerprint: resolved.model.fingerprint, jobSpec: spec.text)
         let fingerprint = resolved.model.fingerprint
@@ -149,10 +170,9 @@ extension Trainer {
             }
             return fresh
         case .checkpoint(let path):
-            var state = try Checkpoint.read(path, into: adapters, optimizer: optimizer, modelFingerprint: fingerprint, maxStep: total)
-            state.worldSize = communicator.size
+            let state = try Checkpoint.read(path, into: adapters, optimizer: optimizer, modelFingerprint: fingerprint, maxStep: total)
             if communicator.isRoot { report(.note("resuming from \(path) at step \(state.step)")) }
-            return state
+            return try continuing(state, from: path, allowChanges: allowChanges, report: report)
         case .auto:
             guard let found = Checkpoint.resumeNewest(in: checkpointDirectory, adapters: adapters, optimizer: optimizer,
                                                       modelFingerprint: fingerprint, maxStep: total) else {
@@ -163,9 +183,31 @@ extension Trainer {
                 for reason in found.skipped { report(.note("skipped \(reason)")) }
                 report(.note("resuming from \(found.path) at step \(found.state.step)"))
             }
-            var state = found.state
-            state.worldSize = communicator.size
-            return state
+            return try continuing(found.state, from: found.path, allowChanges: allowChanges, report: report)
         }
+    }
+
+    /// The state a resume continues with: this run's world size and spec, after comparing the
+    /// spec with the one `checkpoint` was trained with. Every difference is reported; one that
+    /// changes what the remaining steps compute (a longer schedule makes the learning rate jump,
+    /// another seed another data order) is refused unless `allowChanges`, and then recorded.
+    private func continuing(_ resumed: TrainingState, from checkpoint: String, allowChanges: Bool,
+                            report: (TrainingProgress) -> Void) throws -> TrainingState {
+        let trained = try JobSpec.parse(resumed.jobSpec, file: "\(checkpoint) (its job_spec)")
+        let changes = spec.changes(from: trained)
+        let math = changes.filter(\.changesTheMath)
+        if !math.isEmpty && !allowChanges {
+            throw TrainerError(problem: "\(checkpoint) was trained with other settings that change the run's math: "
+                               + math.map(\.description).joined(separator: ", ")
+                               + "; resume with the checkpoint's settings, or pass --allow-changes to continue with these")
+        }
+        if communicator.isRoot {
+            for change in changes { report(.note("changed since the checkpoint: \(change)" + (change.changesTheMath ? " (allowed)" : ""))) }
+        }
+        var state = resumed
+        state.worldSize = communicator.size
+        state.jobSpec = spec.text
+        acceptedChanges = math
+        return state
     }
 }

@@ -20,6 +20,9 @@ struct Train: ParsableCommand {
                                valueName: "auto|path"))
     var resume: String?
 
+    @Flag(help: "On resume, continue even if the job spec changed settings that alter the run's math (each change is printed and recorded in metrics.h5).")
+    var allowChanges = false
+
     @Option(help: "Compute threads per rank (matrix products, attention, activations, cross-entropy). (default: this machine's cores ÷ ranks on it)")
     var threads: Int?
 
@@ -43,7 +46,7 @@ struct Train: ParsableCommand {
         }
         defer { withExtendedLifetime(lock) {} }
         do {
-            let outcome = try trainer.run(resume: mode, stop: stop) { printer.show($0) }
+            let outcome = try trainer.run(resume: mode, allowChanges: allowChanges, stop: stop) { printer.show($0) }
             printer.finish()
             if let signal = outcome.stoppedBy {
                 if world.isRoot {

@@ -148,6 +148,35 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(summary.hasSuffix("newest checkpoint \(output)/checkpoints/step-000004.h5; files in \(output)"), summary)
     }
 
+    func testAResumeWithAChangedSpecSaysWhatChangedAndRefusesChangedMath() throws {
+        let directory = try TemporaryDirectory()
+        let job = try TinyJob(directory: directory)
+        let output = directory.path("run")
+        let spec = directory.path("job.yaml")
+        try job.yaml(steps: 2, output: output).write(toFile: spec, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try ChildProcess.ttlTrain(["train", spec]).status, 0)
+        let checkpoint = "\(output)/checkpoints/step-000002.h5"
+        // Changed math: refused in one line that lists every such change.
+        let refused = try ChildProcess.ttlTrain(["train", spec, "--resume", "auto", "--set", "schedule.total_steps=4", "--set", "optimizer.lr=0.01"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.stderr, "Error: \(checkpoint) was trained with other settings that change the run's math: optimizer.lr 0.05 → 0.01, "
+                       + "schedule.total_steps 2 → 4; resume with the checkpoint's settings, or pass --allow-changes to continue with these\n")
+        // Settings outside the math: reported, accepted.
+        let harmless = try ChildProcess.ttlTrain(["train", spec, "--resume", "auto", "--set", "eval.every=50", "--set", "checkpoint.keep=2"])
+        XCTAssertEqual(harmless.status, 0, harmless.stderr)
+        XCTAssertTrue(harmless.stdout.contains("changed since the checkpoint: eval.every 100 → 50\nchanged since the checkpoint: checkpoint.keep 5 → 2\n"), harmless.stdout)
+        // Allowed: reported, continued, and recorded in metrics.h5.
+        let allowed = try ChildProcess.ttlTrain(["train", spec, "--resume", "auto", "--set", "schedule.total_steps=4", "--allow-changes"])
+        XCTAssertEqual(allowed.status, 0, allowed.stderr)
+        XCTAssertTrue(allowed.stdout.contains("changed since the checkpoint: schedule.total_steps 2 → 4 (allowed)"), allowed.stdout)
+        XCTAssertTrue(allowed.stdout.contains("done: 4 steps (2 this run)"), allowed.stdout)
+        XCTAssertEqual(try HDF5File.open("\(output)/metrics.h5").root.attributes.strings("spec_changes"), ["step 2: schedule.total_steps 2 → 4"])
+        // The new checkpoints record the spec they were trained with: resuming them needs no flag.
+        let again = try ChildProcess.ttlTrain(["train", spec, "--resume", "auto", "--set", "schedule.total_steps=4"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertFalse(again.stdout.contains("changed since"), again.stdout)
+    }
+
     func testAnUnknownCommandIsRefusedWithASuggestionNotTakenAsAJob() throws {
         for (arguments, message) in [(["trian", "jobs/quickstart.yaml"], "unknown command 'trian' (did you mean 'train'?)"),
                                      (["generate", "--help"], "unknown command 'generate' (run 'ttl-train --help' for the commands)"),
