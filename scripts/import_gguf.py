@@ -205,6 +205,19 @@ def write_model(path, config, weights, weights_fingerprint, source, tokenizer_fi
     os.replace(temporary, path)
 
 
+def describe_source(reader, path):
+    """What the weights are: the GGUF's model name, the file and its storage types — a quantized
+    GGUF dequantized here is not the original float weights, and exports must be able to say so."""
+    name = str(field(reader, "general.name", required=False) or "")
+    types = {}
+    for tensor in reader.tensors:
+        types[tensor.tensor_type.name] = types.get(tensor.tensor_type.name, 0) + 1
+    storage = ", ".join(f"{kind} ×{count}" for kind, count in sorted(types.items(), key=lambda item: -item[1]))
+    quantized = any(kind not in ("F32", "F16", "BF16") for kind in types)
+    detail = f"{os.path.basename(path)}: {storage}" + ("; dequantized to float32" if quantized else "")
+    return f"{name} ({detail})" if name else detail
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("gguf", help="input .gguf file")
@@ -223,7 +236,7 @@ def main(argv=None):
         tokenizer_json = tokenizer.to_str()
         tokenizer_fingerprint = "sha256:" + hashlib.sha256(tokenizer_json.encode("utf-8")).hexdigest()
         weights = read_weights(reader, config)
-        source = str(field(reader, "general.name", required=False) or os.path.basename(args.gguf))
+        source = describe_source(reader, args.gguf)
         weights_fingerprint = fingerprint(weights)
         write_model(args.out, config, weights, weights_fingerprint, source, tokenizer_fingerprint)
         if args.tokenizer_out:

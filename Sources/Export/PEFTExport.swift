@@ -42,21 +42,40 @@ public enum PEFTExport {
         let loraAlpha = isTensorTrain ? Double(first.rank) : first.alpha
         let modules = Array(Set(adapters.map { String($0.module.split(separator: ".").last!) })).sorted()
         let layers = Array(Set(adapters.map(\.layer))).sorted()
-        let config: [String: Any] = [
-            "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": baseModel,
-            "r": first.rank, "lora_alpha": loraAlpha, "lora_dropout": 0.0, "target_modules": modules,
-            "layers_to_transform": layers, "bias": "none", "fan_in_fan_out": false, "inference_mode": true,
-            "init_lora_weights": true, "use_rslora": false, "use_dora": false, "modules_to_save": NSNull(),
-            "rank_pattern": [String: Int](), "alpha_pattern": [String: Double](), "revision": NSNull(),
-        ]
+        let provenance = try Provenance(checkpoint: path, summary: summary, baseModel: baseModel)
+        var config = loraConfigDefaults
+        for (key, value) in [
+            "task_type": "CAUSAL_LM", "base_model_name_or_path": baseModel, "r": first.rank, "lora_alpha": loraAlpha,
+            "lora_dropout": provenance.dropout, "target_modules": modules, "layers_to_transform": layers, "inference_mode": true,
+        ] as [String: Any] { config[key] = value }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let metadata = ["format": "pt", "ttl_train_checkpoint": (path as NSString).lastPathComponent, "ttl_train_adapter_kind": first.kind,
-                        "ttl_train_step": "\(summary.state.step)"]
-        try SafeTensors.encode(tensors, metadata: metadata)
+        try SafeTensors.encode(tensors, metadata: provenance.metadata)
             .write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("adapter_model.safetensors")), options: .atomic)
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("adapter_config.json")), options: .atomic)
+        try provenance.modelCard(rank: first.rank, loraAlpha: loraAlpha, modules: modules, layers: layers)
+            .write(toFile: (directory as NSString).appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
         return Result(kind: first.kind, rank: first.rank, loraAlpha: loraAlpha, targets: adapters.count, targetModules: modules)
+    }
+
+    /// The PEFT version whose `LoraConfig` the config follows: every key it writes, with its
+    /// defaults (`LoraConfig(...).to_dict()` of peft 0.21.2), so PEFT reads back exactly what it
+    /// would have saved itself.
+    public static let peftVersion = "0.21.2"
+
+    static var loraConfigDefaults: [String: Any] {
+        let none = NSNull()
+        return [
+            "alora_invocation_tokens": none, "alpha_pattern": [String: Double](), "arrow_config": none, "auto_mapping": none,
+            "base_model_name_or_path": none, "bias": "none", "corda_config": none, "ensure_weight_tying": false, "eva_config": none,
+            "exclude_modules": none, "fan_in_fan_out": false, "inference_mode": false, "init_lora_weights": true, "kasa_config": none,
+            "layer_replication": none, "layers_pattern": none, "layers_to_transform": none, "loftq_config": [String: Any](),
+            "lora_alpha": 8, "lora_bias": false, "lora_dropout": 0.0, "lora_ga_config": none, "megatron_config": none,
+            "megatron_core": "megatron.core", "modules_to_save": none, "monteclora_config": none, "peft_type": "LORA",
+            "peft_version": peftVersion, "qalora_group_size": 16, "r": 8, "rank_pattern": [String: Int](), "revision": none,
+            "target_modules": none, "target_parameters": none, "task_type": none, "trainable_token_indices": none,
+            "use_bdlora": none, "use_dora": false, "use_qalora": false, "use_rslora": false, "velora_config": none,
+        ]
     }
 
     /// `A (r, in)` and `B (out, r)`, row-major, such that PEFT's `ΔW = (lora_alpha/r)·B·A` is ours.

@@ -52,9 +52,10 @@ public enum ModelWriter {
 
     /// A model of `config` with seeded random weights: linear weights uniform in ±`scale`, norm
     /// weights near 1. Small configs make gradient checks and multi-rank tests fast.
-    public static func writeRandom(to path: String, config: LlamaConfig, seed: UInt64, scale: Float = 0.08) throws {
+    /// `source` describes the weights (default "random (seed N)").
+    public static func writeRandom(to path: String, config: LlamaConfig, seed: UInt64, scale: Float = 0.08, source: String? = nil) throws {
         var generator = SplitMix64(seed: seed)
-        try write(to: path, config: config, source: "random (seed \(seed))") { name, shape in
+        try write(to: path, config: config, source: source ?? "random (seed \(seed))") { name, shape in
             let count = shape.reduce(1, *)
             let isNorm = shape.count == 1
             return (0..<count).map { _ in

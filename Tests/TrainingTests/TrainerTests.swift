@@ -138,7 +138,7 @@ final class TrainerTests: XCTestCase {
 
     func testAFreshRunRefusesToOverwriteCheckpointsAndAutoResumeContinues() throws {
         let output = directory.path("run")
-        _ = try train(try spec(steps: 2, output: output), communicator: SingleProcessCommunicator())
+        _ = try train(try spec(steps: 4, output: output), communicator: SingleProcessCommunicator(), stopAfter: 2)
         XCTAssertThrowsError(try train(try spec(steps: 4, output: output), communicator: SingleProcessCommunicator())) { error in
             XCTAssertEqual("\(error)", "\(output) has checkpoints already: pass --resume auto to continue, or choose another output")
         }
