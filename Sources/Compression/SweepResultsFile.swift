@@ -21,6 +21,7 @@ public enum SweepResultsFile {
             let root = file.root
             try root.attributes.set("format", formatName)
             try root.attributes.set("format_version", formatVersion)
+            try Writer.record(on: root.attributes)
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try root.attributes.set(key, value) }
             let dense = Double(measurements.first?.parameters ?? 0)
             try root.write("plan", strings: names)

@@ -24,6 +24,7 @@ public enum ModelWriter {
             try attributes.set("rope_theta", config.ropeTheta)
             try attributes.set("rms_norm_eps", config.rmsNormEpsilon)
             try attributes.set("source", source)
+            try Writer.record(on: attributes)
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) { try attributes.set(key, value) }
             for (name, factors) in factored.sorted(by: { $0.key < $1.key }) {
                 let group = try file.root.createGroup(ModelFile.tuckerPath(forWeight: name))

@@ -69,7 +69,7 @@ public enum Checkpoint {
             try root.set("epoch", Int64(state.epoch))
             try root.set("data_cursor", Int64(state.dataCursor))
             try root.set("tokens_seen", Int64(state.tokensSeen))
-            try root.set("world_size", Int64(state.worldSize))
+            try Writer.record(on: root, worldSize: state.worldSize)
             try root.set("seed", Int64(bitPattern: state.seed))
             try root.set("model_fingerprint", state.modelFingerprint)
             try root.set("job_spec", state.jobSpec)

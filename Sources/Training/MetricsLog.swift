@@ -2,16 +2,39 @@ import Foundation
 import HDF5
 
 /// `runs/NAME/metrics.h5`: appendable columns `/train/{step, loss, lr, grad_norm, tokens_per_s,
-/// seconds}` and `/eval/{step, loss, accuracy}` (`step` int64, the rest float64), flushed after every row and readable while the
-/// run writes (HDF5 SWMR: `h5py.File(path, "r", swmr=True)`, or pandas over h5py).
+/// seconds, timestamp}` and `/eval/{step, loss, accuracy, timestamp}` (`step` int64, the rest
+/// float64), each with `units` and `description` attributes, flushed after every row and readable
+/// while the run writes (HDF5 SWMR: `h5py.File(path, "r", swmr=True)`, or pandas over h5py).
 ///
 /// Opening for a resumed run drops the rows past the checkpoint's step, so no step appears twice;
-/// a file left behind by a killed writer is repaired first (`h5clear -s --increment=0`).
+/// a file left behind by a killed writer is repaired first (`h5clear -s --increment=0`); a file of
+/// format version 1 gains the columns it lacks (NaN for its earlier rows).
 public final class MetricsLog {
     public static let formatName = "ttl-train-metrics"
-    public static let formatVersion: Int64 = 1
-    public static let trainColumns = ["step", "loss", "lr", "grad_norm", "tokens_per_s", "seconds"]
-    public static let evalColumns = ["step", "loss", "accuracy"]
+    public static let formatVersion: Int64 = 2
+
+    /// One column: its name, units and meaning, stored as the dataset's attributes.
+    public struct Column: Sendable {
+        public let name: String
+        public let units: String
+        public let description: String
+    }
+
+    public static let trainColumns = [
+        Column(name: "step", units: "steps", description: "optimizer steps completed (the row's key)"),
+        Column(name: "loss", units: "nats per supervised token", description: "mean training loss of the step over all ranks (cross-entropy, plus the distillation term of a compression-aware job)"),
+        Column(name: "lr", units: "1", description: "learning rate the step used"),
+        Column(name: "grad_norm", units: "1", description: "global L2 norm of the reduced gradient before clipping"),
+        Column(name: "tokens_per_s", units: "tokens/s", description: "tokens run through the model by all ranks per second of the step"),
+        Column(name: "seconds", units: "s", description: "wall time of the step"),
+        Column(name: "timestamp", units: "s since 1970-01-01 00:00 UTC", description: "wall-clock time at the end of the step"),
+    ]
+    public static let evalColumns = [
+        Column(name: "step", units: "steps", description: "optimizer steps completed when evaluated (the row's key)"),
+        Column(name: "loss", units: "nats per supervised token", description: "mean cross-entropy on the evaluation examples"),
+        Column(name: "accuracy", units: "1", description: "share of evaluation examples whose answer label scores highest; NaN for language modelling"),
+        Column(name: "timestamp", units: "s since 1970-01-01 00:00 UTC", description: "wall-clock time at the end of the evaluation"),
+    ]
 
     public let path: String
     private let file: HDF5File
@@ -25,8 +48,10 @@ public final class MetricsLog {
         public var adapterKind: String
         public var trainableParameters: Int
         public var reducedBytesPerStep: Int
+        public var worldSize: Int
 
-        public init(job: String, adapterKind: String, trainableParameters: Int, reducedBytesPerStep: Int) {
+        public init(job: String, adapterKind: String, trainableParameters: Int, reducedBytesPerStep: Int, worldSize: Int = 1) {
+            self.worldSize = worldSize
             self.job = job
             self.adapterKind = adapterKind
             self.trainableParameters = trainableParameters
@@ -50,20 +75,19 @@ public final class MetricsLog {
             for (group, columns) in [("train", Self.trainColumns), ("eval", Self.evalColumns)] {
                 let steps = try file.root.read("\(group)/step", as: Int64.self)
                 let kept = steps.prefix { $0 <= Int64(resumeStep) }.count
-                for column in columns { try file.root.openDataset("\(group)/\(column)").resize(rows: kept) }
+                try Self.createMissingColumns(columns, in: group, of: file, rows: steps.count)
+                for column in columns { try file.root.openDataset("\(group)/\(column.name)").resize(rows: kept) }
             }
         } else {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             file = try HDF5File.create(path, swmrCapable: true)
             try file.root.attributes.set("format", Self.formatName)
-            try file.root.attributes.set("format_version", Self.formatVersion)
             for (group, columns) in [("train", Self.trainColumns), ("eval", Self.evalColumns)] {
-                _ = try file.root.createDataset("\(group)/step", of: Int64.self, shape: [0], options: .init(appendable: true))
-                for column in columns.dropFirst() {
-                    _ = try file.root.createDataset("\(group)/\(column)", of: Double.self, shape: [0], options: .init(appendable: true))
-                }
+                try Self.createMissingColumns(columns, in: group, of: file, rows: 0)
             }
         }
+        try file.root.attributes.set("format_version", Self.formatVersion)
+        try Writer.record(on: file.root.attributes, worldSize: run?.worldSize)
         if let run {
             let attributes = file.root.attributes
             try attributes.set("job", run.job)
@@ -76,20 +100,39 @@ public final class MetricsLog {
             let earlier = attributes.contains("spec_changes") ? try attributes.strings("spec_changes") : []
             try attributes.set("spec_changes", earlier + specChanges.map { "step \(resumeStep ?? 0): \($0)" })
         }
-        train = try Self.trainColumns.map { try file.root.openDataset("train/\($0)") }
-        eval = try Self.evalColumns.map { try file.root.openDataset("eval/\($0)") }
+        train = try Self.trainColumns.map { try file.root.openDataset("train/\($0.name)") }
+        eval = try Self.evalColumns.map { try file.root.openDataset("eval/\($0.name)") }
         try file.startSWMRWrite()
         self.file = file
     }
 
-    /// Appends one training step (values in `trainColumns` order) and flushes it.
+    /// Appends one training step (values in `trainColumns` order, the timestamp now) and flushes it.
     public func appendTrain(step: Int, loss: Double, learningRate: Double, gradNorm: Double, tokensPerSecond: Double, seconds: Double) throws {
-        try append(step: step, [loss, learningRate, gradNorm, tokensPerSecond, seconds], to: train)
+        try append(step: step, [loss, learningRate, gradNorm, tokensPerSecond, seconds, Date().timeIntervalSince1970], to: train)
     }
 
-    /// Appends one evaluation and flushes it.
+    /// Appends one evaluation (timestamped now) and flushes it.
     public func appendEval(step: Int, loss: Double, accuracy: Double) throws {
-        try append(step: step, [loss, accuracy], to: eval)
+        try append(step: step, [loss, accuracy, Date().timeIntervalSince1970], to: eval)
+    }
+
+    /// Creates the columns of `group` the file lacks (all of them in a new file) with `rows` NaN
+    /// rows, and gives every column its `units` and `description`.
+    private static func createMissingColumns(_ columns: [Column], in group: String, of file: HDF5File, rows: Int) throws {
+        for column in columns {
+            let path = "\(group)/\(column.name)"
+            let dataset: HDF5Dataset
+            if file.root.contains(path) {
+                dataset = try file.root.openDataset(path)
+            } else if column.name == "step" {
+                dataset = try file.root.createDataset(path, of: Int64.self, shape: [0], options: .init(appendable: true))
+            } else {
+                dataset = try file.root.createDataset(path, of: Double.self, shape: [0], options: .init(appendable: true))
+                if rows > 0 { try dataset.append([Double](repeating: .nan, count: rows)) }
+            }
+            try dataset.attributes.set("units", column.units)
+            try dataset.attributes.set("description", column.description)
+        }
     }
 
     public func close() throws {

@@ -41,7 +41,8 @@ extension Trainer {
         var state = try agreed { try startingState(resume: resume, allowChanges: allowChanges, report: report) }
         let description = MetricsLog.RunDescription(
             job: spec.name, adapterKind: spec.adapter.kind.rawValue, trainableParameters: resolved.layout.trainableCount,
-            reducedBytesPerStep: GradientReducer.bytesPerStep(count: resolved.layout.trainableCount, mode: spec.reduction))
+            reducedBytesPerStep: GradientReducer.bytesPerStep(count: resolved.layout.trainableCount, mode: spec.reduction),
+            worldSize: communicator.size)
         let log = try onRoot {
             try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description,
                            specChanges: acceptedChanges.map(\.description))

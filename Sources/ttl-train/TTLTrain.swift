@@ -1,4 +1,5 @@
 import ArgumentParser
+import HDF5
 
 /// `ttl-train`: data-parallel fine-tuning of tiny adapters on a frozen llama model, under `mpirun`.
 struct TTLTrain: ParsableCommand {
@@ -10,11 +11,11 @@ struct TTLTrain: ParsableCommand {
             files that h5py, pandas, h5dump and MATLAB read as they are.
             """,
         version: TTLTrainVersion.string,
-        subcommands: [Train.self, Validate.self, Eval.self, Inspect.self, ExportCommand.self, Info.self, Perplexity.self, Bench.self, AdaptersCommand.self, Compress.self, Sweep.self],
+        subcommands: [Train.self, Validate.self, Eval.self, Inspect.self, ExportCommand.self, Info.self, Perplexity.self, Bench.self, AdaptersCommand.self, Compress.self, Sweep.self, Metrics.self],
         defaultSubcommand: Train.self
     )
 }
 
 enum TTLTrainVersion {
-    static let string = "0.1.0"
+    static let string = Writer.version
 }

@@ -177,6 +177,36 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(again.stdout.contains("changed since"), again.stdout)
     }
 
+    func testMetricsPrintsTheRunsColumnsAsCSVAndJSON() throws {
+        let directory = try TemporaryDirectory()
+        let job = try TinyJob(directory: directory)
+        let spec = directory.path("job.yaml")
+        let output = directory.path("run")
+        try job.yaml(steps: 3, output: output).write(toFile: spec, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try ChildProcess.ttlTrain(["train", spec]).status, 0)
+        let csv = try ChildProcess.ttlTrain(["metrics", output])
+        XCTAssertEqual(csv.status, 0, csv.stderr)
+        let lines = csv.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.first, "step,loss,lr,grad_norm,tokens_per_s,seconds,timestamp")
+        XCTAssertEqual(lines.dropFirst().map { $0.split(separator: ",").first }, ["1", "2", "3"])
+        let eval = try ChildProcess.ttlTrain(["metrics", "\(output)/metrics.h5", "--table", "eval"])
+        XCTAssertEqual(eval.stdout.split(separator: "\n").first, "step,loss,accuracy,timestamp")
+        let file = directory.path("metrics.json")
+        XCTAssertEqual(try ChildProcess.ttlTrain(["metrics", output, "--format", "json", "--out", file]).status, 0)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+        let attributes = try XCTUnwrap(json["attributes"] as? [String: String])
+        XCTAssertEqual(attributes["job"], "tiny")
+        XCTAssertEqual(attributes["world_size"], "1")
+        let train = try XCTUnwrap(json["train"] as? [String: Any])
+        let rows = try XCTUnwrap(train["rows"] as? [[String: Any]])
+        XCTAssertEqual(rows.map { $0["step"] as? Int }, [1, 2, 3])
+        let columns = try XCTUnwrap(train["columns"] as? [[String: String]])
+        XCTAssertEqual(columns.first { $0["name"] == "tokens_per_s" }?["units"], "tokens/s")
+        let refused = try ChildProcess.ttlTrain(["metrics", job.modelPath])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+    }
+
     func testAnUnknownCommandIsRefusedWithASuggestionNotTakenAsAJob() throws {
         for (arguments, message) in [(["trian", "jobs/quickstart.yaml"], "unknown command 'trian' (did you mean 'train'?)"),
                                      (["generate", "--help"], "unknown command 'generate' (run 'ttl-train --help' for the commands)"),
