@@ -9,6 +9,10 @@ analysed) and writes to DIR (default: `analysis/` inside the first run):
 - `comparison.png`: final accuracy against trainable parameters and against bytes all-reduced
   per step (log scales), one point per run;
 - `results.md`: a markdown table of the same numbers plus the median training tokens/s.
+
+With `--tensorboard DIR` it also writes TensorBoard event files, one directory per run under DIR
+(`tensorboard --logdir DIR`): every train and eval column as a scalar against step, at the row's
+wall-clock time when the file has timestamps, and the run's attributes as text.
 """
 import argparse
 import os
@@ -57,14 +61,39 @@ def summary(name, train, evaluation, attributes):
     }
 
 
+def legend(name, table, attributes):
+    """A run's label; evaluation curves say on how many examples each point was measured."""
+    examples = attributes.get("eval_examples")
+    return f"{name} ({int(examples)} examples)" if table == "eval" and examples is not None else name
+
+
+def write_tensorboard(runs, directory):
+    """One event-file directory per run (tensorboardX writes the format)."""
+    from tensorboardX import SummaryWriter
+
+    for name, train, evaluation, attributes in runs:
+        with SummaryWriter(logdir=os.path.join(directory, name)) as writer:
+            writer.add_text("run", "\n".join(f"- {key}: {value}" for key, value in sorted(attributes.items())), 0)
+            for table, frame in (("train", train), ("eval", evaluation)):
+                for _, row in frame.iterrows():
+                    walltime = row.get("timestamp")
+                    walltime = None if walltime is None or walltime != walltime else float(walltime)
+                    for column in frame.columns:
+                        if column in ("step", "timestamp") or row[column] != row[column]:
+                            continue
+                        writer.add_scalar(f"{table}/{column}", float(row[column]), int(row["step"]), walltime=walltime)
+
+
 def plot_against_step(runs, panels, title, path):
     figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2))
     for axis, (table, column, label) in zip(axes, panels):
-        for name, train, evaluation, _ in runs:
+        for name, train, evaluation, attributes in runs:
             frame = train if table == "train" else evaluation
             if len(frame) and frame[column].notna().any():
-                axis.plot(frame["step"], frame[column], marker="o" if table == "eval" else None, markersize=4, label=name)
+                axis.plot(frame["step"], frame[column], marker="o" if table == "eval" else None, markersize=4,
+                          label=legend(name, table, attributes))
         axis.set_xlabel("step")
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
@@ -114,6 +143,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the job's output), each with metrics.h5")
     parser.add_argument("--out", help="where to write the PNGs and results.md (default: RUN_DIR/analysis of the first run)")
+    parser.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files, one directory per run, under DIR")
     arguments = parser.parse_args()
     runs = [read_run(directory) for directory in arguments.runs]
     out = arguments.out or os.path.join(arguments.runs[0], "analysis")
@@ -129,6 +159,9 @@ def main():
         f.write(table)
     print(table, end="")
     print(f"wrote {out}/training.png, eval.png, comparison.png, results.md")
+    if arguments.tensorboard:
+        write_tensorboard(runs, arguments.tensorboard)
+        print(f"wrote TensorBoard event files under {arguments.tensorboard}")
 
 
 if __name__ == "__main__":

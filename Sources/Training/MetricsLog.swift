@@ -49,9 +49,13 @@ public final class MetricsLog {
         public var trainableParameters: Int
         public var reducedBytesPerStep: Int
         public var worldSize: Int
+        /// Examples each evaluation uses (`eval.examples`).
+        public var evalExamples: Int?
 
-        public init(job: String, adapterKind: String, trainableParameters: Int, reducedBytesPerStep: Int, worldSize: Int = 1) {
+        public init(job: String, adapterKind: String, trainableParameters: Int, reducedBytesPerStep: Int, worldSize: Int = 1,
+                    evalExamples: Int? = nil) {
             self.worldSize = worldSize
+            self.evalExamples = evalExamples
             self.job = job
             self.adapterKind = adapterKind
             self.trainableParameters = trainableParameters
@@ -94,6 +98,7 @@ public final class MetricsLog {
             try attributes.set("adapter_kind", run.adapterKind)
             try attributes.set("trainable_parameters", Int64(run.trainableParameters))
             try attributes.set("reduced_bytes_per_step", Int64(run.reducedBytesPerStep))
+            if let examples = run.evalExamples { try attributes.set("eval_examples", Int64(examples)) }
         }
         if !specChanges.isEmpty {
             let attributes = file.root.attributes

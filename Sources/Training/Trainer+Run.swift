@@ -42,7 +42,7 @@ extension Trainer {
         let description = MetricsLog.RunDescription(
             job: spec.name, adapterKind: spec.adapter.kind.rawValue, trainableParameters: resolved.layout.trainableCount,
             reducedBytesPerStep: GradientReducer.bytesPerStep(count: resolved.layout.trainableCount, mode: spec.reduction),
-            worldSize: communicator.size)
+            worldSize: communicator.size, evalExamples: min(spec.evalExamples, (try? resolved.dataset.split(spec.evalSplit).count) ?? spec.evalExamples))
         let log = try onRoot {
             try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description,
                            specChanges: acceptedChanges.map(\.description))

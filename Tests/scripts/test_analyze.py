@@ -51,3 +51,43 @@ def test_a_directory_without_metrics_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "analyze.py"), str(tmp_path)], capture_output=True, text=True)
     assert result.returncode != 0
     assert result.stderr.strip() == f"analyze.py: {tmp_path}/metrics.h5: no such file (is {tmp_path} a ttl-train run directory?)"
+
+
+def read_events(path):
+    """The scalars of a TensorBoard event file: TFRecord framing (length, CRC, data, CRC) around
+    Event protocol buffers, read with the protobuf classes tensorboardX ships."""
+    import struct
+    from tensorboardX.proto import event_pb2
+
+    scalars = []
+    with open(path, "rb") as f:
+        data = f.read()
+    offset = 0
+    while offset < len(data):
+        (length,) = struct.unpack("<Q", data[offset:offset + 8])
+        event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+        offset += 12 + length + 4
+        for value in event.summary.value:
+            if value.HasField("simple_value"):
+                scalars.append((value.tag, event.step, round(value.simple_value, 6), event.wall_time))
+    return scalars
+
+
+def test_tensorboard_event_files_hold_every_column_at_its_time(tmp_path):
+    run = write_run(str(tmp_path / "lora"), "sentiment-lora", "lora", 460800, 3, 0.85)
+    run.close()
+    with h5py.File(tmp_path / "lora" / "metrics.h5", "a", libver="latest") as f:
+        f.attrs["eval_examples"] = np.int64(64)
+        f.create_dataset("train/timestamp", data=np.array([1.7e9 + 1, 1.7e9 + 2, 1.7e9 + 3]), maxshape=(None,), chunks=True)
+        f.create_dataset("eval/timestamp", data=np.array([1.7e9 + 4]), maxshape=(None,), chunks=True)
+    result = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "analyze.py"), str(tmp_path / "lora"), "--out",
+                             str(tmp_path / "out"), "--tensorboard", str(tmp_path / "tb")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    files = os.listdir(tmp_path / "tb" / "lora")
+    assert len(files) == 1 and files[0].startswith("events.out.tfevents."), files
+    scalars = read_events(str(tmp_path / "tb" / "lora" / files[0]))
+    assert ("train/loss", 2, 1.0, 1.7e9 + 2) in scalars
+    assert ("train/tokens_per_s", 3, 150.0, 1.7e9 + 3) in scalars
+    assert ("eval/accuracy", 3, 0.85, 1.7e9 + 4) in scalars
+    assert sorted({tag for tag, _, _, _ in scalars}) == ["eval/accuracy", "eval/loss", "train/grad_norm", "train/loss", "train/lr",
+                                                        "train/seconds", "train/tokens_per_s"]
