@@ -21,7 +21,11 @@ echo "==> ttl-train info --model $model --verify"
 "$bin" info --model "$model" --verify | grep -E "^(parameters|fingerprint)"
 
 echo "==> zero-shot: the base model alone on 128 validation reviews"
-zero_shot=$(mpi eval "$job" --zero-shot --examples 128 | tee /dev/stderr | sed -n 's/^accuracy=//p')
+# Captured, then printed: `tee /dev/stderr` would reopen (and truncate) a stderr redirected to a
+# file, as in `scripts/run.sh > run.log 2>&1`.
+zero_shot_output=$(mpi eval "$job" --zero-shot --examples 128)
+echo "$zero_shot_output"
+zero_shot=$(sed -n 's/^accuracy=//p' <<< "$zero_shot_output")
 
 echo "==> mpirun -np 2 ttl-train $job   (TT-LoRA r 4 on q_proj, v_proj: 34,560 trainable parameters)"
 rm -rf runs/quickstart

@@ -70,7 +70,9 @@ public enum ModelCompressor {
     }
 
     private static func fileSize(_ path: String) throws -> Int {
-        (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        // The file's own size: `attributesOfItem` describes a symbolic link itself (42 bytes), not its target.
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return (try FileManager.default.attributesOfItem(atPath: target)[.size] as? NSNumber)?.intValue ?? 0
     }
 }
 
