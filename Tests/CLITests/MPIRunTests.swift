@@ -56,7 +56,7 @@ final class MPIRunTests: XCTestCase {
     }
 
     private func loggedSteps(_ output: String) throws -> [Int] {
-        let read = try ChildProcess.run("/usr/bin/h5dump", ["-d", "/train/step", "-y", "-w", "0", directory.path("\(output)/metrics.h5")])
+        let read = try ChildProcess.run("/usr/bin/h5dump", ["-A", "0", "-d", "/train/step", "-y", "-w", "0", directory.path("\(output)/metrics.h5")])
         let body = read.stdout.components(separatedBy: "DATA {").last?.components(separatedBy: "}").first ?? ""
         return body.split(whereSeparator: { ",\n ".contains($0) }).compactMap { Int($0) }
     }
