@@ -1,9 +1,6 @@
 import Adapters
 import Foundation
 import HDF5
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What a checkpoint records besides the tensors: everything needed to continue the run exactly
 /// (the data order and dropout masks are functions of the seed and the step, so the step is the

@@ -128,9 +128,8 @@ final class CommandLineTests: XCTestCase {
     func testTrainingSaysWhatRunsWhereAndHowItEnded() throws {
         let directory = try TemporaryDirectory()
         let job = try TinyJob(directory: directory)
-        let spec = directory.path("job.yaml")
         let output = directory.path("run")
-        try job.yaml(steps: 4, output: output).write(toFile: spec, atomically: true, encoding: .utf8)
+        let spec = try job.writeSpec(steps: 4, output: output)
         let run = try ChildProcess.ttlTrain(["train", spec, "--threads", "1"])
         XCTAssertEqual(run.status, 0, run.stderr)
         let lines = run.stdout.split(separator: "\n").map(String.init)
@@ -152,8 +151,7 @@ final class CommandLineTests: XCTestCase {
         let directory = try TemporaryDirectory()
         let job = try TinyJob(directory: directory)
         let output = directory.path("run")
-        let spec = directory.path("job.yaml")
-        try job.yaml(steps: 2, output: output).write(toFile: spec, atomically: true, encoding: .utf8)
+        let spec = try job.writeSpec(steps: 2, output: output)
         XCTAssertEqual(try ChildProcess.ttlTrain(["train", spec]).status, 0)
         let checkpoint = "\(output)/checkpoints/step-000002.h5"
         // Changed math: refused in one line that lists every such change.
@@ -180,9 +178,8 @@ final class CommandLineTests: XCTestCase {
     func testMetricsPrintsTheRunsColumnsAsCSVAndJSON() throws {
         let directory = try TemporaryDirectory()
         let job = try TinyJob(directory: directory)
-        let spec = directory.path("job.yaml")
         let output = directory.path("run")
-        try job.yaml(steps: 3, output: output).write(toFile: spec, atomically: true, encoding: .utf8)
+        let spec = try job.writeSpec(steps: 3, output: output)
         XCTAssertEqual(try ChildProcess.ttlTrain(["train", spec]).status, 0)
         let csv = try ChildProcess.ttlTrain(["metrics", output])
         XCTAssertEqual(csv.status, 0, csv.stderr)

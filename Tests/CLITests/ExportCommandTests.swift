@@ -24,9 +24,8 @@ final class ExportCommandTests: XCTestCase {
         // The same weights, described as an import of a quantized GGUF would describe them.
         try ModelWriter.writeRandom(to: job.modelPath, config: .tiny, seed: 5, scale: 0.15,
                                     source: "tiny (tiny.Q4_1.gguf: Q4_1 ×14, F32 ×5; dequantized to float32)")
-        let spec = directory.path("job.yaml")
         let output = directory.path("run")
-        try job.yaml(steps: 2, output: output, extra: ", dropout: 0.05").write(toFile: spec, atomically: true, encoding: .utf8)
+        let spec = try job.writeSpec(steps: 2, output: output, extra: ", dropout: 0.05")
         XCTAssertEqual(try ChildProcess.ttlTrain(["train", spec]).status, 0)
         let exported = directory.path("peft")
         let run = try ChildProcess.ttlTrain(["export", "\(output)/checkpoints/step-000002.h5", "--out", exported])

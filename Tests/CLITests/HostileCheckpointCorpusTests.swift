@@ -138,9 +138,8 @@ final class HostileCheckpointCorpusTests: XCTestCase {
     func testEveryDamagedCheckpointIsRefusedWithOneLineAndAutoResumePassesOverIt() throws {
         let directory = try TemporaryDirectory()
         let job = try TinyJob(directory: directory)
-        let spec = directory.path("job.yaml")
         let whole = directory.path("whole")
-        try job.yaml(steps: 4, output: whole).write(toFile: spec, atomically: true, encoding: .utf8)
+        let spec = try job.writeSpec(steps: 4, output: whole)
         XCTAssertEqual(try ChildProcess.ttlTrain(["train", spec]).status, 0)
         let good = "\(whole)/checkpoints/step-000004.h5"
         let cases = corpus(job: job)

@@ -50,6 +50,13 @@ public struct TinyJob {
         """
     }
 
+    /// Writes `yaml(...)` to `name` in the directory and returns its path.
+    public func writeSpec(kind: String = "lora", steps: Int = 4, output: String, extra: String = "", name: String = "job.yaml") throws -> String {
+        let path = directory.path(name)
+        try yaml(kind: kind, steps: steps, output: output, extra: extra).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// 40 training and 8 validation examples of 5–12 tokens; the label is the parity of the
     /// second token and the answer token is 10 + label — learnable, so the loss must fall.
     private static func writeDataset(_ path: String) throws {
