@@ -6,11 +6,12 @@ import Foundation
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a checkpoint's adapters as a PEFT LoRA adapter (adapter_model.safetensors + adapter_config.json).",
+        abstract: "Write a checkpoint's adapters as a PEFT LoRA adapter (adapter_model.safetensors, adapter_config.json, a README.md model card).",
         discussion: """
             LoRA exports as it is, sparse LoRA as a dense LoRA (pruned entries are zeros), TT-LoRA exactly as a \
             LoRA of its tensor-train rank (the cores split at the input/output boundary). Load it with \
-            PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), DIR).
+            PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), DIR). The model card names the \
+            weights the adapter was trained on (fingerprint and source) and says when they are not BASE's own.
             """)
 
     @Argument(help: ArgumentHelp("The checkpoint (HDF5).", valueName: "checkpoint.h5"))
