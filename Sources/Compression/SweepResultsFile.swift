@@ -13,7 +13,7 @@ public enum SweepResultsFile {
     /// the dense baseline.
     public static func write(
         to path: String, names: [String], planTexts: [String], measurements: [CompressionSweep.Measurement],
-        attributes: [String: String]
+        attributes: [String: String], worldSize: Int
     ) throws {
         precondition(names.count == measurements.count && planTexts.count == measurements.count)
         do {
@@ -21,7 +21,7 @@ public enum SweepResultsFile {
             let root = file.root
             try root.attributes.set("format", formatName)
             try root.attributes.set("format_version", formatVersion)
-            try Writer.record(on: root.attributes)
+            try Writer.record(on: root.attributes, worldSize: worldSize)
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try root.attributes.set(key, value) }
             let dense = Double(measurements.first?.parameters ?? 0)
             try root.write("plan", strings: names)

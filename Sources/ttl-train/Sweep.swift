@@ -80,8 +80,8 @@ struct Sweep: ParsableCommand {
         try SweepResultsFile.write(to: out, names: names, planTexts: [""] + named.map(\.1.text), measurements: measurements, attributes: [
             "model": model, "model_fingerprint": sweep.model.fingerprint, "job": job, "eval_split": sweep.job.evalSplit,
             "eval_examples": "\(examples)", "held_out": ids, "held_out_tokens": "\(sweep.heldOut.count)", "ctx": "\(sweep.window)",
-            "checkpoint": checkpoint ?? "", "ranks": "\(world.size)",
-        ])
+            "checkpoint": checkpoint ?? "",
+        ], worldSize: world.size)
         print("plans=\(names.count)")
         print("out=\(out)")
     }
