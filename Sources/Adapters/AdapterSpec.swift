@@ -148,13 +148,10 @@ public struct AdapterSpec: Sendable, Equatable {
             }
         }
         for (dimension, factors) in tensorTrainFactors.sorted(by: { $0.key < $1.key }) {
-            let product = factors.reduce(1) { product, factor in
-                let (result, overflow) = product.multipliedReportingOverflow(by: factor)
-                return overflow || factor < 1 ? 0 : result
-            }
+            let product = TensorTrainShape.product(of: factors)
             guard !factors.isEmpty, product == dimension else {
-                throw AdapterSpecError(setting: "adapter.tt.factors.\(dimension)",
-                                       problem: "\(factors) multiply to \(product), not \(dimension)")
+                let result = product.map { "multiply to \($0)" } ?? "are not positive factors with a product that fits an integer"
+                throw AdapterSpecError(setting: "adapter.tt.factors.\(dimension)", problem: "\(factors) \(result), not \(dimension)")
             }
         }
         if let layers {

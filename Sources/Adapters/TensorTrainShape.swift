@@ -30,6 +30,18 @@ public struct TensorTrainShape: Sendable, Equatable {
         coreOffsets = offsets
     }
 
+    /// The product of `factors` (1 for none), or nil when one is below 1 or the product
+    /// overflows: factors come from specs and checkpoints, which may hold anything.
+    public static func product(of factors: [Int]) -> Int? {
+        var product = 1
+        for factor in factors {
+            let (result, overflow) = product.multipliedReportingOverflow(by: factor)
+            guard factor >= 1, !overflow else { return nil }
+            product = result
+        }
+        return product
+    }
+
     /// Shape `(r_{k-1}, s_k, r_k)` of core `k`.
     public func coreShape(_ k: Int) -> [Int] {
         [bonds[k], modes[k], bonds[k + 1]]

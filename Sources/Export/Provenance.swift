@@ -1,5 +1,4 @@
 import Foundation
-import HDF5
 import Llama
 import Training
 
@@ -119,10 +118,10 @@ struct Provenance {
     /// `checkpoints/` directory), if the file is there.
     private static func lastEvaluation(beside checkpoint: String, upTo step: Int) -> (step: Int, loss: Double, accuracy: Double?)? {
         let run = ((checkpoint as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
-        guard let file = try? HDF5File.open((run as NSString).appendingPathComponent("metrics.h5"), mode: .swmrRead),
-              let steps = try? file.root.read("eval/step", as: Int64.self), let losses = try? file.root.read("eval/loss", as: Double.self),
-              let accuracies = try? file.root.read("eval/accuracy", as: Double.self),
-              let row = steps.indices.last(where: { steps[$0] <= Int64(step) && $0 < losses.count && $0 < accuracies.count }) else { return nil }
+        let metrics = try? MetricsLog.read((run as NSString).appendingPathComponent("metrics.h5"))
+        guard let eval = metrics?.tables.first(where: { $0.name == "eval" })?.table,
+              let steps = eval.column("step"), let losses = eval.column("loss"), let accuracies = eval.column("accuracy"),
+              let row = steps.lastIndex(where: { $0 <= Double(step) }) else { return nil }
         return (Int(steps[row]), losses[row], accuracies[row].isNaN ? nil : accuracies[row])
     }
 }

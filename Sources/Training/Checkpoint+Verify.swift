@@ -39,7 +39,8 @@ extension Checkpoint {
             let factors = adapter.inFactors + adapter.outFactors
             guard !adapter.inFactors.isEmpty, !adapter.outFactors.isEmpty, factors.count <= maxTensorTrainModes,
                   factors.allSatisfy({ (1...maxFeatures).contains($0) }),
-                  product(adapter.inFactors) == adapter.inFeatures, product(adapter.outFactors) == adapter.outFeatures else {
+                  TensorTrainShape.product(of: adapter.inFactors) == adapter.inFeatures,
+                  TensorTrainShape.product(of: adapter.outFactors) == adapter.outFeatures else {
                 throw fail("in_factors \(adapter.inFactors) and out_factors \(adapter.outFactors) do not factor \(adapter.inFeatures) × \(adapter.outFeatures)")
             }
             let train = TensorTrainShape(inFactors: adapter.inFactors, outFactors: adapter.outFactors, rank: adapter.rank)
@@ -83,13 +84,5 @@ extension Checkpoint {
         }
         let steps = try integer(try file.root.openGroup("optimizer").attributes, "steps", in: 0...step, path: path, object: "optimizer/")
         return (first, second, steps)
-    }
-
-    /// The product of `factors`, or -1 when it overflows.
-    private static func product(_ factors: [Int]) -> Int {
-        factors.reduce(1) { product, factor in
-            let (result, overflow) = product.multipliedReportingOverflow(by: factor)
-            return overflow || product < 0 ? -1 : result
-        }
     }
 }

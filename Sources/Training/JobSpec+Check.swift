@@ -9,6 +9,8 @@ extension JobSpec {
         public let layout: AdapterLayout
         public let dataset: TokenDataset
         public let train: TokenDataset.Split
+        /// The split evaluations read (`data.eval_split`).
+        public let evaluation: TokenDataset.Split
         /// CA-LoRA's teacher, checked against the student.
         public let teacher: Teacher?
     }
@@ -35,14 +37,14 @@ extension JobSpec {
         guard dataset.task == task.rawValue else {
             throw JobSpecError(file: file, keyPath: "task", problem: "'\(task.rawValue)' but '\(dataPath)' holds a \(dataset.task) data set")
         }
-        let train: TokenDataset.Split
+        let train: TokenDataset.Split, evaluation: TokenDataset.Split
         do {
             train = try dataset.split(trainSplit)
-            _ = try dataset.split(evalSplit)
+            evaluation = try dataset.split(evalSplit)
         } catch let error as DatasetError {
             throw JobSpecError(file: file, keyPath: "data", problem: error.description)
         }
-        for split in [train, try dataset.split(evalSplit)] {
+        for split in [train, evaluation] {
             guard split.count > 0 else {
                 throw JobSpecError(file: file, keyPath: "data", problem: "\(dataPath):/\(split.name): has no examples")
             }
@@ -50,13 +52,13 @@ extension JobSpec {
                 throw JobSpecError(file: file, keyPath: "data", problem: "\(dataPath):/\(split.name)/loss_mask: is all zero, so nothing would be learned or measured")
             }
         }
-        let longest = max(train.longestExample, try dataset.split(evalSplit).longestExample)
+        let longest = max(train.longestExample, evaluation.longestExample)
         guard longest <= batch.maxLength, batch.maxLength <= model.config.contextLength else {
             throw JobSpecError(file: file, keyPath: "batch.max_length",
                                problem: "\(batch.maxLength) must cover the longest example (\(longest) tokens) and fit the model's context (\(model.config.contextLength))")
         }
         let teacher = try compressionAware.map { try resolveTeacher($0, student: model, layout: layout, file: file) }
-        return Resolved(model: model, layout: layout, dataset: dataset, train: train, teacher: teacher)
+        return Resolved(model: model, layout: layout, dataset: dataset, train: train, evaluation: evaluation, teacher: teacher)
     }
 
     /// The teacher model must be what the job's model was compressed from, its checkpoint trained

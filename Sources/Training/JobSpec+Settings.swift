@@ -51,9 +51,10 @@ extension JobSpec {
     /// The settings of this spec that differ from `old`'s (a setting only one of them has counts
     /// as "none" in the other).
     public func changes(from old: JobSpec) -> [Change] {
-        let before = Dictionary(old.settings.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
-        let after = Dictionary(settings.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
-        let keys = settings.map(\.key) + old.settings.map(\.key).filter { after[$0] == nil }
+        let (mine, theirs) = (settings, old.settings)
+        let before = Dictionary(theirs.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+        let after = Dictionary(mine.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+        let keys = mine.map(\.key) + theirs.map(\.key).filter { after[$0] == nil }
         return keys.compactMap { key in
             let (was, now) = (before[key] ?? "none", after[key] ?? "none")
             return was == now ? nil : Change(key: key, old: was, new: now)

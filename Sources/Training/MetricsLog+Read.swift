@@ -7,6 +7,11 @@ extension MetricsLog {
         public var columns: [Column]
         /// Row-major values; `step` as a Double (exact below 2⁵³).
         public var rows: [[Double]]
+
+        /// The values of column `name`, if the table has it.
+        public func column(_ name: String) -> [Double]? {
+            columns.firstIndex { $0.name == name }.map { index in rows.map { $0[index] } }
+        }
     }
 
     /// A metrics file as read back: root attributes (as text) and the train and eval tables.

@@ -32,12 +32,3 @@ public struct DivergenceError: Error, CustomStringConvertible, Sendable {
         return "step \(step): \(detail): training diverged (\(advice))" + kept
     }
 }
-
-/// A failure every rank learned of at the same point (rank 0's write failed, and the others were
-/// told), so the run ends on every rank without an MPI abort; `underlying` is the error on the
-/// rank that had it (nil on the others, which only exit non-zero).
-public struct SharedFailure: Error, CustomStringConvertible {
-    public let underlying: Error?
-
-    public var description: String { underlying.map { "\($0)" } ?? "failed on another rank" }
-}

@@ -38,12 +38,12 @@ extension Trainer {
     @discardableResult
     public func run(resume: ResumeMode, allowChanges: Bool = false, stop: StopRequest = StopRequest(),
                     report: (TrainingProgress) -> Void) throws -> RunOutcome {
-        var state = try agreed { try startingState(resume: resume, allowChanges: allowChanges, report: report) }
+        var (state, acceptedChanges) = try communicator.agreeing { try startingState(resume: resume, allowChanges: allowChanges, report: report) }
         let description = MetricsLog.RunDescription(
             job: spec.name, adapterKind: spec.adapter.kind.rawValue, trainableParameters: resolved.layout.trainableCount,
             reducedBytesPerStep: GradientReducer.bytesPerStep(count: resolved.layout.trainableCount, mode: spec.reduction),
-            worldSize: communicator.size, evalExamples: min(spec.evalExamples, (try? resolved.dataset.split(spec.evalSplit).count) ?? spec.evalExamples))
-        let log = try onRoot {
+            worldSize: communicator.size, evalExamples: min(spec.evalExamples, resolved.evaluation.count))
+        let log = try communicator.onRoot {
             try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description,
                            specChanges: acceptedChanges.map(\.description))
         }
@@ -76,7 +76,7 @@ extension Trainer {
             state.epoch = state.dataCursor / resolved.train.count
             let rate = spec.schedule.rate(at: state.step - 1)
             let tokensPerSecond = Double(result.processedTokens) / seconds
-            try onRoot {
+            try communicator.onRoot {
                 try log?.appendTrain(step: state.step, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
                                      tokensPerSecond: tokensPerSecond, seconds: seconds)
             }
@@ -90,7 +90,7 @@ extension Trainer {
             if state.step % spec.evalEvery == 0 || last {
                 let (loss, accuracy) = try evaluate(split: spec.evalSplit, examples: spec.evalExamples)
                 lastEval = (loss, accuracy)
-                try onRoot { try log?.appendEval(step: state.step, loss: loss, accuracy: accuracy ?? .nan) }
+                try communicator.onRoot { try log?.appendEval(step: state.step, loss: loss, accuracy: accuracy ?? .nan) }
                 if communicator.isRoot {
                     report(.note(String(format: "eval step %d  loss %.4f", state.step, loss) + (accuracy.map { String(format: "  accuracy %.4f", $0) } ?? "")))
                 }
@@ -109,7 +109,7 @@ extension Trainer {
     /// Rank 0 writes the checkpoint; the others wait for it, so that a rank that fails after this
     /// point never leaves the run without the checkpoint it announced.
     private func writeCheckpoint(_ state: TrainingState, report: (TrainingProgress) -> Void) throws -> String? {
-        try onRoot {
+        try communicator.onRoot {
             let started = DispatchTime.now().uptimeNanoseconds
             let path = try Checkpoint.write(to: checkpointDirectory, state: state, adapters: adapters, optimizer: optimizer, keep: spec.checkpointKeep)
             report(.note("checkpoint \(path) " + String(format: "(%.0f ms)", Self.seconds(since: started) * 1000)))
@@ -117,46 +117,14 @@ extension Trainer {
         }
     }
 
-    /// Runs `body` on every rank and agrees on the outcome: if it failed anywhere, every rank throws
-    /// a `SharedFailure` (rank 0's carries the first failure), so a bad checkpoint or spec on
-    /// resume ends the run with one line instead of an abort.
-    private func agreed<Value>(_ body: () throws -> Value) throws -> Value {
-        let result = Result(catching: body)
-        var message: [UInt8] = []
-        if case .failure(let error) = result { message = Array("\(error)".utf8) }
-        let messages = try communicator.allgather(message)
-        if let (rank, first) = messages.enumerated().first(where: { !$0.element.isEmpty }) {
-            guard communicator.isRoot else { throw SharedFailure(underlying: nil) }
-            if case .failure(let error) = result, rank == 0 { throw SharedFailure(underlying: error) }
-            throw SharedFailure(underlying: TrainerError(problem: "rank \(rank): \(String(decoding: first, as: UTF8.self))"))
-        }
-        return try result.get()
-    }
-
-    /// Runs `body` on rank 0 only (the writer of metrics and checkpoints) and tells every rank
-    /// whether it failed, so that a failed write — a full disk — ends all ranks together with
-    /// rank 0's error instead of an abort; the others wait meanwhile. Returns rank 0's result
-    /// (nil elsewhere).
-    @discardableResult
-    private func onRoot<Value>(_ body: () throws -> Value) throws -> Value? {
-        var result: Result<Value, Error>?
-        if communicator.isRoot {
-            do { result = .success(try body()) } catch { result = .failure(error) }
-        }
-        var failed: Int32 = 0
-        if case .failure = result { failed = 1 }
-        if try communicator.allreduce(failed, .max) != 0 {
-            if case .failure(let error) = result { throw SharedFailure(underlying: error) }
-            throw SharedFailure(underlying: nil)
-        }
-        return try result?.get()
-    }
-
     private static func seconds(since start: UInt64) -> Double {
         Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    private func startingState(resume: ResumeMode, allowChanges: Bool, report: (TrainingProgress) -> Void) throws -> TrainingState {
+    /// The state the run starts from, and the settings that changed the math since its
+    /// checkpoint (allowed with `allowChanges`; empty for a fresh start).
+    private func startingState(resume: ResumeMode, allowChanges: Bool,
+                               report: (TrainingProgress) -> Void) throws -> (TrainingState, [JobSpec.Change]) {
         let fresh = TrainingState(step: 0, epoch: 0, dataCursor: 0, tokensSeen: 0, worldSize: communicator.size, seed: spec.seed,
                                   modelFingerprint: resolved.model.fingerprint, jobSpec: spec.text)
         let fingerprint = resolved.model.fingerprint
@@ -169,7 +137,7 @@ extension Trainer {
             guard Checkpoint.list(checkpointDirectory).isEmpty else {
                 throw TrainerError(problem: "\(spec.output) has checkpoints already: pass --resume auto to continue, or choose another output")
             }
-            return fresh
+            return (fresh, [])
         case .checkpoint(let path):
             let state = try Checkpoint.read(path, into: adapters, optimizer: optimizer, modelFingerprint: fingerprint, maxStep: total)
             if communicator.isRoot { report(.note("resuming from \(path) at step \(state.step)")) }
@@ -178,7 +146,7 @@ extension Trainer {
             guard let found = Checkpoint.resumeNewest(in: checkpointDirectory, adapters: adapters, optimizer: optimizer,
                                                       modelFingerprint: fingerprint, maxStep: total) else {
                 if communicator.isRoot { report(.note("no usable checkpoint in \(checkpointDirectory): starting fresh")) }
-                return fresh
+                return (fresh, [])
             }
             if communicator.isRoot {
                 for reason in found.skipped { report(.note("skipped \(reason)")) }
@@ -193,7 +161,7 @@ extension Trainer {
     /// changes what the remaining steps compute (a longer schedule makes the learning rate jump,
     /// another seed another data order) is refused unless `allowChanges`, and then recorded.
     private func continuing(_ resumed: TrainingState, from checkpoint: String, allowChanges: Bool,
-                            report: (TrainingProgress) -> Void) throws -> TrainingState {
+                            report: (TrainingProgress) -> Void) throws -> (TrainingState, [JobSpec.Change]) {
         let trained = try JobSpec.parse(resumed.jobSpec, file: "\(checkpoint) (its job_spec)")
         let changes = spec.changes(from: trained)
         let math = changes.filter(\.changesTheMath)
@@ -208,7 +176,6 @@ extension Trainer {
         var state = resumed
         state.worldSize = communicator.size
         state.jobSpec = spec.text
-        acceptedChanges = math
-        return state
+        return (state, math)
     }
 }

@@ -14,8 +14,6 @@ public final class Trainer {
     public let adapters: AdapterSet
     public let optimizer: AdamW
     public let resolved: JobSpec.Resolved
-    /// Settings a resume changed with `--allow-changes`, recorded in the metrics file.
-    var acceptedChanges: [JobSpec.Change] = []
     /// CA-LoRA's teacher, when the job is compression-aware.
     let teacher: DistillationTeacher?
     private let reducer: GradientReducer

@@ -62,7 +62,7 @@ struct Train: ParsableCommand {
         } catch let shared as SharedFailure {
             // Every rank learned of rank 0's failed write at the same point: one message, no abort.
             printer.finish()
-            throw shared.underlying ?? ExitCode.failure
+            throw shared.reported
         } catch let error where !(error is ExitCode) {
             printer.finish()
             if world.size > 1 { world.abort("\(error)", exitCode: 1) }

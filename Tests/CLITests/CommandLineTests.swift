@@ -125,11 +125,15 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("--model"), run.stderr)
     }
 
+    /// A tiny job in a fresh directory (which the job keeps): its spec trains `steps` steps into `run/`.
+    private func tinyJob(steps: Int) throws -> (job: TinyJob, output: String, spec: String) {
+        let job = try TinyJob(directory: try TemporaryDirectory())
+        let output = job.directory.path("run")
+        return (job, output, try job.writeSpec(steps: steps, output: output))
+    }
+
     func testTrainingSaysWhatRunsWhereAndHowItEnded() throws {
-        let directory = try TemporaryDirectory()
-        let job = try TinyJob(directory: directory)
-        let output = directory.path("run")
-        let spec = try job.writeSpec(steps: 4, output: output)
+        let (job, output, spec) = try tinyJob(steps: 4)
         let run = try ChildProcess.ttlTrain(["train", spec, "--threads", "1"])
         XCTAssertEqual(run.status, 0, run.stderr)
         let lines = run.stdout.split(separator: "\n").map(String.init)
@@ -148,10 +152,8 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testAResumeWithAChangedSpecSaysWhatChangedAndRefusesChangedMath() throws {
-        let directory = try TemporaryDirectory()
-        let job = try TinyJob(directory: directory)
-        let output = directory.path("run")
-        let spec = try job.writeSpec(steps: 2, output: output)
+        let (job, output, spec) = try tinyJob(steps: 2)
+        defer { withExtendedLifetime(job) {} }
         XCTAssertEqual(try ChildProcess.ttlTrain(["train", spec]).status, 0)
         let checkpoint = "\(output)/checkpoints/step-000002.h5"
         // Changed math: refused in one line that lists every such change.
@@ -176,10 +178,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testMetricsPrintsTheRunsColumnsAsCSVAndJSON() throws {
-        let directory = try TemporaryDirectory()
-        let job = try TinyJob(directory: directory)
-        let output = directory.path("run")
-        let spec = try job.writeSpec(steps: 3, output: output)
+        let (job, output, spec) = try tinyJob(steps: 3)
         XCTAssertEqual(try ChildProcess.ttlTrain(["train", spec]).status, 0)
         let csv = try ChildProcess.ttlTrain(["metrics", output])
         XCTAssertEqual(csv.status, 0, csv.stderr)
