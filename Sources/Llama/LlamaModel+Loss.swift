@@ -39,7 +39,7 @@ extension LlamaModel {
             throw ModelInputError.tokenOutOfRange(bad.token, position: bad.row, vocabulary: v)
         }
         let head = outputHead
-        let projection = weights.pointer(weights.outputProjection)
+        let projection = weights.outputProjection
         if gradientScale != nil { activations.normedGradient.update(repeating: 0, count: batch.count * h) }
         var total = 0.0
         for chunk in chunks(of: targets) {
@@ -47,15 +47,15 @@ extension LlamaModel {
                 head.gathered.at(index * h).update(from: activations.finalNormed + target.row * h, count: h)
                 head.targets[index] = target.token
             }
-            Matmul.linear(head.gathered.pointer, projection, into: head.logits.pointer, rows: chunk.count, inFeatures: h, outFeatures: v)
+            product(projection, head.gathered.pointer, into: head.logits.pointer, rows: chunk.count, inFeatures: h, outFeatures: v)
             total += CrossEntropy.forward(head.logits.pointer, targets: head.targets, rows: chunk.count, vocabulary: v,
                                           losses: head.losses.pointer, logSumExp: head.logSumExp.pointer, rowLosses: &head.rowLosses,
                                           scratch: head.scratch.pointer, scratchRows: OutputHeadBuffers.scratchRows)
             guard let scale = gradientScale else { continue }
             CrossEntropy.backward(head.logits.pointer, targets: head.targets, logSumExp: head.logSumExp.pointer,
                                   rows: chunk.count, vocabulary: v, scale: scale)
-            Matmul.linearBackward(head.logits.pointer, projection, into: head.gathered.pointer, rows: chunk.count,
-                                  inFeatures: h, outFeatures: v, accumulate: false)
+            productBackward(projection, head.logits.pointer, into: head.gathered.pointer, rows: chunk.count,
+                            inFeatures: h, outFeatures: v, accumulate: false)
             for (index, target) in chunk.enumerated() {
                 let destination = activations.normedGradient + target.row * h
                 let source = head.gathered.at(index * h)
@@ -115,8 +115,10 @@ extension LlamaModel {
         precondition(gradient.count == rows.count * v, "one vocabulary-size gradient per row")
         var hidden = [Float](repeating: 0, count: rows.count * h)
         gradient.withUnsafeBufferPointer { dy in
-            Matmul.linearBackward(dy.baseAddress!, weights.pointer(weights.outputProjection), into: &hidden, rows: rows.count,
-                                  inFeatures: h, outFeatures: v, accumulate: false)
+            hidden.withUnsafeMutableBufferPointer { dx in
+                productBackward(weights.outputProjection, dy.baseAddress!, into: dx.baseAddress!, rows: rows.count,
+                                inFeatures: h, outFeatures: v, accumulate: false)
+            }
         }
         addFinalHiddenGradient(hidden, rows: rows)
     }
@@ -134,8 +136,10 @@ extension LlamaModel {
         }
         let (h, v) = (config.hiddenSize, config.vocabSize)
         var logits = [Float](repeating: 0, count: rows.count * v)
-        Matmul.linear(activations.finalNormed + rows.lowerBound * h, weights.pointer(weights.outputProjection), into: &logits,
-                      rows: rows.count, inFeatures: h, outFeatures: v)
+        logits.withUnsafeMutableBufferPointer { y in
+            product(weights.outputProjection, activations.finalNormed + rows.lowerBound * h, into: y.baseAddress!,
+                    rows: rows.count, inFeatures: h, outFeatures: v)
+        }
         return logits
     }
 
@@ -145,11 +149,12 @@ extension LlamaModel {
     public func logits(row: Int, tokens: [Int32]) -> [Float] {
         guard let batch, row >= 0, row < batch.count else { preconditionFailure("row \(row) is not in the last batch") }
         let h = config.hiddenSize
-        let projection = weights.pointer(weights.outputProjection)
         var rows = [Float](repeating: 0, count: tokens.count * h)
-        for (index, token) in tokens.enumerated() {
-            precondition(token >= 0 && Int(token) < config.vocabSize, "token \(token) is outside the vocabulary")
-            for j in 0..<h { rows[index * h + j] = projection[Int(token) * h + j] }
+        rows.withUnsafeMutableBufferPointer { rows in
+            for (index, token) in tokens.enumerated() {
+                precondition(token >= 0 && Int(token) < config.vocabSize, "token \(token) is outside the vocabulary")
+                weights.copyRow(Int(token), of: weights.outputProjection, into: rows.baseAddress! + index * h)
+            }
         }
         var logits = [Float](repeating: 0, count: tokens.count)
         Matmul.linear(activations.finalNormed + row * h, rows, into: &logits, rows: 1, inFeatures: h, outFeatures: tokens.count)

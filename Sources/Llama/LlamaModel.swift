@@ -23,6 +23,8 @@ public final class LlamaModel {
     let outputHead: OutputHeadBuffers
     /// Two `(tokens, widest intermediate)` buffers for the stages of factored linear layers.
     let factoredScratch: [FloatBuffer]
+    /// A tile of a quantized matrix's rows, dequantized right before its product.
+    let dequantized: FloatBuffer
     /// The batch of the last forward, which backward and the loss refer to.
     public private(set) var batch: TokenBatch?
     /// Offset of each sequence's probabilities in a slot.
@@ -42,6 +44,7 @@ public final class LlamaModel {
         outputHead = OutputHeadBuffers(config: config)
         let scratch = maxTokens * weights.widestFactoredIntermediate
         factoredScratch = [FloatBuffer(count: scratch), FloatBuffer(count: scratch)]
+        dequantized = FloatBuffer(count: weights.dequantizationScratchCount)
     }
 
     public var maxTokens: Int { activations.maxTokens }
@@ -73,9 +76,8 @@ public final class LlamaModel {
             precondition(inputEmbeddings.count == n * h, "input embeddings must be (tokens, hidden)")
             inputEmbeddings.withUnsafeBufferPointer { input.update(from: $0.baseAddress!, count: n * h) }
         } else {
-            let table = weights.pointer(weights.embedding)
             for (row, token) in batch.tokens.enumerated() {
-                (input + row * h).update(from: table + Int(token) * h, count: h)
+                weights.copyRow(Int(token), of: weights.embedding, into: input + row * h)
             }
         }
         probabilityOffsets = (0..<batch.sequenceCount).reduce(into: [0]) { offsets, sequence in
@@ -213,15 +215,23 @@ public final class LlamaModel {
         }
     }
 
-    /// `y = x·Wᵀ` for a dense weight, or through a factored weight's stages (intermediate rows in
-    /// the two scratch buffers, alternately).
-    private func product(
+    /// `y = x·Wᵀ` for a dense weight; for a quantized one tile by tile of W's rows, each
+    /// dequantized right before its product into the columns it owns (every output column is its
+    /// own chain, so the tiles change no bit); or through a factored weight's stages (intermediate
+    /// rows in the two scratch buffers, alternately).
+    func product(
         _ weight: LlamaWeights.Linear, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
         rows: Int, inFeatures: Int, outFeatures: Int
     ) {
         switch weight {
         case .dense(let offset):
             Matmul.linear(x, weights.pointer(offset), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        case .quantized(let matrix):
+            for tile in tiles(of: matrix) {
+                matrix.dequantize(rows: tile, from: weights.blocks, into: dequantized.pointer)
+                Matmul.rowStable(x, dequantized.pointer, into: y + tile.lowerBound, m: rows, n: tile.count, k: inFeatures, transposeB: true,
+                                 lda: inFeatures, ldb: inFeatures, ldc: outFeatures, accumulate: false)
+            }
         case .factored(let stages):
             var source = x
             for (index, (stage, offset)) in stages.enumerated() {
@@ -233,8 +243,11 @@ public final class LlamaModel {
         }
     }
 
-    /// `dx (+)= dy·W`: the activation gradient of `product`, through the stages in reverse.
-    private func productBackward(
+    /// `dx (+)= dy·W`: the activation gradient of `product`. A quantized W goes tile by tile of its
+    /// rows, which splits the inner dimension: each tile continues the chains the previous one
+    /// stored (see `Matmul`), so the bits are those of one product. A factored W goes through the
+    /// stages in reverse.
+    func productBackward(
         _ weight: LlamaWeights.Linear, _ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
         rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
     ) {
@@ -242,6 +255,12 @@ public final class LlamaModel {
         case .dense(let offset):
             Matmul.linearBackward(dy, weights.pointer(offset), into: dx, rows: rows, inFeatures: inFeatures,
                                   outFeatures: outFeatures, accumulate: accumulate)
+        case .quantized(let matrix):
+            for tile in tiles(of: matrix) {
+                matrix.dequantize(rows: tile, from: weights.blocks, into: dequantized.pointer)
+                Matmul.rowStable(dy + tile.lowerBound, dequantized.pointer, into: dx, m: rows, n: inFeatures, k: tile.count, transposeB: false,
+                                 lda: outFeatures, ldb: inFeatures, ldc: inFeatures, accumulate: accumulate || tile.lowerBound > 0)
+            }
         case .factored(let stages):
             var upstream = dy
             for (index, (stage, offset)) in stages.enumerated().reversed() {
@@ -251,6 +270,12 @@ public final class LlamaModel {
                 upstream = UnsafePointer(target)
             }
         }
+    }
+
+    /// The row ranges `product` and `productBackward` dequantize `matrix` in.
+    private func tiles(of matrix: QuantizedMatrix) -> [Range<Int>] {
+        let rows = LlamaWeights.tileRows(of: matrix)
+        return stride(from: 0, to: matrix.rows, by: rows).map { $0..<min($0 + rows, matrix.rows) }
     }
 
     private func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>, count: Int) {

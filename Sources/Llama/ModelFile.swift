@@ -1,4 +1,5 @@
 import HDF5
+import Kernels
 
 /// A base model in ttl-train's HDF5 format, as written by `scripts/import_gguf.py`.
 ///
@@ -13,12 +14,17 @@ import HDF5
 /// datasets `core`, `factor_0`, `factor_1`[, `factor_2`] (see `TuckerFactors`), plus root
 /// attributes `compressed_from` (the dense model's fingerprint) and `compression_plan`.
 ///
+/// Version 3 may store a weight in one of GGUF's block formats (`QuantizationFormat`): a uint8
+/// dataset `(out_features, bytes per row)` of raw blocks at the weight's path, with attributes
+/// `quantization` (`q8_0`, `q4_0`, `q4_1`) and `shape` (the logical `[out, in]`); see
+/// `ModelFile+Quantized`.
+///
 /// Opening checks the format, version, architecture, config and every weight's shape, so a bad
 /// file is refused with one line before any work starts.
 public final class ModelFile {
     public static let formatName = "ttl-train-model"
-    /// The newest version this build reads; version 1 files (dense only) are read as well.
-    public static let formatVersion: Int64 = 2
+    /// The newest version this build reads; versions 1 (dense only) and 2 (Tucker factors) are read as well.
+    public static let formatVersion: Int64 = 3
 
     public let path: String
     public let config: LlamaConfig
@@ -40,6 +46,8 @@ public final class ModelFile {
         case dense
         /// Tucker factors with this view and these ranks.
         case tucker(tensorShape: [Int], outputModes: Int, ranks: [Int])
+        /// Raw blocks of a GGUF quantization format.
+        case quantized(QuantizationFormat)
     }
 
     public init(path: String) throws {
@@ -69,7 +77,12 @@ public final class ModelFile {
                 continue
             }
             guard file.root.contains(Self.datasetPath(forWeight: name)) else { throw ModelFileError.missingTensor(file: path, name: name) }
-            let found = try file.root.openDataset(Self.datasetPath(forWeight: name)).shape()
+            let dataset = try file.root.openDataset(Self.datasetPath(forWeight: name))
+            if version >= 3, dataset.attributes.contains("quantization") {
+                storage[name] = .quantized(try Self.checkQuantized(dataset, weight: name, shape: shape, file: path))
+                continue
+            }
+            let found = try dataset.shape()
             guard found == shape else {
                 throw ModelFileError.wrongTensorShape(file: path, name: name, expected: shape, found: found)
             }
@@ -79,7 +92,9 @@ public final class ModelFile {
     }
 
     /// Names of the weights stored as factors.
-    public var factoredWeights: [String] { storage.filter { $0.value != .dense }.keys.sorted() }
+    public var factoredWeights: [String] {
+        storage.filter { if case .tucker = $0.value { return true } else { return false } }.keys.sorted()
+    }
 
     /// Numbers stored for the weights (factors counted as stored; a tied output projection once).
     public var storedParameterCount: Int {
@@ -148,9 +163,10 @@ public final class ModelFile {
         return try file.root.openDataset(datasetPath)
     }
 
-    /// All values of weight `name`, row-major float32.
+    /// All values of weight `name`, row-major float32 (a quantized weight dequantized).
     public func read(_ name: String) throws -> [Float] {
-        try weight(name).read(as: Float.self)
+        if case .quantized(let format) = storage[name] { return format.dequantize(try readBlocks(name)) }
+        return try weight(name).read(as: Float.self)
     }
 
     /// Recomputes the fingerprint from the stored weights (reading all of them).

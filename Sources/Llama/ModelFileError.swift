@@ -9,6 +9,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
     case wrongTensorShape(file: String, name: String, expected: [Int], found: [Int])
     case fingerprintMismatch(file: String, stored: String, computed: String)
     case badFactors(file: String, name: String, reason: String)
+    case badQuantization(file: String, name: String, reason: String)
 
     public var description: String {
         switch self {
@@ -28,6 +29,8 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
             return "\(file): weight '\(name)' has shape \(found), the config implies \(expected)"
         case .badFactors(let file, let name, let reason):
             return "\(file): the Tucker factors of '\(name)': \(reason) (re-run ttl-train compress)"
+        case .badQuantization(let file, let name, let reason):
+            return "\(file): the quantized weight '\(name)': \(reason)"
         case .fingerprintMismatch(let file, let stored, let computed):
             return "\(file): the weights hash to \(computed), not to the stored fingerprint \(stored): the file was altered"
         }

@@ -1,24 +1,44 @@
 import Foundation
 import HDF5
+import Kernels
 
 /// Writes a model in ttl-train's HDF5 format (the same layout `scripts/import_gguf.py` writes):
 /// used for tiny random models in tests and smoke runs, and by tools that produce new base models.
 public enum ModelWriter {
+    /// A weight as the writer stores it.
+    public enum StoredWeight {
+        /// Row-major float32 values.
+        case values([Float])
+        /// Raw blocks of a quantization format (format version 3).
+        case blocks(QuantizationFormat, [UInt8])
+    }
+
     /// Writes every weight `config` implies, asking `weight(name, shape)` for the row-major values
-    /// of the dense ones and storing those in `factored` as their Tucker factors (format version
-    /// 2; version 1 when nothing is factored). `attributes` adds string attributes at the root
-    /// (`tokenizer_fingerprint`, `compressed_from`, …). The file appears at `path` only when
-    /// complete (`HDF5File.writeAtomically`).
+    /// of the dense ones and storing those in `factored` as their Tucker factors. `attributes` adds
+    /// string attributes at the root (`tokenizer_fingerprint`, `compressed_from`, …).
     public static func write(
         to path: String, config: LlamaConfig, source: String, factored: [String: TuckerFactors] = [:],
         attributes extra: [String: String] = [:],
         weight: (_ name: String, _ shape: [Int]) throws -> [Float]
     ) throws {
+        try write(to: path, config: config, source: source, factored: factored, attributes: extra) { .values(try weight($0, $1)) }
+    }
+
+    /// Writes every weight `config` implies as `stored(name, shape)` gives it — float values or
+    /// quantized blocks — and those in `factored` as their Tucker factors; the format version is
+    /// the oldest that holds them (1 dense, 2 factored, 3 quantized). The fingerprint covers the
+    /// values a quantized weight decodes to, so it names the function the model computes, however
+    /// the file stores it. The file appears at `path` only when complete
+    /// (`HDF5File.writeAtomically`).
+    public static func write(
+        to path: String, config: LlamaConfig, source: String, factored: [String: TuckerFactors] = [:],
+        attributes extra: [String: String] = [:],
+        stored: (_ name: String, _ shape: [Int]) throws -> StoredWeight
+    ) throws {
         try config.validate(file: path)
         try HDF5File.writeAtomically(to: path) { file in
             let attributes = file.root.attributes
             try attributes.set("format", ModelFile.formatName)
-            try attributes.set("format_version", factored.isEmpty ? Int64(1) : ModelFile.formatVersion)
             try attributes.set("architecture", "llama")
             for (key, value) in config.integerAttributes { try attributes.set(key, Int64(value)) }
             try attributes.set("rope_theta", config.ropeTheta)
@@ -40,14 +60,27 @@ public enum ModelWriter {
             // Dense weights are asked for, written and hashed one at a time, in the fingerprint's
             // order, so a large model is never held twice.
             let shapes = Dictionary(uniqueKeysWithValues: config.weightShapes.map { ($0.name, $0.shape) })
+            var anyQuantized = false
             let fingerprint = try WeightFingerprint.of(config: config, factored: factored) { name in
                 let shape = shapes[name]!
-                let values = try weight(name, shape)
-                precondition(values.count == shape.reduce(1, *), "weight \(name) needs \(shape.reduce(1, *)) values")
-                try file.root.write(ModelFile.datasetPath(forWeight: name), values, shape: shape, options: .checksummed)
-                return values
+                let datasetPath = ModelFile.datasetPath(forWeight: name)
+                switch try stored(name, shape) {
+                case .values(let values):
+                    precondition(values.count == shape.reduce(1, *), "weight \(name) needs \(shape.reduce(1, *)) values")
+                    try file.root.write(datasetPath, values, shape: shape, options: .checksummed)
+                    return values
+                case .blocks(let format, let blocks):
+                    precondition(shape.count == 2 && blocks.count == format.byteCount(values: shape.reduce(1, *)),
+                                 "weight \(name) needs \(shape) in whole \(format) blocks")
+                    let dataset = try file.root.write(datasetPath, blocks, shape: [shape[0], blocks.count / shape[0]], options: .checksummed)
+                    try dataset.attributes.set(ModelFile.quantizationAttribute, format.rawValue)
+                    try dataset.attributes.set(ModelFile.logicalShapeAttribute, shape.map(Int64.init))
+                    anyQuantized = true
+                    return format.dequantize(blocks)
+                }
             }
             try attributes.set("fingerprint", fingerprint)
+            try attributes.set("format_version", anyQuantized ? ModelFile.formatVersion : factored.isEmpty ? Int64(1) : Int64(2))
         }
     }
 

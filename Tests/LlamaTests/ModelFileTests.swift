@@ -76,8 +76,8 @@ final class ModelFileTests: XCTestCase {
             try file.close()
             return path
         }
-        let future = try altered("future.h5") { try $0.root.attributes.set("format_version", Int64(3)) }
-        XCTAssertEqual(modelError(future), .unsupportedVersion(file: future, found: 3, supported: 2))
+        let future = try altered("future.h5") { try $0.root.attributes.set("format_version", Int64(4)) }
+        XCTAssertEqual(modelError(future), .unsupportedVersion(file: future, found: 4, supported: 3))
         let gpt = try altered("gpt.h5") { try $0.root.attributes.set("architecture", "gpt2") }
         XCTAssertEqual(modelError(gpt), .unsupportedArchitecture(file: gpt, found: "gpt2"))
         let noHeads = try altered("noheads.h5") { try $0.root.attributes.remove("num_key_value_heads") }

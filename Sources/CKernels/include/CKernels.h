@@ -1,7 +1,7 @@
 #ifndef TTL_CKERNELS_H
 #define TTL_CKERNELS_H
 // ttl-train's own C kernels: a row-stable single-precision GEMM with AVX-512, AVX2 and portable
-// code paths, the CPU's features from CPUID, and the choice of OpenBLAS's kernel before it runs.
+// code paths, GGUF's block quantization, the CPU's features from CPUID, and the choice of OpenBLAS's kernel before it runs.
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -27,6 +27,21 @@ int ttl_gemm_path(void);
 int ttl_gemm_force_path(int path);
 // Columns per micro-tile of the path in use; thread ranges that are multiples of it waste nothing.
 long ttl_gemm_tile_columns(void);
+
+// ---- Block quantization (GGUF's Q8_0, Q4_0, Q4_1; quantization.c) ---------------------------
+// Blocks of 32 values: Q8_0 = half scale + 32 int8 (34 bytes), Q4_0 = half scale + 16 bytes of
+// nibbles, value i in the low nibble of byte i and value i + 16 in its high nibble (18 bytes),
+// Q4_1 = half scale, half minimum + the same nibbles (20 bytes). Dequantization rounds exactly as
+// gguf-py's numpy code does; quantization is ggml's reference, bit for bit.
+void ttl_dequantize_q8_0(const uint8_t *blocks, long block_count, float *out);
+void ttl_dequantize_q4_0(const uint8_t *blocks, long block_count, float *out);
+void ttl_dequantize_q4_1(const uint8_t *blocks, long block_count, float *out);
+void ttl_quantize_q8_0(const float *values, long block_count, uint8_t *blocks);
+void ttl_quantize_q4_0(const float *values, long block_count, uint8_t *blocks);
+void ttl_quantize_q4_1(const float *values, long block_count, uint8_t *blocks);
+// IEEE half precision, round to nearest even (numpy's `astype(float16)`).
+float ttl_half_to_float(uint16_t half);
+uint16_t ttl_float_to_half(float value);
 
 // ---- CPU features ----------------------------------------------------------------------------
 enum {

@@ -1,0 +1,145 @@
+import CKernels
+
+/// GGUF's block quantization formats (llama.cpp's `ggml-quants`): a row is cut into blocks of 32
+/// values, each stored as an IEEE half scale `d` (and for `q4_1` a half minimum `m`) and 32 small
+/// integers `q`; a value is `d·q` (`q8_0`: q an int8; `q4_0`: q a nibble − 8) or `d·q + m`
+/// (`q4_1`: q a nibble). Nibble `i` of a 4-bit block is the low half of byte `i` for values 0…15
+/// and the high half for values 16…31.
+///
+/// Dequantization does exactly the float operations of the importer (gguf-py), so a quantized
+/// base computes with the very floats of a float32 import of the same file; quantization is
+/// ggml's reference algorithm, so `ttl-train quantize` writes the bytes llama.cpp would.
+public enum QuantizationFormat: String, CaseIterable, Sendable {
+    case q8_0, q4_0, q4_1
+
+    /// Values per block.
+    public static let blockValues = 32
+
+    /// Bytes per block of 32 values.
+    public var blockBytes: Int {
+        switch self {
+        case .q8_0: return 34
+        case .q4_0: return 18
+        case .q4_1: return 20
+        }
+    }
+
+    /// Bytes that `values` values take (a multiple of `blockValues`).
+    public func byteCount(values: Int) -> Int {
+        precondition(values % Self.blockValues == 0, "\(values) values are not whole blocks of \(Self.blockValues)")
+        return values / Self.blockValues * blockBytes
+    }
+
+    /// Blocks holding `values` (a multiple of `blockValues`) into `out`.
+    public func dequantize(_ blocks: UnsafePointer<UInt8>, values: Int, into out: UnsafeMutablePointer<Float>) {
+        let count = values / Self.blockValues
+        precondition(count * Self.blockValues == values, "\(values) values are not whole blocks")
+        switch self {
+        case .q8_0: ttl_dequantize_q8_0(blocks, count, out)
+        case .q4_0: ttl_dequantize_q4_0(blocks, count, out)
+        case .q4_1: ttl_dequantize_q4_1(blocks, count, out)
+        }
+    }
+
+    /// `values` (a multiple of `blockValues`, all finite) as blocks.
+    public func quantize(_ values: [Float]) -> [UInt8] {
+        var blocks = [UInt8](repeating: 0, count: byteCount(values: values.count))
+        let count = values.count / Self.blockValues
+        values.withUnsafeBufferPointer { source in
+            blocks.withUnsafeMutableBufferPointer { target in
+                guard let from = source.baseAddress, let to = target.baseAddress else { return }
+                switch self {
+                case .q8_0: ttl_quantize_q8_0(from, count, to)
+                case .q4_0: ttl_quantize_q4_0(from, count, to)
+                case .q4_1: ttl_quantize_q4_1(from, count, to)
+                }
+            }
+        }
+        return blocks
+    }
+
+    /// The values of `blocks`.
+    public func dequantize(_ blocks: [UInt8]) -> [Float] {
+        precondition(blocks.count % blockBytes == 0, "\(blocks.count) bytes are not whole \(self) blocks")
+        let values = blocks.count / blockBytes * Self.blockValues
+        var out = [Float](repeating: 0, count: values)
+        blocks.withUnsafeBufferPointer { source in
+            out.withUnsafeMutableBufferPointer { target in
+                guard let from = source.baseAddress, let to = target.baseAddress else { return }
+                dequantize(from, values: values, into: to)
+            }
+        }
+        return out
+    }
+}
+
+/// A row-major `(rows, columns)` matrix of quantized blocks in a `ByteBuffer`: each row is
+/// `columns / 32` whole blocks, so any run of rows dequantizes on its own.
+public struct QuantizedMatrix: Sendable, Equatable {
+    public let format: QuantizationFormat
+    /// Byte offset of the first block.
+    public let offset: Int
+    public let rows: Int
+    public let columns: Int
+
+    public init(format: QuantizationFormat, offset: Int, rows: Int, columns: Int) {
+        precondition(columns % QuantizationFormat.blockValues == 0, "a quantized row is whole blocks")
+        self.format = format
+        self.offset = offset
+        self.rows = rows
+        self.columns = columns
+    }
+
+    public var rowBytes: Int { format.byteCount(values: columns) }
+    public var byteCount: Int { rows * rowBytes }
+
+    /// Rows `range` of the matrix as floats into `out` (`range.count × columns`), over the
+    /// compute threads when there is enough to share: each row is decoded alone, so the bits do
+    /// not depend on the split.
+    public func dequantize(rows range: Range<Int>, from storage: ByteBuffer, into out: UnsafeMutablePointer<Float>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) outside \(rows)")
+        let base = UnsafePointer(storage.at(offset))
+        let (rowBytes, columns) = (self.rowBytes, self.columns)
+        let target = UncheckedPointer(pointer: out)
+        ComputeThreads.forEachRange(range.count, grain: max(1, (1 << 15) / columns)) { _, part in
+            for row in part {
+                format.dequantize(base + (range.lowerBound + row) * rowBytes, values: columns, into: target.pointer + row * columns)
+            }
+        }
+    }
+}
+
+/// A float pointer shared by the threads of one dequantization, each writing its own rows.
+private struct UncheckedPointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+}
+
+/// Bytes in one 64-byte-aligned allocation (quantized weight blocks), the byte twin of
+/// `FloatBuffer`.
+public final class ByteBuffer {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<UInt8>
+
+    public init(count: Int) {
+        self.count = count
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64).bindMemory(to: UInt8.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit {
+        pointer.deallocate()
+    }
+
+    /// The pointer at byte `offset`.
+    public func at(_ offset: Int) -> UnsafeMutablePointer<UInt8> {
+        precondition(offset >= 0 && offset <= count, "offset \(offset) outside a buffer of \(count)")
+        return pointer + offset
+    }
+
+    /// Overwrites bytes from `offset` with `bytes`.
+    public func copy(from bytes: [UInt8], at offset: Int) {
+        precondition(offset >= 0 && offset + bytes.count <= count)
+        guard !bytes.isEmpty else { return }
+        bytes.withUnsafeBufferPointer { (pointer + offset).update(from: $0.baseAddress!, count: bytes.count) }
+    }
+}
