@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Import a llama-architecture GGUF model into ttl-train's HDF5 model format.
 
-The output holds fp32 weights in Hugging Face layout and naming, so that RoPE is the usual
+The output holds the weights in Hugging Face layout and naming, so that RoPE is the usual
 rotate-half form and adapters line up with HF/PEFT module names:
 
     /model/embed_tokens/weight                      (vocab, hidden)
@@ -15,6 +15,12 @@ rotate-half form and adapters line up with HF/PEFT module names:
 Root attributes: format, format_version, architecture, the config under HF names, fingerprint
 (sha256 of the weights, see `fingerprint`), tokenizer_fingerprint and source. Every dataset is
 chunked with a Fletcher32 checksum, so corruption on disk fails loudly.
+
+By default (`--dtype keep`) a matrix the GGUF stores as Q8_0, Q4_0 or Q4_1 keeps its blocks
+byte for byte (format version 3): a uint8 dataset (out_features, bytes per row) with attributes
+`quantization` and `shape`; ttl-train decodes it with the very float operations gguf-py uses, so
+the model computes exactly what the float32 import (`--dtype f32`) computes. Other storage types
+(F16, K-quants, …) are decoded to float32.
 
 llama.cpp's converter permutes the rows of Q and K so that its RoPE rotates adjacent pairs; this
 script undoes that permutation (see `unpermute_rows`).
@@ -31,7 +37,9 @@ import numpy as np
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 
 FORMAT_NAME = "ttl-train-model"
-FORMAT_VERSION = 1
+DENSE_VERSION = 1
+QUANTIZED_VERSION = 3
+KEPT_TYPES = {"Q8_0": "q8_0", "Q4_0": "q4_0", "Q4_1": "q4_1"}
 SUPPORTED_ARCHITECTURES = ("llama",)
 CHUNK_BYTES = 1 << 20
 
@@ -124,19 +132,38 @@ def hf_name(gguf_name):
     raise ImportError_(f"tensor '{gguf_name}' is not supported by the llama importer")
 
 
-def read_weights(reader, config):
-    """All weights as float32 arrays in HF layout, keyed by HF name."""
+class Quantized:
+    """A matrix kept as GGUF blocks: `blocks` (rows, bytes per row) uint8 in HF row order."""
+
+    def __init__(self, kind, blocks, shape, values):
+        self.kind, self.blocks, self.shape, self.values = kind, blocks, tuple(shape), values
+        self.size = int(np.prod(shape))
+
+
+def read_weights(reader, config, keep):
+    """All weights keyed by HF name, in HF layout: float32 arrays, or `Quantized` for the matrices
+    stored as Q8_0/Q4_0/Q4_1 when `keep`. Q and K rows are unpermuted either way — whole rows of
+    blocks move, so the blocks stay exact."""
     weights = {}
     for tensor in reader.tensors:
         name = hf_name(tensor.name)
-        values = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
-        values = values.reshape([int(d) for d in reversed(tensor.shape)])
-        if name.endswith("self_attn.q_proj.weight"):
-            values = unpermute_rows(values, config["num_attention_heads"])
-        elif name.endswith("self_attn.k_proj.weight"):
-            values = unpermute_rows(values, config["num_key_value_heads"])
-        weights[name] = np.ascontiguousarray(values)
+        shape = [int(d) for d in reversed(tensor.shape)]
+        heads = (config["num_attention_heads"] if name.endswith("self_attn.q_proj.weight") else
+                 config["num_key_value_heads"] if name.endswith("self_attn.k_proj.weight") else None)
+        def in_hf_order(array):
+            return np.ascontiguousarray(unpermute_rows(array, heads) if heads else array)
+        values = in_hf_order(gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32).reshape(shape))
+        kind = KEPT_TYPES.get(tensor.tensor_type.name)
+        if keep and kind and len(shape) == 2:
+            blocks = in_hf_order(np.asarray(tensor.data, dtype=np.uint8).reshape(shape[0], -1))
+            weights[name] = Quantized(kind, blocks, shape, values)
+        else:
+            weights[name] = values
     return weights
+
+
+def values_of(weight):
+    return weight.values if isinstance(weight, Quantized) else weight
 
 
 def fingerprint(weights):
@@ -145,7 +172,7 @@ def fingerprint(weights):
     chunking and compression, so two imports of the same GGUF agree."""
     digest = hashlib.sha256()
     for name in sorted(weights):
-        values = weights[name]
+        values = values_of(weights[name])
         digest.update(name.encode("utf-8") + b"\0")
         digest.update(np.asarray(values.shape, dtype="<i8").tobytes())
         digest.update(np.ascontiguousarray(values, dtype="<f4").tobytes())
@@ -180,9 +207,9 @@ def build_tokenizer(reader):
     return tokenizer
 
 
-def chunk_rows(shape):
+def chunk_rows(shape, item_bytes=4):
     """Whole rows, about CHUNK_BYTES a chunk, split evenly so the last chunk is not mostly padding."""
-    row_bytes = 4 * int(np.prod(shape[1:], dtype=np.int64))
+    row_bytes = item_bytes * int(np.prod(shape[1:], dtype=np.int64))
     chunks = max(1, -(-shape[0] * row_bytes // CHUNK_BYTES))
     return (-(-shape[0] // chunks),) + tuple(shape[1:])
 
@@ -191,30 +218,41 @@ def write_model(path, config, weights, weights_fingerprint, source, tokenizer_fi
     """Writes to `path.tmp`, then renames, so an interrupted import never leaves a half file."""
     temporary = path + ".tmp"
     with h5py.File(temporary, "w") as out:
+        quantized = any(isinstance(weight, Quantized) for weight in weights.values())
         out.attrs["format"] = FORMAT_NAME
-        out.attrs["format_version"] = np.int64(FORMAT_VERSION)
+        out.attrs["format_version"] = np.int64(QUANTIZED_VERSION if quantized else DENSE_VERSION)
         for key, value in config.items():
             out.attrs[key] = value if isinstance(value, str) else (
                 np.float64(value) if isinstance(value, float) else np.int64(value))
         out.attrs["fingerprint"] = weights_fingerprint
         out.attrs["tokenizer_fingerprint"] = tokenizer_fingerprint
         out.attrs["source"] = source
-        for name, values in weights.items():
-            out.create_dataset("/" + name.replace(".", "/"), data=values,
-                               chunks=chunk_rows(values.shape), fletcher32=True)
+        for name, weight in weights.items():
+            location = "/" + name.replace(".", "/")
+            if isinstance(weight, Quantized):
+                dataset = out.create_dataset(location, data=weight.blocks, chunks=chunk_rows(weight.blocks.shape, 1), fletcher32=True)
+                dataset.attrs["quantization"] = weight.kind
+                dataset.attrs["shape"] = np.asarray(weight.shape, dtype=np.int64)
+            else:
+                out.create_dataset(location, data=weight, chunks=chunk_rows(weight.shape), fletcher32=True)
     os.replace(temporary, path)
 
 
-def describe_source(reader, path):
+def describe_source(reader, path, keep):
     """What the weights are: the GGUF's model name, the file and its storage types — a quantized
-    GGUF dequantized here is not the original float weights, and exports must be able to say so."""
+    GGUF is not the original float weights, and exports must be able to say so."""
     name = str(field(reader, "general.name", required=False) or "")
     types = {}
     for tensor in reader.tensors:
         types[tensor.tensor_type.name] = types.get(tensor.tensor_type.name, 0) + 1
     storage = ", ".join(f"{kind} ×{count}" for kind, count in sorted(types.items(), key=lambda item: -item[1]))
-    quantized = any(kind not in ("F32", "F16", "BF16") for kind in types)
-    detail = f"{os.path.basename(path)}: {storage}" + ("; dequantized to float32" if quantized else "")
+    decoded = [kind for kind in types if kind not in ("F32", "F16", "BF16") and not (keep and kind in KEPT_TYPES)]
+    kept = [kind for kind in types if keep and kind in KEPT_TYPES]
+    detail = f"{os.path.basename(path)}: {storage}"
+    if kept:
+        detail += f"; {', '.join(sorted(kept))} kept as blocks"
+    if decoded:
+        detail += f"; {', '.join(sorted(decoded))} dequantized to float32"
     return f"{name} ({detail})" if name else detail
 
 
@@ -223,6 +261,8 @@ def main(argv=None):
     parser.add_argument("gguf", help="input .gguf file")
     parser.add_argument("--out", required=True, help="output model .h5 file")
     parser.add_argument("--tokenizer-out", help="also write the tokenizer as tokenizer.json here")
+    parser.add_argument("--dtype", choices=("keep", "f32"), default="keep",
+                        help="keep: Q8_0/Q4_0/Q4_1 matrices stay as their blocks (default); f32: decode everything to float32")
     args = parser.parse_args(argv)
     try:
         if not os.path.isfile(args.gguf):
@@ -235,8 +275,9 @@ def main(argv=None):
         tokenizer = build_tokenizer(reader)
         tokenizer_json = tokenizer.to_str()
         tokenizer_fingerprint = "sha256:" + hashlib.sha256(tokenizer_json.encode("utf-8")).hexdigest()
-        weights = read_weights(reader, config)
-        source = describe_source(reader, args.gguf)
+        keep = args.dtype == "keep"
+        weights = read_weights(reader, config, keep)
+        source = describe_source(reader, args.gguf, keep)
         weights_fingerprint = fingerprint(weights)
         write_model(args.out, config, weights, weights_fingerprint, source, tokenizer_fingerprint)
         if args.tokenizer_out:
@@ -248,6 +289,7 @@ def main(argv=None):
         print(f"import_gguf: {args.gguf}: {error}", file=sys.stderr)
         return 1
     print(json.dumps({"out": args.out, "parameters": int(sum(w.size for w in weights.values())),
+                      "quantized": sum(isinstance(w, Quantized) for w in weights.values()),
                       "fingerprint": weights_fingerprint}))
     return 0
 

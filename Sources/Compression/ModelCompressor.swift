@@ -3,7 +3,9 @@ import Kernels
 import Llama
 
 /// `ttl-train compress`: decomposes the plan's weights of a dense model and writes a model file
-/// that stores their Tucker factors (format version 2), which `LlamaModel` then runs factored.
+/// that stores their Tucker factors (format version 2), which `LlamaModel` then runs factored. A
+/// quantized weight is decomposed from the values it decodes to; the weights the plan leaves
+/// alone are written as they were stored (quantized ones stay quantized).
 public enum ModelCompressor {
     /// What one decomposition did.
     public struct Decomposed: Sendable {
@@ -32,10 +34,10 @@ public enum ModelCompressor {
         var attributes = ["compressed_from": model.fingerprint, "compression_plan": plan.text]
         if !model.tokenizerFingerprint.isEmpty { attributes["tokenizer_fingerprint"] = model.tokenizerFingerprint }
         try ModelWriter.write(to: path, config: model.config, source: "\(model.source) (Tucker-compressed by ttl-train)",
-                              factored: factored, attributes: attributes) { name, _ in try model.read(name) }
+                              factored: factored, attributes: attributes) { name, _ in try model.stored(name) }
         return Report(weights: decomposed, parametersBefore: model.storedParameterCount,
                       parametersAfter: storedParameters(of: model, after: decomposed),
-                      bytesBefore: try fileSize(model.path), bytesAfter: try fileSize(path))
+                      bytesBefore: try ModelFile.sizeOnDisk(model.path), bytesAfter: try ModelFile.sizeOnDisk(path))
     }
 
     /// The numbers `model` stores once the `decomposed` weights are stored as their factors.
@@ -67,12 +69,6 @@ public enum ModelCompressor {
             progress(entry)
         }
         return (factored, decomposed)
-    }
-
-    private static func fileSize(_ path: String) throws -> Int {
-        // The file's own size: `attributesOfItem` describes a symbolic link itself (42 bytes), not its target.
-        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        return (try FileManager.default.attributesOfItem(atPath: target)[.size] as? NSNumber)?.intValue ?? 0
     }
 }
 

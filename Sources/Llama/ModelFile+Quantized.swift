@@ -1,3 +1,4 @@
+import Foundation
 import HDF5
 import Kernels
 
@@ -21,6 +22,11 @@ extension ModelFile {
         }
         let order = ["f32"] + QuantizationFormat.allCases.map(\.rawValue) + ["tucker"]
         return order.compactMap { key in counts[key].map { (key, $0) } }
+    }
+
+    /// `storageCounts` as one line: `f32:61,q8_0:1,q4_1:210`.
+    public var storageDescription: String {
+        storageCounts.map { "\($0.storage):\($0.count)" }.joined(separator: ",")
     }
 
     /// The raw blocks of quantized weight `name`, row-major.
@@ -57,5 +63,23 @@ extension ModelFile {
             throw bad("\(format) blocks of \(shape) are uint8 \(expected), found \(element) \(stored)")
         }
         return format
+    }
+}
+
+extension ModelFile {
+    /// Weight `name` as stored — blocks for a quantized weight, values otherwise — for writing it
+    /// unchanged into another model file.
+    public func stored(_ name: String) throws -> ModelWriter.StoredWeight {
+        if case .quantized(let format) = storage[name] { return .blocks(format, try readBlocks(name)) }
+        return .values(try read(name))
+    }
+}
+
+extension ModelFile {
+    /// Bytes of the file at `path` (of its target when `path` is a symbolic link, which
+    /// `attributesOfItem` would describe itself), for reports of what a conversion saved.
+    public static func sizeOnDisk(_ path: String) throws -> Int {
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return (try FileManager.default.attributesOfItem(atPath: target)[.size] as? NSNumber)?.intValue ?? 0
     }
 }

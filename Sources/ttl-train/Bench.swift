@@ -13,8 +13,10 @@ struct Bench: ParsableCommand {
             train = forward + activation backward with every position supervised (what adapter \
             training costs). mfu = model matmul FLOPs / time / measured sgemm peak at the same \
             thread count. With --adapter, the train step is timed with and without the adapters \
-            and adapter_overhead is the extra fraction of step time. Under mpirun, give \
-            --bind-to none for more than one thread per rank.
+            and adapter_overhead is the extra fraction of step time. weight_bytes is what the base \
+            weights take in memory as stored (quantized blocks stay blocks; see ttl-train quantize), \
+            peak_rss_mb the process's largest resident set. Under mpirun, give --bind-to none for \
+            more than one thread per rank.
             """)
 
     @Option(name: .long, help: ArgumentHelp("The base model (ttl-train HDF5 format).", valueName: "path"))
@@ -48,7 +50,8 @@ struct Bench: ParsableCommand {
         }
         ComputeThreads.set(threads)
         let peak = measureSgemm(rows: batch * seq, inFeatures: config.hiddenSize, outFeatures: config.intermediateSize)
-        let llama = LlamaModel(weights: try LlamaWeights(file: file), maxTokens: batch * seq, maxSequenceLength: seq, trainable: true)
+        let weights = try LlamaWeights(file: file)
+        let llama = LlamaModel(weights: weights, maxTokens: batch * seq, maxSequenceLength: seq, trainable: true)
         var generator = SplitMix64(seed: 1)
         let sequences = (0..<batch).map { _ in (0..<seq).map { _ in Int32(generator.next() % UInt64(config.vocabSize)) } }
         let tokens = TokenBatch(sequences: sequences)
@@ -92,7 +95,10 @@ struct Bench: ParsableCommand {
         print("train_tokens_per_s=\(format(count / train))")
         print("forward_mfu=\(format(forwardFLOPs / forward / peak, digits: 3))")
         print("mfu=\(format(trainFLOPs / train / peak, digits: 3))")
+        print("weight_storage=\(file.storageDescription)")
+        print("weight_bytes=\(weights.byteCount)")
         adapterLines.forEach { print($0) }
+        print("peak_rss_mb=\(ProcessMemory.mebibytes(ProcessMemory.peakResidentBytes))")
     }
 
     /// Seconds per call of `body`: one warm-up call, then calls until `seconds` have passed.

@@ -52,6 +52,8 @@ struct Info: ParsableCommand {
             ("rms_norm_eps", "\(config.rmsNormEpsilon)"),
             ("tie_word_embeddings", "\(config.tiedEmbeddings)"),
             ("parameters", "\(file.storedParameterCount)"),
+            ("weight_storage", file.storageDescription),
+            ("weight_bytes", "\(try LlamaWeights(file: file).byteCount)"),
             ("fingerprint", file.fingerprint),
         ] + (file.compressedFrom.isEmpty ? [] : [
             ("dense_parameters", "\(config.parameterCount)"),
