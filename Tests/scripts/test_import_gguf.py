@@ -75,7 +75,7 @@ def test_weights_are_float32_checksummed_and_count_134515008():
 @needs_assets
 def test_fingerprint_is_stable_across_imports_and_matches_the_data(tmp_path):
     again = tmp_path / "again.h5"
-    result = run_import(GGUF, "--out", str(again))
+    result = run_import(GGUF, "--dtype", "f32", "--out", str(again))
     assert result.returncode == 0, result.stderr
     with h5py.File(MODEL, "r") as first, h5py.File(again, "r") as second:
         assert first.attrs["fingerprint"] == second.attrs["fingerprint"]
