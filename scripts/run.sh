@@ -12,13 +12,13 @@ echo "==> building ttl-train (release)"
 swift build -c release --product ttl-train 2>&1 | grep -E "error|Build of product" || true
 bin=$(swift build -c release --show-bin-path)/ttl-train
 [ -x "$bin" ] || { echo "run.sh: build failed: $bin is missing" >&2; exit 1; }
-model=assets/smollm2-135m-instruct.h5
+model=assets/smollm2-135m-instruct-q4_1.h5
 job=jobs/quickstart.yaml
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpi() { mpirun -np 2 --bind-to none "$bin" "$@"; }
 
 echo "==> ttl-train info --model $model --verify"
-"$bin" info --model "$model" --verify | grep -E "^(parameters|fingerprint)"
+"$bin" info --model "$model" --verify | grep -E "^(parameters|weight_storage|weight_bytes|fingerprint)"
 
 echo "==> zero-shot: the base model alone on 128 validation reviews"
 # Captured, then printed: `tee /dev/stderr` would reopen (and truncate) a stderr redirected to a

@@ -45,7 +45,8 @@ public struct CompressionSweep {
     public func measure(_ plan: CompressionPlan?) throws -> Measurement {
         let started = DispatchTime.now().uptimeNanoseconds
         let (factored, decomposed) = try plan.map { try ModelCompressor.decompose(model: model, plan: $0) } ?? ([:], [])
-        let weights = try LlamaWeights(config: model.config, factored: factored) { try model.read($0) }
+        let weights = try LlamaWeights(config: model.config, factored: factored, quantized: model.quantizedWeights.filter { factored[$0.key] == nil },
+                                       values: { try model.read($0) }, blocks: { try model.readBlocks($0) })
         let parameters = ModelCompressor.storedParameters(of: model, after: decomposed)
         let language = LlamaModel(weights: weights, maxTokens: window, maxSequenceLength: window, trainable: false)
         let (nats, predicted) = try language.windowedLoss(of: heldOut, window: window)
