@@ -156,7 +156,8 @@ public final class LlamaWeights {
         buffer.at(offset)
     }
 
-    /// Row `row` of the embedding table (or of any `(rows, hidden)` dense or quantized matrix) into `out`.
+    /// Row `row` of a `(rows, hidden)` dense or quantized matrix — the embedding table or the
+    /// output projection — into `out`, decoded when quantized.
     func copyRow(_ row: Int, of matrix: Linear, into out: UnsafeMutablePointer<Float>) {
         let h = config.hiddenSize
         switch matrix {

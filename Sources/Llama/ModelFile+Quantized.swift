@@ -38,8 +38,10 @@ extension ModelFile {
         return blocks
     }
 
-    /// The HDF5 attributes of a quantized weight's dataset.
-    public static let quantizationAttribute = "quantization", logicalShapeAttribute = "shape"
+    /// The attribute of a quantized weight's dataset that names its format.
+    public static let quantizationAttribute = "quantization"
+    /// The attribute of a quantized weight's dataset that holds its logical `[out, in]`.
+    public static let logicalShapeAttribute = "shape"
 
     /// Checks a quantized dataset's format, logical shape and byte shape against the weight's.
     static func checkQuantized(_ dataset: HDF5Dataset, weight name: String, shape: [Int], file: String) throws -> QuantizationFormat {

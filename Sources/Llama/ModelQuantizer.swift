@@ -51,7 +51,8 @@ public enum ModelQuantizer {
     public static func quantize(
         model: ModelFile, to format: QuantizationFormat, rules: [Rule] = [], path: String, progress: (Quantized) -> Void = { _ in }
     ) throws -> [Quantized] {
-        let candidates = model.config.weightShapes.filter { $0.shape.count == 2 && model.factoredWeights.contains($0.name) == false }
+        let factoredNames = Set(model.factoredWeights)
+        let candidates = model.config.weightShapes.filter { $0.shape.count == 2 && !factoredNames.contains($0.name) }
         if let unused = rules.first(where: { rule in !candidates.contains { rule.matches($0.name) } }) {
             throw QuantizeError.unmatchedRule(unused.module, file: model.path)
         }
