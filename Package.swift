@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "CKernels", dependencies: ["CBLAS"]),
 
         .target(name: "HDF5", dependencies: ["CHDF5"]),
-        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "Distributed", dependencies: ["CMPI", "Kernels"]),
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Llama", dependencies: ["HDF5", "Kernels"]),
         .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),

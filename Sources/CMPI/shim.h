@@ -16,6 +16,8 @@ static inline MPI_Op ttl_mpi_op_max(void) { return MPI_MAX; }
 static inline MPI_Op ttl_mpi_op_min(void) { return MPI_MIN; }
 static inline void *ttl_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline int ttl_mpi_success(void) { return MPI_SUCCESS; }
+static inline int ttl_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline MPI_Info ttl_mpi_info_null(void) { return MPI_INFO_NULL; }
 static inline int ttl_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 
 #endif

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// A group of cooperating processes ("ranks") and the collectives the trainer needs.
 ///
@@ -30,6 +31,10 @@ public protocol Communicator: AnyObject {
     /// `ttl-train: rank R of N: message` on this rank's standard error. Use it when one rank
     /// fails, so that the others do not wait forever in their next collective.
     func abort(_ message: String, exitCode: Int32) -> Never
+
+    /// Memory that the ranks of this rank's node share for a model's frozen weights, or nil when
+    /// the weights are private (one process, or alone on the node). Collective.
+    func nodeWeightMemory() throws -> WeightMemory?
 }
 
 extension Communicator {

@@ -1,3 +1,4 @@
+import Kernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,6 +10,8 @@ public final class SingleProcessCommunicator: Communicator {
 
     public var rank: Int { 0 }
     public var size: Int { 1 }
+
+    public func nodeWeightMemory() throws -> WeightMemory? { nil }
 
     public func allreduce<T: CommunicatorScalar>(_ values: inout [T], _ operation: ReductionOperation) throws {}
 

@@ -119,15 +119,26 @@ private struct UncheckedPointer: @unchecked Sendable {
 public final class ByteBuffer {
     public let count: Int
     public let pointer: UnsafeMutablePointer<UInt8>
+    /// The region the bytes live in when they are not this buffer's own (shared weights).
+    private let region: WeightRegion?
 
     public init(count: Int) {
         self.count = count
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64).bindMemory(to: UInt8.self, capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
+        region = nil
+    }
+
+    /// `count` bytes at byte `offset` (a multiple of 64) of `region`, which the buffer keeps alive.
+    public init(count: Int, in region: WeightRegion, at offset: Int) {
+        precondition(offset % 64 == 0 && offset + count <= region.byteCount, "bytes outside the region")
+        self.count = count
+        pointer = (region.base + offset).bindMemory(to: UInt8.self, capacity: max(count, 1))
+        self.region = region
     }
 
     deinit {
-        pointer.deallocate()
+        if region == nil { pointer.deallocate() }
     }
 
     /// The pointer at byte `offset`.

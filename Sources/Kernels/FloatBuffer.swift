@@ -6,12 +6,23 @@
 public final class FloatBuffer {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
+    /// The region the floats live in when they are not this buffer's own (shared weights).
+    private let region: WeightRegion?
 
     public init(count: Int) {
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
+        region = nil
+    }
+
+    /// `count` floats at byte `offset` (a multiple of 64) of `region`, which the buffer keeps alive.
+    public init(count: Int, in region: WeightRegion, at offset: Int) {
+        precondition(offset % 64 == 0 && offset + count * MemoryLayout<Float>.stride <= region.byteCount, "floats outside the region")
+        self.count = count
+        pointer = (region.base + offset).bindMemory(to: Float.self, capacity: max(count, 1))
+        self.region = region
     }
 
     public convenience init(_ values: [Float]) {
@@ -20,7 +31,7 @@ public final class FloatBuffer {
     }
 
     deinit {
-        pointer.deallocate()
+        if region == nil { pointer.deallocate() }
     }
 
     /// The pointer at element `offset`.

@@ -17,6 +17,21 @@ public enum ProcessMemory {
         #endif
     }
 
+    /// This process's proportional set size — resident pages, each shared page divided by the
+    /// processes mapping it — from `/proc/self/smaps_rollup`, in bytes; nil where the kernel does
+    /// not say. What N processes sharing one copy of the weights really cost together is the sum.
+    public static var proportionalSetBytes: Int? {
+        guard let file = fopen("/proc/self/smaps_rollup", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard text.hasPrefix("Pss:") else { continue }
+            return Int(text.dropFirst(4).split(separator: " ").first ?? "").map { $0 * 1024 }
+        }
+        return nil
+    }
+
     /// `bytes` in mebibytes, rounded, for `peak_rss_mb=`-style reports.
     public static func mebibytes(_ bytes: Int) -> Int {
         (bytes + (1 << 19)) >> 20

@@ -1,8 +1,9 @@
 import Kernels
 
 /// All base weights of a model in two flat buffers, with each tensor's offset (llm.c style): float
-/// tensors in `buffer`, quantized blocks in `blocks`. One allocation each, read once from the model
-/// file, never written again (the base is frozen).
+/// tensors in `buffer`, quantized blocks in `blocks`. Read once from the model file, never written
+/// again (the base is frozen) — so the processes of a node may share one copy (`WeightMemory`):
+/// one of them reads the file into the shared pages, the others map them.
 public final class LlamaWeights {
     /// Where a matrix lives: a dense `(out, in)` matrix at a float offset, quantized blocks, or the
     /// stages of a Tucker-factored one (`TuckerFactors.stages()`), each at its offset.
@@ -31,19 +32,23 @@ public final class LlamaWeights {
     /// The output projection: the embedding itself when the config ties them.
     public let outputProjection: Linear
     public let layers: [Layer]
+    /// Processes that share these weights (1 when they are this process's own).
+    public let sharers: Int
 
     /// Reads every weight of `file` (checked against the config's shapes when the file was opened):
     /// factored ones as their factors, quantized ones as their blocks.
-    public convenience init(file: ModelFile) throws {
-        try self.init(config: file.config, factored: try file.readFactoredWeights(), quantized: file.quantizedWeights,
+    public convenience init(file: ModelFile, memory: WeightMemory? = nil) throws {
+        try self.init(config: file.config, factored: try file.readFactoredWeights(), quantized: file.quantizedWeights, memory: memory,
                       values: { try file.read($0) }, blocks: { try file.readBlocks($0) })
     }
 
     /// Builds the buffers from `values(name)` for each dense weight `config` implies, from the
     /// factors for the weights named in `factored` and from `blocks(name)` for those in
-    /// `quantized` (Hugging Face names, `….q_proj.weight`).
+    /// `quantized` (Hugging Face names, `….q_proj.weight`). With `memory`, the buffers live in its
+    /// region and only the process that fills it calls `values` and `blocks`.
     public init(
         config: LlamaConfig, factored: [String: TuckerFactors] = [:], quantized: [String: QuantizationFormat] = [:],
+        memory: WeightMemory? = nil,
         values: (String) throws -> [Float], blocks: (String) throws -> [UInt8] = { preconditionFailure("\($0) is not quantized") }
     ) throws {
         self.config = config
@@ -65,32 +70,46 @@ public final class LlamaWeights {
                 total += shape.reduce(1, *)
             }
         }
-        let buffer = FloatBuffer(count: total)
-        let byteBuffer = ByteBuffer(count: totalBytes)
+        let floatBytes = (total * MemoryLayout<Float>.size + 63) / 64 * 64
+        let region = try memory?.region(bytes: floatBytes + totalBytes)
+        let buffer = region.map { FloatBuffer(count: total, in: $0, at: 0) } ?? FloatBuffer(count: total)
+        let byteBuffer = region.map { ByteBuffer(count: totalBytes, in: $0, at: floatBytes) } ?? ByteBuffer(count: totalBytes)
         var linears: [String: Linear] = [:]
         for (name, shape) in config.weightShapes {
             if let format = quantized[name] {
-                let loaded = try blocks(name)
-                let matrix = QuantizedMatrix(format: format, offset: byteOffsets[name]!, rows: shape[0], columns: shape[1])
-                precondition(loaded.count == matrix.byteCount, "weight \(name) has \(loaded.count) bytes")
-                byteBuffer.copy(from: loaded, at: matrix.offset)
-                linears[name] = .quantized(matrix)
+                linears[name] = .quantized(QuantizedMatrix(format: format, offset: byteOffsets[name]!, rows: shape[0], columns: shape[1]))
             } else if let chain = stages[name] {
-                var offset = offsets[name]!
-                var placed: [(stage: FactoredStage, offset: Int)] = []
-                for (stage, weight) in chain {
-                    buffer.copy(from: weight, at: offset)
-                    placed.append((stage, offset))
-                    offset += weight.count
-                }
-                linears[name] = .factored(placed)
+                let starts = chain.indices.map { index in offsets[name]! + chain[..<index].reduce(0) { $0 + $1.weight.count } }
+                linears[name] = .factored(zip(chain, starts).map { ($0.stage, $1) })
             } else {
-                let loaded = try values(name)
-                precondition(loaded.count == shape.reduce(1, *), "weight \(name) has \(loaded.count) values")
-                buffer.copy(from: loaded, at: offsets[name]!)
                 linears[name] = .dense(offsets[name]!)
             }
         }
+        // Only the filling process reads the file; a failure there reaches every sharer.
+        var failure: Error?
+        if region?.fills ?? true {
+            do {
+                for (name, shape) in config.weightShapes {
+                    switch linears[name]! {
+                    case .quantized(let matrix):
+                        let loaded = try blocks(name)
+                        precondition(loaded.count == matrix.byteCount, "weight \(name) has \(loaded.count) bytes")
+                        byteBuffer.copy(from: loaded, at: matrix.offset)
+                    case .factored(let placed):
+                        for ((_, weight), (_, offset)) in zip(stages[name]!, placed) { buffer.copy(from: weight, at: offset) }
+                    case .dense(let offset):
+                        let loaded = try values(name)
+                        precondition(loaded.count == shape.reduce(1, *), "weight \(name) has \(loaded.count) values")
+                        buffer.copy(from: loaded, at: offset)
+                    }
+                }
+            } catch {
+                failure = error
+            }
+        }
+        if let memory, let region { try memory.publish(region, failure: failure.map { "\($0)" }) }
+        if let failure { throw failure }
+        sharers = memory?.sharers ?? 1
         self.buffer = buffer
         self.blocks = byteBuffer
         embedding = linears["model.embed_tokens.weight"]!

@@ -17,14 +17,14 @@ final class DistillationTeacher {
     /// The teacher's forward runs in inference mode: no activations kept, no backward.
     private let model: LlamaModel?
 
-    init(_ teacher: JobSpec.Teacher, weight: Double, klWeight: Double, maxTokens: Int, maxSequenceLength: Int) throws {
+    init(_ teacher: JobSpec.Teacher, weight: Double, klWeight: Double, maxTokens: Int, maxSequenceLength: Int, memory: WeightMemory?) throws {
         adapters = AdapterSet(layout: teacher.layout, maxRows: maxSequenceLength)
         _ = try Checkpoint.read(teacher.checkpoint, into: adapters, optimizer: AdamW(count: teacher.layout.parameterCount, settings: AdamW.Settings()),
                                 modelFingerprint: teacher.model.fingerprint)
         self.weight = weight
         self.klWeight = klWeight
         if weight > 0 || klWeight > 0 {
-            let model = LlamaModel(weights: try LlamaWeights(file: teacher.model), maxTokens: maxTokens,
+            let model = LlamaModel(weights: try LlamaWeights(file: teacher.model, memory: memory), maxTokens: maxTokens,
                                    maxSequenceLength: maxSequenceLength, trainable: false)
             model.linearHook = adapters
             self.model = model

@@ -31,7 +31,9 @@ public final class Trainer {
         let resolved = try spec.resolve(file: file)
         self.resolved = resolved
         precondition(weights.map { $0.config == resolved.model.config } ?? true, "weights of another architecture")
-        model = LlamaModel(weights: try weights ?? LlamaWeights(file: resolved.model), maxTokens: spec.batch.micro * spec.batch.maxLength,
+        // The frozen weights: one copy per node, shared by its ranks (private for a single process).
+        let memory = try communicator.nodeWeightMemory()
+        model = LlamaModel(weights: try weights ?? LlamaWeights(file: resolved.model, memory: memory), maxTokens: spec.batch.micro * spec.batch.maxLength,
                            maxSequenceLength: spec.batch.maxLength, trainable: true)
         adapters = AdapterSet(layout: resolved.layout, maxRows: spec.batch.maxLength)
         model.linearHook = adapters
@@ -41,7 +43,7 @@ public final class Trainer {
         teacher = try resolved.teacher.map {
             try DistillationTeacher($0, weight: spec.compressionAware!.distillWeight, klWeight: spec.compressionAware!.klWeight,
                                     maxTokens: spec.batch.micro * spec.batch.maxLength,
-                                    maxSequenceLength: spec.batch.maxLength)
+                                    maxSequenceLength: spec.batch.maxLength, memory: memory)
         }
         if communicator.isRoot {
             adapters.initialize(seed: spec.seed)

@@ -1,6 +1,7 @@
 import Adapters
 import ArgumentParser
 import Dispatch
+import Distributed
 import Foundation
 import Kernels
 import Llama
@@ -15,7 +16,9 @@ struct Bench: ParsableCommand {
             thread count. With --adapter, the train step is timed with and without the adapters \
             and adapter_overhead is the extra fraction of step time. weight_bytes is what the base \
             weights take in memory as stored (quantized blocks stay blocks; see ttl-train quantize), \
-            peak_rss_mb the process's largest resident set. Under mpirun, give --bind-to none for \
+            peak_rss_mb the largest resident set of rank 0 (rank_peak_rss_mb: of each rank), pss_mb \
+            the proportional set size summed over the ranks — what they cost together, the node's \
+            one shared copy of the weights counted once (weight_sharers ranks map it). Under mpirun, give --bind-to none for \
             more than one thread per rank.
             """)
 
@@ -50,7 +53,8 @@ struct Bench: ParsableCommand {
         }
         ComputeThreads.set(threads)
         let peak = measureSgemm(rows: batch * seq, inFeatures: config.hiddenSize, outFeatures: config.intermediateSize)
-        let weights = try LlamaWeights(file: file)
+        let world = try MPICommunicator.world()
+        let weights = try LlamaWeights(file: file, memory: try world.nodeWeightMemory())
         let llama = LlamaModel(weights: weights, maxTokens: batch * seq, maxSequenceLength: seq, trainable: true)
         var generator = SplitMix64(seed: 1)
         let sequences = (0..<batch).map { _ in (0..<seq).map { _ in Int32(generator.next() % UInt64(config.vocabSize)) } }
@@ -86,7 +90,10 @@ struct Bench: ParsableCommand {
         let linear = llama.weights.linearMultiplyAddsPerToken
         let forwardFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: false, linearMultiplyAdds: linear) * count
         let trainFLOPs = config.matmulFLOPsPerToken(sequenceLength: seq, training: true, linearMultiplyAdds: linear) * count
+        let memory = try world.allgather([Int64(ProcessMemory.peakResidentBytes), Int64(ProcessMemory.proportionalSetBytes ?? -1)])
+        guard world.isRoot else { return }
         for (key, value) in ComputePlatform.report { print("\(key)=\(value)") }
+        print("ranks=\(world.size)")
         print("threads=\(threads)")
         print("batch=\(batch)")
         print("seq=\(seq)")
@@ -97,8 +104,13 @@ struct Bench: ParsableCommand {
         print("mfu=\(format(trainFLOPs / train / peak, digits: 3))")
         print("weight_storage=\(file.storageDescription)")
         print("weight_bytes=\(weights.byteCount)")
+        print("weight_sharers=\(weights.sharers)")
         adapterLines.forEach { print($0) }
-        print("peak_rss_mb=\(ProcessMemory.mebibytes(ProcessMemory.peakResidentBytes))")
+        print("peak_rss_mb=\(ProcessMemory.mebibytes(Int(memory[0][0])))")
+        if world.size > 1 { print("rank_peak_rss_mb=" + memory.map { "\(ProcessMemory.mebibytes(Int($0[0])))" }.joined(separator: ",")) }
+        if memory.allSatisfy({ $0[1] >= 0 }) {
+            print("pss_mb=\(ProcessMemory.mebibytes(Int(memory.reduce(0) { $0 + $1[1] })))")
+        }
     }
 
     /// Seconds per call of `body`: one warm-up call, then calls until `seconds` have passed.

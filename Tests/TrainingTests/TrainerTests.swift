@@ -52,12 +52,17 @@ final class TrainerTests: XCTestCase {
         return try file.root.read("\(group)/step", as: Int64.self)
     }
 
+    /// Also: the world's trainer computes on the node's shared copy of the weights, the reference on
+    /// a private one — the same bits.
     func testWorldSizeDoesNotChangeTheTrainedAdapters() throws {
         let world = try MPICommunicator.world()
         for (kind, extra) in Self.kinds {
             let reference = try train(try spec(kind: kind, output: directory.path("alone-\(kind)"), extra: extra), communicator: SingleProcessCommunicator()).trainer
             let distributed = try train(try spec(kind: kind, output: directory.path("world-\(kind)"), extra: extra), communicator: world).trainer
             assertSameTrainingState(distributed, reference, "\(kind), world size \(world.size)")
+            // Under mpirun on one machine the ranks share one copy of the base; alone, it is private.
+            XCTAssertEqual(distributed.model.weights.sharers, world.size, kind)
+            XCTAssertEqual(reference.model.weights.sharers, 1, kind)
         }
     }
 

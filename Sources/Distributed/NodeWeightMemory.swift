@@ -1,0 +1,93 @@
+import CMPI
+import Kernels
+
+/// One read-only copy of the frozen weights per node, shared by the node's ranks through MPI-3
+/// shared memory: `MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)` groups the ranks of a node and
+/// `MPI_Win_allocate_shared` gives them one segment, allocated by the node's first rank and mapped
+/// by the others (`MPI_Win_shared_query`).
+///
+/// Why MPI and not a file in /dev/shm: it is part of every MPI-3 library, works the same under
+/// `mpirun` and `srun`, needs no name that two jobs could collide on, and the pages go away with
+/// the processes — a `kill -9`ed run leaves nothing behind. A window lives until MPI finalises at
+/// exit: freeing one is a collective, and a model's weights live as long as the process.
+public final class NodeWeightMemory: WeightMemory {
+    private let node: MPI_Comm
+    private let nodeRank: Int
+    public let sharers: Int
+
+    init(node: MPI_Comm) {
+        self.node = node
+        var rank: Int32 = 0, size: Int32 = 0
+        MPI_Comm_rank(node, &rank)
+        MPI_Comm_size(node, &size)
+        nodeRank = Int(rank)
+        sharers = Int(size)
+    }
+
+    public func region(bytes: Int) throws -> WeightRegion {
+        var base: UnsafeMutableRawPointer?
+        var window: MPI_Win?
+        // 63 bytes of slack: the segment starts at the same offset of a page in every process,
+        // so rounding each mapping up to 64 bytes lands on the same byte of the segment.
+        let mine = nodeRank == 0 ? bytes + 63 : 0
+        try check(withUnsafeMutablePointer(to: &base) { MPI_Win_allocate_shared(MPI_Aint(mine), 1, ttl_mpi_info_null(), node, $0, &window) },
+                  "MPI_Win_allocate_shared")
+        if nodeRank != 0 {
+            var size: MPI_Aint = 0
+            var unit: Int32 = 0
+            try check(withUnsafeMutablePointer(to: &base) { MPI_Win_shared_query(window, 0, &size, &unit, $0) }, "MPI_Win_shared_query")
+            guard size >= bytes + 63 else {
+                throw CommunicatorError(operation: "MPI_Win_shared_query", rank: nodeRank, message: "the node's segment has \(size) bytes, not \(bytes)")
+            }
+        }
+        guard let base else { throw CommunicatorError(operation: "MPI_Win_allocate_shared", rank: nodeRank, message: "no memory") }
+        let aligned = base + (64 - Int(bitPattern: base) % 64) % 64
+        return WeightRegion(base: aligned, byteCount: bytes, fills: nodeRank == 0, release: {})
+    }
+
+    public func publish(_ region: WeightRegion, failure: String?) throws {
+        // The broadcast leaves rank 0 only after its writes; the others read after receiving.
+        var message = Array((failure ?? "").utf8)
+        var count = Int64(message.count)
+        try check(MPI_Bcast(&count, 1, ttl_mpi_int64(), 0, node), "broadcast")
+        if nodeRank != 0 { message = [UInt8](repeating: 0, count: Int(count)) }
+        if count > 0 {
+            try check(MPI_Bcast(&message, Int32(count), ttl_mpi_uint8(), 0, node), "broadcast")
+            if nodeRank != 0 { throw WeightMemoryError(reason: String(decoding: message, as: UTF8.self)) }
+        }
+    }
+
+    private func check(_ code: Int32, _ operation: String) throws {
+        guard code != ttl_mpi_success() else { return }
+        throw CommunicatorError(operation: operation, rank: nodeRank, message: MPIRuntime.errorString(code))
+    }
+}
+
+extension MPICommunicator {
+    /// The node's shared weight memory, or nil when this rank is alone on its node (then the
+    /// weights are private, as without MPI). Collective over the world the first time.
+    public func nodeWeightMemory() throws -> WeightMemory? {
+        try NodeWeightMemory.ofWorld()
+    }
+}
+
+extension NodeWeightMemory {
+    nonisolated(unsafe) private static var world: NodeWeightMemory??
+
+    /// The world's node groups, split once per process.
+    static func ofWorld() throws -> NodeWeightMemory? {
+        if let world { return world }
+        try MPIRuntime.initialize()
+        var node: MPI_Comm?
+        var rank: Int32 = 0
+        MPI_Comm_rank(ttl_mpi_comm_world(), &rank)
+        let code = MPI_Comm_split_type(ttl_mpi_comm_world(), ttl_mpi_comm_type_shared(), rank, ttl_mpi_info_null(), &node)
+        guard code == ttl_mpi_success(), let node else {
+            throw CommunicatorError(operation: "MPI_Comm_split_type", rank: Int(rank), message: MPIRuntime.errorString(code))
+        }
+        MPI_Comm_set_errhandler(node, ttl_mpi_errors_return())
+        let memory = NodeWeightMemory(node: node)
+        world = .some(memory.sharers > 1 ? memory : nil)
+        return world!
+    }
+}
