@@ -4,9 +4,20 @@ import Kernels
 /// packed tokens in sequences of at most `maxSequenceLength`: nothing is allocated per step, per
 /// layer or per token.
 ///
-/// Training keeps one slot of activations per layer for backward; inference reuses a single slot.
-/// Shapes, with N = tokens, H = hidden, Q = heads·head_dim, K = kv_heads·head_dim, I = intermediate:
+/// Training keeps one slot of activations per layer for backward; inference reuses a single slot;
+/// training with recomputation keeps each layer's input only and one working slot, which backward
+/// refills for one layer at a time (`Retention`). Shapes, with N = tokens, H = hidden, Q = heads·head_dim, K = kv_heads·head_dim, I = intermediate:
 final class LlamaActivations {
+    /// What the forward pass keeps for backward.
+    enum Retention: Sendable {
+        /// Nothing: inference, one slot reused by every layer.
+        case none
+        /// Every layer's activations.
+        case everyLayer
+        /// Every layer's input; the rest lives in one slot that backward recomputes per layer.
+        case layerInputs
+    }
+
     /// One layer's saved tensors.
     struct Slot {
         let input: UnsafeMutablePointer<Float>          // (N, H) residual stream into the layer
@@ -27,6 +38,7 @@ final class LlamaActivations {
 
     let maxTokens: Int
     let maxSequenceLength: Int
+    let retention: Retention
     let slots: [Slot]
     let output: UnsafeMutablePointer<Float>       // (N, H) residual after the last layer
     let finalNormed: UnsafeMutablePointer<Float>  // (N, H)
@@ -47,19 +59,21 @@ final class LlamaActivations {
 
     private let storage: FloatBuffer
 
-    init(config: LlamaConfig, maxTokens: Int, maxSequenceLength: Int, keepsLayers: Bool) {
+    init(config: LlamaConfig, maxTokens: Int, maxSequenceLength: Int, retention: Retention) {
         self.maxTokens = maxTokens
         self.maxSequenceLength = maxSequenceLength
+        self.retention = retention
         let n = maxTokens
         let (h, q, k, i) = (config.hiddenSize, config.attentionHeads * config.headDim,
                             config.keyValueHeads * config.headDim, config.intermediateSize)
         // Σ L² over packed sequences is at most maxSequenceLength · N.
         let probabilities = config.attentionHeads * min(maxSequenceLength, maxTokens) * maxTokens
         let slotSize = 4 * n * h + 2 * n + 2 * n * q + 2 * n * k + probabilities + 3 * n * i
-        let slotCount = keepsLayers ? config.layerCount : 1
+        let slotCount = retention == .everyLayer ? config.layerCount : 1
+        let inputs = retention == .layerInputs ? config.layerCount * n * h : 0
         let globals = 4 * n * h + n
         let scratch = 2 * n * h + 2 * n * q + 2 * n * k + 3 * n * i + config.keyValueHeads * maxSequenceLength * maxSequenceLength
-        let storage = FloatBuffer(count: slotCount * slotSize + globals + scratch)
+        let storage = FloatBuffer(count: slotCount * slotSize + inputs + globals + scratch)
         self.storage = storage
 
         var cursor = 0
@@ -67,11 +81,25 @@ final class LlamaActivations {
             defer { cursor += count }
             return storage.at(cursor)
         }
-        slots = (0..<slotCount).map { _ in
-            Slot(input: take(n * h), attentionNormed: take(n * h), attentionRstd: take(n), query: take(n * q),
+        func slot(input: UnsafeMutablePointer<Float>) -> Slot {
+            Slot(input: input, attentionNormed: take(n * h), attentionRstd: take(n), query: take(n * q),
                  key: take(n * k), value: take(n * k), probabilities: take(probabilities), attention: take(n * q),
                  middle: take(n * h), mlpNormed: take(n * h), mlpRstd: take(n), gate: take(n * i), up: take(n * i),
                  activated: take(n * i))
+        }
+        switch retention {
+        case .none, .everyLayer:
+            slots = (0..<slotCount).map { _ in slot(input: take(n * h)) }
+        case .layerInputs:
+            // One working slot; each layer's view of it has the layer's own input.
+            let layerInputs = (0..<config.layerCount).map { _ in take(n * h) }
+            let work = slot(input: layerInputs[0])
+            slots = layerInputs.map { input in
+                Slot(input: input, attentionNormed: work.attentionNormed, attentionRstd: work.attentionRstd, query: work.query,
+                     key: work.key, value: work.value, probabilities: work.probabilities, attention: work.attention,
+                     middle: work.middle, mlpNormed: work.mlpNormed, mlpRstd: work.mlpRstd, gate: work.gate, up: work.up,
+                     activated: work.activated)
+            }
         }
         output = take(n * h)
         finalNormed = take(n * h)
@@ -90,7 +118,11 @@ final class LlamaActivations {
         precondition(cursor <= storage.count)
     }
 
+    /// Whether each layer has its own input (training): layer outputs go to the next layer's slot.
     var keepsLayers: Bool { slots.count > 1 }
+
+    /// Floats of all these buffers, for memory reports.
+    var floatCount: Int { storage.count }
 
     func slot(_ layer: Int) -> Slot {
         slots[slots.count == 1 ? 0 : layer]

@@ -33,12 +33,15 @@ public final class LlamaModel {
     private(set) var sequenceRows: [(start: Int, length: Int)] = []
 
     /// A model for batches of at most `maxTokens` packed tokens in sequences of at most
-    /// `maxSequenceLength`; `trainable` keeps every layer's activations for `backward`.
-    public init(weights: LlamaWeights, maxTokens: Int, maxSequenceLength: Int, trainable: Bool) {
+    /// `maxSequenceLength`; `trainable` keeps every layer's activations for `backward`, or with
+    /// `recompute` only every layer's input, `backward` recomputing each layer's forward from it
+    /// (the same bits: the forward is deterministic) — activation memory of one layer instead of all.
+    public init(weights: LlamaWeights, maxTokens: Int, maxSequenceLength: Int, trainable: Bool, recompute: Bool = false) {
         let config = weights.config
         self.config = config
         self.weights = weights
-        activations = LlamaActivations(config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength, keepsLayers: trainable)
+        activations = LlamaActivations(config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength,
+                                       retention: trainable ? (recompute ? .layerInputs : .everyLayer) : .none)
         rope = RotaryEmbedding(headDim: config.headDim, maxPositions: maxSequenceLength, theta: config.ropeTheta)
         attention = CausalAttention(heads: config.attentionHeads, kvHeads: config.keyValueHeads, headDim: config.headDim)
         outputHead = OutputHeadBuffers(config: config)
@@ -49,7 +52,11 @@ public final class LlamaModel {
 
     public var maxTokens: Int { activations.maxTokens }
     public var maxSequenceLength: Int { activations.maxSequenceLength }
-    public var isTrainable: Bool { activations.keepsLayers }
+    public var isTrainable: Bool { activations.retention != .none }
+    /// Whether `backward` recomputes each layer's forward from its saved input.
+    public var recomputes: Bool { activations.retention == .layerInputs }
+    /// Bytes of the activation and gradient buffers (allocated once, at creation).
+    public var activationBytes: Int { activations.floatCount * MemoryLayout<Float>.size }
 
     /// Checks that `batch` fits this model: token ids in the vocabulary, lengths within capacity.
     public func validate(_ batch: TokenBatch) throws {
@@ -132,7 +139,10 @@ public final class LlamaModel {
         dx.update(repeating: 0, count: n * h)
         RMSNorm.backward(activations.normedGradient, x: activations.finalResidual, weight: weights.pointer(weights.finalNorm),
                          rstd: activations.finalRstd, addingInto: dx, rows: n, dim: h)
-        for layer in stride(from: config.layerCount - 1, through: 0, by: -1) { backwardLayer(layer, batch: batch) }
+        for layer in stride(from: config.layerCount - 1, through: 0, by: -1) {
+            if recomputes { forwardLayer(layer, batch: batch) }
+            backwardLayer(layer, batch: batch)
+        }
     }
 
     /// `dL/d(input embeddings) (tokens, hidden)` after `backward` (a copy).

@@ -55,6 +55,9 @@ public struct JobSpec: Sendable {
     public var batch: Batch
     public var seed: UInt64
     public var reduction: GradientReducer.Mode
+    /// `memory.recompute`: keep each layer's input only and recompute its activations in backward
+    /// (the same bits, less memory, more time). Not a setting a resume compares: it changes no result.
+    public var recompute: Bool
     public var evalEvery: Int
     public var evalExamples: Int
     public var checkpointEvery: Int
@@ -98,7 +101,8 @@ public struct JobSpec: Sendable {
     private init(root: Node, reader: SpecReader, text: String) throws {
         let r = reader
         let top = try r.table(root, at: "", keys: ["name", "model", "data", "task", "adapter", "optimizer", "schedule",
-                                                   "batch", "seed", "reduction", "eval", "checkpoint", "output", "compression_aware"])
+                                                   "batch", "seed", "reduction", "eval", "checkpoint", "output", "compression_aware",
+                                                   "memory"])
         name = try r.string(top, "name", at: "")
         try Self.checkName(name, reader: r)
         model = try r.string(top, "model", at: "")
@@ -138,6 +142,8 @@ public struct JobSpec: Sendable {
                       maxLength: try r.int(batchTable, "max_length", at: "batch", in: 1...Limits.tokens, default: 256))
         seed = UInt64(bitPattern: Int64(try r.int(top, "seed", at: "", in: Int.min...Int.max, default: 0)))
         reduction = GradientReducer.Mode(rawValue: try r.choice(top, "reduction", at: "", GradientReducer.Mode.allCases.map(\.rawValue), default: "exact"))!
+        let memoryTable = try r.table(top["memory"], at: "memory", keys: ["recompute"])
+        recompute = try r.bool(memoryTable, "recompute", at: "memory", default: false)
         let evalTable = try r.table(top["eval"], at: "eval", keys: ["every", "examples"])
         evalEvery = try r.int(evalTable, "every", at: "eval", in: 1...Limits.steps, default: 50)
         evalExamples = try r.int(evalTable, "examples", at: "eval", in: 1...Limits.examples, default: 256)
@@ -149,12 +155,10 @@ public struct JobSpec: Sendable {
         if top["compression_aware"] != nil {
             let table = try r.table(top["compression_aware"], at: "compression_aware",
                                     keys: ["teacher_model", "teacher_checkpoint", "inherit", "distill_weight", "kl_weight"])
-            let inherit = try r.string(table, "inherit", at: "compression_aware", default: "true")
-            guard let inherits = Bool(inherit) else { throw r.error("compression_aware.inherit", "expected true or false, got '\(inherit)'") }
             compressionAware = CompressionAware(
                 teacherModel: try r.string(table, "teacher_model", at: "compression_aware"),
                 teacherCheckpoint: try r.string(table, "teacher_checkpoint", at: "compression_aware"),
-                inherit: inherits,
+                inherit: try r.bool(table, "inherit", at: "compression_aware", default: true),
                 distillWeight: try r.double(table, "distill_weight", at: "compression_aware", "zero (term off) or positive", valid: { $0 >= 0 }, default: 1),
                 klWeight: try r.double(table, "kl_weight", at: "compression_aware", "zero (term off) or positive", valid: { $0 >= 0 }, default: 0))
         }

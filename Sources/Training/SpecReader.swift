@@ -117,6 +117,13 @@ package struct SpecReader {
         return value
     }
 
+    /// `true` or `false`.
+    package func bool(_ table: [String: Node], _ key: String, at path: String, default fallback: Bool? = nil) throws -> Bool {
+        let value = try string(table, key, at: path, default: fallback.map { "\($0)" })
+        guard let flag = Bool(value) else { throw error(join(path, key), "expected true or false, got '\(value)'") }
+        return flag
+    }
+
     package func list<Element>(_ table: [String: Node], _ key: String, at path: String, default fallback: [Element]? = nil,
                        _ element: (Node, String) throws -> Element) throws -> [Element] {
         guard let node = table[key] else { return try missing(path, key, fallback) }

@@ -34,7 +34,7 @@ public final class Trainer {
         // The frozen weights: one copy per node, shared by its ranks (private for a single process).
         let memory = try communicator.nodeWeightMemory()
         model = LlamaModel(weights: try weights ?? LlamaWeights(file: resolved.model, memory: memory), maxTokens: spec.batch.micro * spec.batch.maxLength,
-                           maxSequenceLength: spec.batch.maxLength, trainable: true)
+                           maxSequenceLength: spec.batch.maxLength, trainable: true, recompute: spec.recompute)
         adapters = AdapterSet(layout: resolved.layout, maxRows: spec.batch.maxLength)
         model.linearHook = adapters
         optimizer = AdamW(count: resolved.layout.parameterCount, settings: spec.optimizer.adam)

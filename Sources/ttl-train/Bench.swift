@@ -37,6 +37,9 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Minimum seconds to time each measurement.")
     var seconds = 5.0
 
+    @Flag(name: .long, help: "Recompute each layer's activations in backward from its saved input (a job's memory: {recompute: true}).")
+    var recompute = false
+
     @OptionGroup var adapter: AdapterOptions
 
     func validate() throws {
@@ -55,7 +58,7 @@ struct Bench: ParsableCommand {
         let peak = measureSgemm(rows: batch * seq, inFeatures: config.hiddenSize, outFeatures: config.intermediateSize)
         let world = try MPICommunicator.world()
         let weights = try LlamaWeights(file: file, memory: try world.nodeWeightMemory())
-        let llama = LlamaModel(weights: weights, maxTokens: batch * seq, maxSequenceLength: seq, trainable: true)
+        let llama = LlamaModel(weights: weights, maxTokens: batch * seq, maxSequenceLength: seq, trainable: true, recompute: recompute)
         var generator = SplitMix64(seed: 1)
         let sequences = (0..<batch).map { _ in (0..<seq).map { _ in Int32(generator.next() % UInt64(config.vocabSize)) } }
         let tokens = TokenBatch(sequences: sequences)
@@ -105,6 +108,8 @@ struct Bench: ParsableCommand {
         print("weight_storage=\(file.storageDescription)")
         print("weight_bytes=\(weights.byteCount)")
         print("weight_sharers=\(weights.sharers)")
+        print("recompute=\(recompute)")
+        print("activation_bytes=\(llama.activationBytes)")
         adapterLines.forEach { print($0) }
         print("peak_rss_mb=\(ProcessMemory.mebibytes(Int(memory[0][0])))")
         if world.size > 1 { print("rank_peak_rss_mb=" + memory.map { "\(ProcessMemory.mebibytes(Int($0[0])))" }.joined(separator: ",")) }

@@ -59,6 +59,8 @@ final class JobSpecCorpusTests: XCTestCase {
                  expected: "model: '\(job.modelPath)' was not compressed from teacher_model"),
             Case(overrides: ["compression_aware={teacher_model: \(job.modelPath), teacher_checkpoint: \(job.modelPath), inherit: maybe}"],
                  expected: "compression_aware.inherit: expected true or false, got 'maybe'"),
+            Case(overrides: ["memory.recompute=sometimes"], expected: "memory.recompute: expected true or false, got 'sometimes'"),
+            Case(overrides: ["memory={spill: true}"], expected: "memory.spill: unknown key (expected one of recompute)"),
             Case(overrides: ["model=\(directory.path("absent.h5"))"], expected: "model: no such file"),
             Case(overrides: ["data.path=\(directory.path("absent.h5"))"], expected: "data.path: no such file"),
             Case(overrides: ["model=\(job.dataPath)"], expected: "model: \(job.dataPath): not a ttl-train model file"),

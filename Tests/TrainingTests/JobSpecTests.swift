@@ -42,7 +42,7 @@ final class JobSpecTests: XCTestCase {
     }
 
     func testEveryMistakeNamesItsKeyPath() {
-        XCTAssertEqual(error(minimal + "\nlearning_rate: 1"), "job.yaml: learning_rate: unknown key (expected one of name, model, data, task, adapter, optimizer, schedule, batch, seed, reduction, eval, checkpoint, output, compression_aware)")
+        XCTAssertEqual(error(minimal + "\nlearning_rate: 1"), "job.yaml: learning_rate: unknown key (expected one of name, model, data, task, adapter, optimizer, schedule, batch, seed, reduction, eval, checkpoint, output, compression_aware, memory)")
         XCTAssertEqual(error(minimal, overrides: ["optimizer.lr=fast"]), "job.yaml: optimizer.lr: expected a number, got 'fast'")
         XCTAssertEqual(error(minimal, overrides: ["batch.micro=[2]"]), "job.yaml: batch.micro: expected an integer, got a list")
         XCTAssertEqual(error(minimal.replacingOccurrences(of: "task: classification\n", with: "")), "job.yaml: task: is required")
