@@ -66,14 +66,9 @@ final class LlamaActivations {
         let n = maxTokens
         let (h, q, k, i) = (config.hiddenSize, config.attentionHeads * config.headDim,
                             config.keyValueHeads * config.headDim, config.intermediateSize)
-        // Σ L² over packed sequences is at most maxSequenceLength · N.
-        let probabilities = config.attentionHeads * min(maxSequenceLength, maxTokens) * maxTokens
-        let slotSize = 4 * n * h + 2 * n + 2 * n * q + 2 * n * k + probabilities + 3 * n * i
-        let slotCount = retention == .everyLayer ? config.layerCount : 1
-        let inputs = retention == .layerInputs ? config.layerCount * n * h : 0
-        let globals = 4 * n * h + n
-        let scratch = 2 * n * h + 2 * n * q + 2 * n * k + 3 * n * i + config.keyValueHeads * maxSequenceLength * maxSequenceLength
-        let storage = FloatBuffer(count: slotCount * slotSize + inputs + globals + scratch)
+        let probabilities = Self.probabilityCount(config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength)
+        let storage = FloatBuffer(count: Self.floatCount(config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength,
+                                                         retention: retention))
         self.storage = storage
 
         var cursor = 0
@@ -89,7 +84,7 @@ final class LlamaActivations {
         }
         switch retention {
         case .none, .everyLayer:
-            slots = (0..<slotCount).map { _ in slot(input: take(n * h)) }
+            slots = (0..<(retention == .everyLayer ? config.layerCount : 1)).map { _ in slot(input: take(n * h)) }
         case .layerInputs:
             // One working slot; each layer's view of it has the layer's own input.
             let layerInputs = (0..<config.layerCount).map { _ in take(n * h) }
@@ -116,6 +111,24 @@ final class LlamaActivations {
         activatedGradient = take(n * i)
         probabilityScratch = take(config.keyValueHeads * maxSequenceLength * maxSequenceLength)
         precondition(cursor <= storage.count)
+    }
+
+    /// Σ L² over packed sequences is at most maxSequenceLength · N, per head.
+    private static func probabilityCount(config: LlamaConfig, maxTokens: Int, maxSequenceLength: Int) -> Int {
+        config.attentionHeads * min(maxSequenceLength, maxTokens) * maxTokens
+    }
+
+    /// Floats of all buffers for this capacity and retention (what `init` allocates).
+    static func floatCount(config: LlamaConfig, maxTokens n: Int, maxSequenceLength: Int, retention: Retention) -> Int {
+        let (h, q, k, i) = (config.hiddenSize, config.attentionHeads * config.headDim,
+                            config.keyValueHeads * config.headDim, config.intermediateSize)
+        let probabilities = probabilityCount(config: config, maxTokens: n, maxSequenceLength: maxSequenceLength)
+        let slotSize = 4 * n * h + 2 * n + 2 * n * q + 2 * n * k + probabilities + 3 * n * i
+        let slotCount = retention == .everyLayer ? config.layerCount : 1
+        let inputs = retention == .layerInputs ? config.layerCount * n * h : 0
+        let globals = 4 * n * h + n
+        let scratch = 2 * n * h + 2 * n * q + 2 * n * k + 3 * n * i + config.keyValueHeads * maxSequenceLength * maxSequenceLength
+        return slotCount * slotSize + inputs + globals + scratch
     }
 
     /// Whether each layer has its own input (training): layer outputs go to the next layer's slot.

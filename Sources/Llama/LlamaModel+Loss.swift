@@ -17,6 +17,11 @@ final class OutputHeadBuffers {
     static let scratchRows = 8
     var targets: [Int32]
 
+    /// Floats of these buffers (what `init` allocates).
+    static func floatCount(config: LlamaConfig) -> Int {
+        chunkRows * (config.hiddenSize + config.vocabSize + 2) + scratchRows * config.vocabSize
+    }
+
     init(config: LlamaConfig) {
         let rows = Self.chunkRows
         gathered = FloatBuffer(count: rows * config.hiddenSize)
