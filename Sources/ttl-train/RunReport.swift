@@ -37,8 +37,9 @@ enum RunReport {
         ]
     }
 
-    /// The closing summary of a run that reached its last step or was stopped.
-    static func summary(_ outcome: RunOutcome, output: String) -> String {
+    /// The closing summary of a run that reached its last step, with each rank's peak resident
+    /// set (`peakResidentBytes`, by rank) and how many ranks mapped each copy of the base.
+    static func summary(_ outcome: RunOutcome, output: String, peakResidentBytes: [Int], weightSharers: Int) -> String {
         let ran = outcome.state.step - outcome.firstStep
         let rate = outcome.seconds > 0 ? Double(outcome.processedTokens) / outcome.seconds : 0
         var parts = [String(format: "%d steps (%d this run) in %.1f s, %.0f tokens/s", outcome.state.step, ran, outcome.seconds, rate),
@@ -47,6 +48,8 @@ enum RunReport {
             parts.append(String(format: "final eval loss %.4f", eval.loss) + (eval.accuracy.map { String(format: " accuracy %.4f", $0) } ?? ""))
         }
         parts.append("newest checkpoint \(outcome.checkpoint ?? "none")")
+        let peaks = peakResidentBytes.map { "\(ProcessMemory.mebibytes($0))" }.joined(separator: ", ")
+        parts.append("peak RSS per rank \(peaks) MB" + (weightSharers > 1 ? " (base weights shared by \(weightSharers) ranks)" : ""))
         return "done: " + parts.joined(separator: ", ") + "; files in \(output)"
     }
 }

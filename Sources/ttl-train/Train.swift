@@ -54,7 +54,10 @@ struct Train: ParsableCommand {
                 }
                 throw ExitCode(StopRequest.exitCode)
             }
-            if world.isRoot { print(RunReport.summary(outcome, output: trainer.spec.output)) }
+            let peaks = try world.allgather([Int64(ProcessMemory.peakResidentBytes)]).map { Int($0[0]) }
+            if world.isRoot {
+                print(RunReport.summary(outcome, output: trainer.spec.output, peakResidentBytes: peaks, weightSharers: trainer.model.weights.sharers))
+            }
         } catch let diverged as DivergenceError {
             // Every rank saw the same non-finite step and stops on its own: one message, no abort.
             printer.finish()

@@ -148,7 +148,8 @@ final class CommandLineTests: XCTestCase {
         let summary = try XCTUnwrap(lines.last)
         XCTAssertTrue(summary.hasPrefix("done: 4 steps (4 this run) in "), summary)
         XCTAssertTrue(summary.contains(" tokens/s, ") && summary.contains("final eval loss ") && summary.contains(" accuracy "), summary)
-        XCTAssertTrue(summary.hasSuffix("newest checkpoint \(output)/checkpoints/step-000004.h5; files in \(output)"), summary)
+        XCTAssertTrue(summary.contains("newest checkpoint \(output)/checkpoints/step-000004.h5, peak RSS per rank "), summary)
+        XCTAssertTrue(summary.hasSuffix(" MB; files in \(output)"), summary)
     }
 
     func testAResumeWithAChangedSpecSaysWhatChangedAndRefusesChangedMath() throws {
