@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Write a random-weight llama of a real model's shape, for memory and speed work — never for
+accuracy claims (the weights are noise).
+
+    make_model.py --shape smollm2-360m|smollm2-1.7b|llama3-8b --dtype f32|q8_0|q4_0 --out M.h5 [--seed N]
+
+Matrices are drawn at the scale of trained weights (σ ≈ 0.02): float32 normals, or random q8_0 /
+q4_0 blocks written directly (a random scale per block, random integers), so an 8B-shaped model
+takes a few minutes, not the hours of quantizing 8 billion floats in numpy; norm weights are near 1.
+Tensors are generated, written and hashed one at a time (the fingerprint covers the decoded values,
+as ttl-train's does), so memory stays at one tensor. The file is ttl-train's model format (version 1
+for f32, 3 for blocks) and appears only when complete.
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+import h5py
+import numpy as np
+
+from import_gguf import FORMAT_NAME, DENSE_VERSION, QUANTIZED_VERSION, chunk_rows
+
+SHAPES = {
+    # hidden, layers, heads, kv heads, ffn, vocab, tied, rope theta
+    "smollm2-360m": dict(hidden_size=960, num_hidden_layers=32, num_attention_heads=15, num_key_value_heads=5,
+                         intermediate_size=2560, vocab_size=49152, tie_word_embeddings=1, rope_theta=100000.0),
+    "smollm2-1.7b": dict(hidden_size=2048, num_hidden_layers=24, num_attention_heads=32, num_key_value_heads=32,
+                         intermediate_size=8192, vocab_size=49152, tie_word_embeddings=1, rope_theta=130000.0),
+    "llama3-8b": dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                      intermediate_size=14336, vocab_size=128256, tie_word_embeddings=0, rope_theta=500000.0),
+}
+BLOCK_BYTES = {"q8_0": 34, "q4_0": 18}
+SIGMA = 0.02
+ROWS_PER_PIECE = 4096  # rows generated and hashed at a time
+
+
+def config_of(shape):
+    config = dict(SHAPES[shape])
+    config["head_dim"] = config["hidden_size"] // config["num_attention_heads"]
+    config.update(max_position_embeddings=8192, rms_norm_eps=1e-5, architecture="llama")
+    return config
+
+
+def tensor_shapes(config):
+    hidden, inter, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    q = config["num_attention_heads"] * config["head_dim"]
+    kv = config["num_key_value_heads"] * config["head_dim"]
+    shapes = {"model.embed_tokens.weight": (vocab, hidden), "model.norm.weight": (hidden,)}
+    if not config["tie_word_embeddings"]:
+        shapes["lm_head.weight"] = (vocab, hidden)
+    for layer in range(config["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        shapes.update({p + "input_layernorm.weight": (hidden,), p + "post_attention_layernorm.weight": (hidden,),
+                       p + "self_attn.q_proj.weight": (q, hidden), p + "self_attn.k_proj.weight": (kv, hidden),
+                       p + "self_attn.v_proj.weight": (kv, hidden), p + "self_attn.o_proj.weight": (hidden, q),
+                       p + "mlp.gate_proj.weight": (inter, hidden), p + "mlp.up_proj.weight": (inter, hidden),
+                       p + "mlp.down_proj.weight": (hidden, inter)})
+    return shapes
+
+
+def random_blocks(rng, dtype, rows, cols):
+    """(rows, cols/32 · block bytes) uint8 of random blocks whose values have σ ≈ SIGMA, and their values."""
+    blocks = rows * cols // 32
+    if dtype == "q8_0":
+        q = rng.integers(-127, 128, size=(blocks, 32), dtype=np.int8)
+        unit = SIGMA / 73.3  # σ of uniform integers in ±127
+    else:
+        q = rng.integers(0, 16, size=(blocks, 32), dtype=np.uint8)
+        unit = SIGMA / 4.6  # σ of uniform nibbles minus 8
+    d = (unit * rng.uniform(0.5, 1.5, size=(blocks, 1))).astype(np.float16)
+    if dtype == "q8_0":
+        raw = np.concatenate([d.view(np.uint8), q.view(np.uint8)], axis=1)
+        values = q.astype(np.float32) * d.astype(np.float32)
+    else:
+        raw = np.concatenate([d.view(np.uint8), q[:, :16] | (q[:, 16:] << 4)], axis=1)
+        values = d.astype(np.float32) * (q.astype(np.int8) - np.int8(8)).astype(np.float32)
+    return raw.reshape(rows, -1), values.reshape(rows, cols)
+
+
+def write(path, shape, dtype, seed):
+    config = config_of(shape)
+    shapes = tensor_shapes(config)
+    rng = np.random.default_rng(seed)
+    digest = hashlib.sha256()
+    quantized = dtype != "f32"
+    temporary = path + ".tmp"
+    with h5py.File(temporary, "w") as out:
+        out.attrs["format"] = FORMAT_NAME
+        out.attrs["format_version"] = np.int64(QUANTIZED_VERSION if quantized else DENSE_VERSION)
+        for key, value in config.items():
+            out.attrs[key] = value if isinstance(value, str) else (np.float64(value) if isinstance(value, float) else np.int64(value))
+        out.attrs["source"] = f"random {shape}-shaped llama ({dtype}, seed {seed}) by scripts/make_model.py"
+        out.attrs["tokenizer_fingerprint"] = ""
+        for name in sorted(shapes):  # the fingerprint's order
+            dims = shapes[name]
+            digest.update(name.encode("utf-8") + b"\0")
+            digest.update(np.asarray(dims, dtype="<i8").tobytes())
+            location = "/" + name.replace(".", "/")
+            if len(dims) == 1:
+                values = (1 + 0.05 * rng.standard_normal(dims)).astype(np.float32)
+                out.create_dataset(location, data=values, fletcher32=True, chunks=dims)
+                digest.update(values.tobytes())
+                continue
+            rows, cols = dims
+            if quantized:
+                row_bytes = cols // 32 * BLOCK_BYTES[dtype]
+                dataset = out.create_dataset(location, shape=(rows, row_bytes), dtype=np.uint8,
+                                             chunks=chunk_rows((rows, row_bytes), 1), fletcher32=True)
+                dataset.attrs["quantization"] = dtype
+                dataset.attrs["shape"] = np.asarray(dims, dtype=np.int64)
+            else:
+                dataset = out.create_dataset(location, shape=dims, dtype=np.float32, chunks=chunk_rows(dims), fletcher32=True)
+            for start in range(0, rows, ROWS_PER_PIECE):
+                count = min(ROWS_PER_PIECE, rows - start)
+                if quantized:
+                    raw, values = random_blocks(rng, dtype, count, cols)
+                    dataset[start:start + count] = raw
+                else:
+                    values = (SIGMA * rng.standard_normal((count, cols), dtype=np.float32))
+                    dataset[start:start + count] = values
+                digest.update(np.ascontiguousarray(values, dtype="<f4").tobytes())
+        fingerprint = "sha256:" + digest.hexdigest()
+        out.attrs["fingerprint"] = fingerprint
+    os.replace(temporary, path)
+    return config, fingerprint
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shape", required=True, choices=sorted(SHAPES))
+    parser.add_argument("--dtype", default="f32", choices=("f32", "q8_0", "q4_0"))
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    config, fingerprint = write(args.out, args.shape, args.dtype, args.seed)
+    parameters = sum(int(np.prod(s)) for s in tensor_shapes(config).values())
+    print(json.dumps({"out": args.out, "shape": args.shape, "dtype": args.dtype, "parameters": parameters, "fingerprint": fingerprint}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
