@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Module layout follows DESIGN.md's layer table: C shims at the bottom, then the typed Swift
+/// Module layout follows docs/DESIGN.md's layer table: C shims at the bottom, then the typed Swift
 /// wrappers, then the model, and the command line on top. Each module depends only on those below.
 let package = Package(
     name: "ttl-train",

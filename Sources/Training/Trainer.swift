@@ -6,7 +6,7 @@ import Llama
 
 /// The data-parallel training loop: every rank holds the frozen base model and the same adapters;
 /// per step each rank runs its share of the micro-batches, one reduction sums the gradients, and
-/// every rank takes the same AdamW step. See DESIGN.md, "Distributed data parallel".
+/// every rank takes the same AdamW step. See docs/DESIGN.md, "One training step".
 public final class Trainer {
     public let spec: JobSpec
     public let communicator: Communicator
