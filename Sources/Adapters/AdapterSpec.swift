@@ -7,6 +7,13 @@ public struct AdapterSpec: Sendable, Equatable {
         case ttLora = "tt-lora"
         /// LoRA with magnitude-pruned `A` and `B` ("SALOR").
         case sparseLora = "sparse-lora"
+
+        /// α when the spec or the command line gives none — the one source for both: 2·rank for
+        /// LoRA and sparse LoRA (PEFT's common choice), 1 for TT-LoRA (its scale multiplies the
+        /// whole tensor train).
+        public func defaultAlpha(rank: Int) -> Float {
+            self == .ttLora ? 1 : Float(2 * rank)
+        }
     }
 
     /// How TT-LoRA's cores start.

@@ -202,7 +202,7 @@ public struct JobSpec: Sendable {
         }
         return AdapterSpec(
             kind: kind, rank: rank,
-            alpha: Float(try r.double(table, "alpha", at: "adapter", "a positive number", valid: { $0 > 0 }, default: kind == .ttLora ? 1 : Double(2 * rank))),
+            alpha: Float(try r.double(table, "alpha", at: "adapter", "a positive number", valid: { $0 > 0 }, default: Double(kind.defaultAlpha(rank: rank)))),
             targets: try r.adapterSetting { try AdapterSpec.targets(named: names) }, layers: layers,
             dropout: Float(try r.double(table, "dropout", at: "adapter", "in [0, 1)", valid: { $0 >= 0 && $0 < 1 }, default: 0)),
             tensorTrainFactors: factors, tensorTrainInitialization: AdapterSpec.TensorTrainInitialization(rawValue: initialization)!,

@@ -10,7 +10,7 @@ struct AdapterOptions: ParsableArguments {
     @Option(name: .long, help: "Rank r (LoRA) or TT rank (TT-LoRA).")
     var rank = 8
 
-    @Option(name: .long, help: "Scale α: ΔW = (α/r)·B·A for LoRA, α·TT(cores) for TT-LoRA. (default: 2·rank for LoRA, 1 for TT-LoRA)")
+    @Option(name: .long, help: "Scale α: ΔW = (α/r)·B·A for LoRA, α·TT(cores) for TT-LoRA. (default: 2·rank for LoRA and sparse LoRA, 1 for TT-LoRA)")
     var alpha: Float?
 
     @Option(name: .long, help: "LoRA dropout on the adapter input while training (lora, sparse-lora).")
@@ -59,7 +59,7 @@ struct AdapterOptions: ParsableArguments {
             return path
         }
         return AdapterSpec(
-            kind: parsedKind, rank: rank, alpha: alpha ?? (parsedKind == .lora ? Float(2 * rank) : 1),
+            kind: parsedKind, rank: rank, alpha: alpha ?? parsedKind.defaultAlpha(rank: rank),
             targets: try AdapterSpec.targets(named: list(targets)), layers: try layers.map { try integers($0, option: "--layers") },
             dropout: dropout,
             tensorTrainFactors: try factorOverrides(), tensorTrainInitialization: initialization, tensorTrainPath: path,
