@@ -70,28 +70,29 @@ def test_kept_blocks_are_the_ggufs_bytes_and_decode_to_the_float32_import():
 
 @needs_assets
 @needs_binary
-@pytest.mark.parametrize("target", ["q4_0", "q4_1", "q8_0"])
-def test_ttl_train_quantize_writes_ggmls_reference_blocks(tmp_path, target):
-    out = tmp_path / f"{target}.h5"
-    other = "q8_0" if target != "q8_0" else "q4_0"
-    run = ttl_train("quantize", "--model", MODEL, "--to", target, "--keep", f"embed_tokens={other}",
-                    "--keep", "model.layers.29.mlp.down_proj=f32", "--out", str(out))
+def test_ttl_train_quantize_writes_ggmls_reference_blocks(tmp_path):
+    """One run covers the three formats and f32: q4_0 by default, rules for the embedding (q8_0),
+    layer 0's MLP (q4_1, a path prefix) and one matrix kept float32."""
+    out = tmp_path / "mixed.h5"
+    run = ttl_train("quantize", "--model", MODEL, "--to", "q4_0", "--keep", "embed_tokens=q8_0",
+                    "--keep", "model.layers.0.mlp=q4_1", "--keep", "model.layers.29.mlp.down_proj=f32", "--out", str(out))
     assert run.returncode == 0, run.stderr
     lines = [line for line in run.stdout.splitlines() if " bytes " in line]
     assert len(lines) == 211 and all(" f32 " in line for line in lines if "layers.29.mlp.down_proj" in line)
+    expected = {"model.embed_tokens.weight": "q8_0", "model.layers.29.mlp.down_proj.weight": None,
+                "model.layers.0.mlp.gate_proj.weight": "q4_1", "model.layers.0.mlp.up_proj.weight": "q4_1",
+                "model.layers.0.mlp.down_proj.weight": "q4_1", "model.layers.0.self_attn.q_proj.weight": "q4_0",
+                "model.layers.0.self_attn.k_proj.weight": "q4_0", "model.layers.0.self_attn.v_proj.weight": "q4_0",
+                "model.layers.0.self_attn.o_proj.weight": "q4_0", "model.layers.1.mlp.up_proj.weight": "q4_0"}
     with h5py.File(out, "r") as q, h5py.File(MODEL, "r") as f:
         assert q.attrs["quantized_from"] == f.attrs["fingerprint"] and q.attrs["format_version"] == 3
-        checked = ["model.embed_tokens.weight", "model.layers.29.mlp.down_proj.weight"] + [
-            f"model.layers.0.{m}.weight" for m in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                                   "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")]
-        for name in checked:
+        for name, kind in expected.items():
             location = "/" + name.replace(".", "/")
             stored, values = q[location], f[location][()]
-            if name.endswith("layers.29.mlp.down_proj.weight"):
+            if kind is None:
                 assert stored.dtype == np.float32 and np.array_equal(stored[()], values)
                 continue
-            kind = other if "embed" in name else target
-            assert stored.attrs["quantization"] == kind
+            assert stored.attrs["quantization"] == kind, name
             reference = gguf.quants.quantize(values, GGML_TYPES[kind])
             assert np.array_equal(stored[()], reference.reshape(stored.shape)), name
         decoded = {name: (decode(q[loc]) if "quantization" in q[loc].attrs else q[loc][()]) for name, loc in datasets(str(out)).items()}
