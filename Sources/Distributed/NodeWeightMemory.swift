@@ -42,7 +42,7 @@ public final class NodeWeightMemory: WeightMemory {
         }
         guard let base else { throw CommunicatorError(operation: "MPI_Win_allocate_shared", rank: nodeRank, message: "no memory") }
         let aligned = base + (64 - Int(bitPattern: base) % 64) % 64
-        return WeightRegion(base: aligned, byteCount: bytes, fills: nodeRank == 0, release: {})
+        return WeightRegion(base: aligned, byteCount: bytes, fills: nodeRank == 0)
     }
 
     public func publish(_ region: WeightRegion, failure: String?) throws {

@@ -10,29 +10,23 @@ public protocol WeightMemory: AnyObject {
     /// `bytes` of memory, at least 64-byte aligned, mapped by every sharing process.
     func region(bytes: Int) throws -> WeightRegion
     /// Returns when the filling process has written the region. `failure` is the filler's reason
-    /// when it could not; every other sharer then throws `WeightMemoryError.notFilled` with it.
+    /// when it could not; every other sharer then throws a `WeightMemoryError` with it.
     func publish(_ region: WeightRegion, failure: String?) throws
 }
 
-/// A block of memory for weights: private, or mapped by every process of a node. It stays mapped
-/// for as long as a buffer uses it.
+/// A block of memory for weights mapped by every process of a node. It is never unmapped before
+/// the process ends (the weights live as long as the process), so it needs no clean-up here.
 public final class WeightRegion {
     public let base: UnsafeMutableRawPointer
     public let byteCount: Int
     /// Whether this process writes the weights (the others only read them).
     public let fills: Bool
-    private let release: () -> Void
 
-    public init(base: UnsafeMutableRawPointer, byteCount: Int, fills: Bool, release: @escaping () -> Void) {
+    public init(base: UnsafeMutableRawPointer, byteCount: Int, fills: Bool) {
         precondition(Int(bitPattern: base) % 64 == 0, "a weight region is 64-byte aligned")
         self.base = base
         self.byteCount = byteCount
         self.fills = fills
-        self.release = release
-    }
-
-    deinit {
-        release()
     }
 }
 
