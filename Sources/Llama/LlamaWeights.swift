@@ -167,8 +167,11 @@ public final class LlamaWeights {
     }
 
     /// Floats of the model's dequantization scratch: the largest tile of any quantized matrix.
-    var dequantizationScratchCount: Int {
-        quantizedMatrices.map { Self.tileRows(of: $0) * $0.columns }.max() ?? 0
+    var dequantizationScratchCount: Int { Self.dequantizationScratchCount(of: quantizedMatrices) }
+
+    /// Floats of the largest tile of any of `matrices`.
+    static func dequantizationScratchCount(of matrices: [QuantizedMatrix]) -> Int {
+        matrices.map { tileRows(of: $0) * $0.columns }.max() ?? 0
     }
 
     func pointer(_ offset: Int) -> UnsafeMutablePointer<Float> {

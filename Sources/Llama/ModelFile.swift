@@ -104,6 +104,20 @@ public final class ModelFile {
         }
     }
 
+    /// Bytes the weights take in memory as `LlamaWeights` holds them — floats, quantized blocks,
+    /// the folded stages of factored weights — from the file's layout alone, reading no weight.
+    public var residentWeightBytes: Int {
+        config.weightShapes.reduce(0) { total, weight in
+            switch storage[weight.name]! {
+            case .dense: return total + weight.shape.reduce(1, *) * MemoryLayout<Float>.size
+            case .quantized(let format): return total + format.byteCount(values: weight.shape.reduce(1, *))
+            case .tucker(let shape, let outputModes, let ranks):
+                let stages = TuckerFactors.stageShapes(tensorShape: shape, outputModes: outputModes, ranks: ranks)
+                return total + stages.reduce(0) { $0 + $1.weightCount } * MemoryLayout<Float>.size
+            }
+        }
+    }
+
     /// The HDF5 group holding weight `name`'s Tucker factors (`…/q_proj/tucker`).
     public static func tuckerPath(forWeight name: String) -> String {
         String(datasetPath(forWeight: name).dropLast("/weight".count)) + "/tucker"

@@ -37,25 +37,38 @@ public struct TuckerFactors: Equatable, Sendable {
     /// falls with the ranks; folding a mode of ≤ 9 heads into the core costs almost nothing.
     public func stages() -> [(stage: FactoredStage, weight: [Float])] {
         let (d, r) = (tensorShape, ranks)
+        let weights: [[Float]]
         switch (d.count, outputModes) {
         case (2, _):
             // W = U₀·core·U₁ᵀ: x·U₁ (rows, r₁), then ·(U₀·core)ᵀ.
-            return [(FactoredStage(outFeatures: r[1], inFeatures: d[1], groups: 1), Matmul.transposed(factors[1], rows: d[1], columns: r[1])),
-                    (FactoredStage(outFeatures: d[0], inFeatures: r[1], groups: 1), Matmul.product(factors[0], core, m: d[0], k: r[0], n: r[1]))]
+            weights = [Matmul.transposed(factors[1], rows: d[1], columns: r[1]), Matmul.product(factors[0], core, m: d[0], k: r[0], n: r[1])]
         case (3, 2):
             // W[(a,b), c]: x·U₂ (rows, r₂); ·(core ×₀ U₀)ᵀ as (d₀·r₁, r₂) → (rows, d₀, r₁); ·U₁ᵀ per head → (rows, d₀, d₁).
-            return [(FactoredStage(outFeatures: r[2], inFeatures: d[2], groups: 1), Matmul.transposed(factors[2], rows: d[2], columns: r[2])),
-                    (FactoredStage(outFeatures: d[0] * r[1], inFeatures: r[2], groups: 1), Matmul.product(factors[0], core, m: d[0], k: r[0], n: r[1] * r[2])),
-                    (FactoredStage(outFeatures: d[1], inFeatures: r[1], groups: d[0]), factors[1])]
+            weights = [Matmul.transposed(factors[2], rows: d[2], columns: r[2]),
+                       Matmul.product(factors[0], core, m: d[0], k: r[0], n: r[1] * r[2]), factors[1]]
         default:
             // W[a, (b,c)]: x per head ·U₂ → (rows, d₁, r₂); ·(core ×₁ U₁)ᵀ as (r₀, d₁·r₂) → (rows, r₀); ·U₀ᵀ → (rows, d₀).
             var folded = [Float]()
             for p in 0..<r[0] {
                 folded += Matmul.product(factors[1], Array(core[(p * r[1] * r[2])..<((p + 1) * r[1] * r[2])]), m: d[1], k: r[1], n: r[2])
             }
-            return [(FactoredStage(outFeatures: r[2], inFeatures: d[2], groups: d[1]), Matmul.transposed(factors[2], rows: d[2], columns: r[2])),
-                    (FactoredStage(outFeatures: r[0], inFeatures: d[1] * r[2], groups: 1), folded),
-                    (FactoredStage(outFeatures: d[0], inFeatures: r[0], groups: 1), factors[0])]
+            weights = [Matmul.transposed(factors[2], rows: d[2], columns: r[2]), folded, factors[0]]
+        }
+        return Array(zip(Self.stageShapes(tensorShape: d, outputModes: outputModes, ranks: r), weights))
+    }
+
+    /// The stages `stages()` builds for a view and ranks, without the values: what a factored
+    /// weight takes in memory is the sum of their `outFeatures · inFeatures`.
+    public static func stageShapes(tensorShape d: [Int], outputModes: Int, ranks r: [Int]) -> [FactoredStage] {
+        switch (d.count, outputModes) {
+        case (2, _):
+            return [FactoredStage(outFeatures: r[1], inFeatures: d[1], groups: 1), FactoredStage(outFeatures: d[0], inFeatures: r[1], groups: 1)]
+        case (3, 2):
+            return [FactoredStage(outFeatures: r[2], inFeatures: d[2], groups: 1), FactoredStage(outFeatures: d[0] * r[1], inFeatures: r[2], groups: 1),
+                    FactoredStage(outFeatures: d[1], inFeatures: r[1], groups: d[0])]
+        default:
+            return [FactoredStage(outFeatures: r[2], inFeatures: d[2], groups: d[1]), FactoredStage(outFeatures: r[0], inFeatures: d[1] * r[2], groups: 1),
+                    FactoredStage(outFeatures: d[0], inFeatures: r[0], groups: 1)]
         }
     }
 
@@ -88,6 +101,9 @@ public struct FactoredStage: Sendable, Equatable {
     public let inFeatures: Int
     /// Sub-rows per input row.
     public let groups: Int
+
+    /// Floats of the stage's weight.
+    public var weightCount: Int { outFeatures * inFeatures }
 
     /// Width of a row of this stage's input and output.
     public var inputWidth: Int { groups * inFeatures }

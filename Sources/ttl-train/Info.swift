@@ -53,7 +53,7 @@ struct Info: ParsableCommand {
             ("tie_word_embeddings", "\(config.tiedEmbeddings)"),
             ("parameters", "\(file.storedParameterCount)"),
             ("weight_storage", file.storageDescription),
-            ("weight_bytes", "\(try LlamaWeights(file: file).byteCount)"),
+            ("weight_bytes", "\(file.residentWeightBytes)"),
             ("fingerprint", file.fingerprint),
         ] + (file.compressedFrom.isEmpty ? [] : [
             ("dense_parameters", "\(config.parameterCount)"),

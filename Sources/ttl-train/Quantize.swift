@@ -51,8 +51,8 @@ struct Quantize: ParsableCommand {
         let quantized = try ModelFile(path: out)
         let worst = report.max { $0.relativeError < $1.relativeError }
         print("weight_storage=\(quantized.storageDescription)")
-        print("weight_bytes_before=\(try LlamaWeights(file: file).byteCount)")
-        print("weight_bytes_after=\(try LlamaWeights(file: quantized).byteCount)")
+        print("weight_bytes_before=\(file.residentWeightBytes)")
+        print("weight_bytes_after=\(quantized.residentWeightBytes)")
         if let worst { print("max_relative_error=\(String(format: "%.5f", worst.relativeError)) (\(worst.name))") }
         print("file_bytes_before=\(try ModelFile.sizeOnDisk(model))")
         print("file_bytes_after=\(try ModelFile.sizeOnDisk(out))")
