@@ -166,6 +166,24 @@ def values_of(weight):
     return weight.values if isinstance(weight, Quantized) else weight
 
 
+def llama_shapes(config):
+    """HF name → shape of every weight a llama of `config` (ttl-train's attribute names) has."""
+    hidden, inter = config["hidden_size"], config["intermediate_size"]
+    q, kv = config["num_attention_heads"] * config["head_dim"], config["num_key_value_heads"] * config["head_dim"]
+    shapes = {"model.embed_tokens.weight": (config["vocab_size"], hidden), "model.norm.weight": (hidden,)}
+    if not config["tie_word_embeddings"]:
+        shapes["lm_head.weight"] = (config["vocab_size"], hidden)
+    for layer in range(config["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        shapes.update({
+            p + "input_layernorm.weight": (hidden,), p + "post_attention_layernorm.weight": (hidden,),
+            p + "self_attn.q_proj.weight": (q, hidden), p + "self_attn.k_proj.weight": (kv, hidden),
+            p + "self_attn.v_proj.weight": (kv, hidden), p + "self_attn.o_proj.weight": (hidden, q),
+            p + "mlp.gate_proj.weight": (inter, hidden), p + "mlp.up_proj.weight": (inter, hidden),
+            p + "mlp.down_proj.weight": (hidden, inter)})
+    return shapes
+
+
 def fingerprint(weights):
     """sha256 over the weights in name order: per weight its UTF-8 name, a NUL, its shape as
     little-endian int64s, then its values as little-endian float32. Independent of file layout,

@@ -23,7 +23,7 @@ import sys
 import gguf
 import numpy as np
 
-from import_gguf import ImportError_, Quantized, fingerprint, write_model
+from import_gguf import ImportError_, Quantized, fingerprint, llama_shapes, write_model
 
 QUANTIZATION_TYPES = {"q8_0": gguf.GGMLQuantizationType.Q8_0, "q4_0": gguf.GGMLQuantizationType.Q4_0,
                       "q4_1": gguf.GGMLQuantizationType.Q4_1}
@@ -146,25 +146,8 @@ def read_safetensors(path):
     return tensors
 
 
-def expected_shapes(config):
-    hidden, inter = config["hidden_size"], config["intermediate_size"]
-    q, kv = config["num_attention_heads"] * config["head_dim"], config["num_key_value_heads"] * config["head_dim"]
-    shapes = {"model.embed_tokens.weight": (config["vocab_size"], hidden), "model.norm.weight": (hidden,)}
-    if not config["tie_word_embeddings"]:
-        shapes["lm_head.weight"] = (config["vocab_size"], hidden)
-    for layer in range(config["num_hidden_layers"]):
-        p = f"model.layers.{layer}."
-        shapes.update({
-            p + "input_layernorm.weight": (hidden,), p + "post_attention_layernorm.weight": (hidden,),
-            p + "self_attn.q_proj.weight": (q, hidden), p + "self_attn.k_proj.weight": (kv, hidden),
-            p + "self_attn.v_proj.weight": (kv, hidden), p + "self_attn.o_proj.weight": (hidden, q),
-            p + "mlp.gate_proj.weight": (inter, hidden), p + "mlp.up_proj.weight": (inter, hidden),
-            p + "mlp.down_proj.weight": (hidden, inter)})
-    return shapes
-
-
 def read_weights(directory, config, dtype):
-    shapes = expected_shapes(config)
+    shapes = llama_shapes(config)
     found = {}
     for file in safetensors_files(directory):
         path = os.path.join(directory, file)

@@ -20,7 +20,7 @@ import sys
 import h5py
 import numpy as np
 
-from import_gguf import FORMAT_NAME, DENSE_VERSION, QUANTIZED_VERSION, chunk_rows
+from import_gguf import FORMAT_NAME, DENSE_VERSION, QUANTIZED_VERSION, chunk_rows, llama_shapes
 
 SHAPES = {
     # hidden, layers, heads, kv heads, ffn, vocab, tied, rope theta
@@ -41,23 +41,6 @@ def config_of(shape):
     config["head_dim"] = config["hidden_size"] // config["num_attention_heads"]
     config.update(max_position_embeddings=8192, rms_norm_eps=1e-5, architecture="llama")
     return config
-
-
-def tensor_shapes(config):
-    hidden, inter, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
-    q = config["num_attention_heads"] * config["head_dim"]
-    kv = config["num_key_value_heads"] * config["head_dim"]
-    shapes = {"model.embed_tokens.weight": (vocab, hidden), "model.norm.weight": (hidden,)}
-    if not config["tie_word_embeddings"]:
-        shapes["lm_head.weight"] = (vocab, hidden)
-    for layer in range(config["num_hidden_layers"]):
-        p = f"model.layers.{layer}."
-        shapes.update({p + "input_layernorm.weight": (hidden,), p + "post_attention_layernorm.weight": (hidden,),
-                       p + "self_attn.q_proj.weight": (q, hidden), p + "self_attn.k_proj.weight": (kv, hidden),
-                       p + "self_attn.v_proj.weight": (kv, hidden), p + "self_attn.o_proj.weight": (hidden, q),
-                       p + "mlp.gate_proj.weight": (inter, hidden), p + "mlp.up_proj.weight": (inter, hidden),
-                       p + "mlp.down_proj.weight": (hidden, inter)})
-    return shapes
 
 
 def random_blocks(rng, dtype, rows, cols):
@@ -81,7 +64,7 @@ def random_blocks(rng, dtype, rows, cols):
 
 def write(path, shape, dtype, seed):
     config = config_of(shape)
-    shapes = tensor_shapes(config)
+    shapes = llama_shapes(config)
     rng = np.random.default_rng(seed)
     digest = hashlib.sha256()
     quantized = dtype != "f32"
@@ -135,7 +118,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     config, fingerprint = write(args.out, args.shape, args.dtype, args.seed)
-    parameters = sum(int(np.prod(s)) for s in tensor_shapes(config).values())
+    parameters = sum(int(np.prod(s)) for s in llama_shapes(config).values())
     print(json.dumps({"out": args.out, "shape": args.shape, "dtype": args.dtype, "parameters": parameters, "fingerprint": fingerprint}))
     return 0
 

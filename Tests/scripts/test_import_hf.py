@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from test_parity import REPO, needs_binary, ttl_train, write_ids  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+import import_gguf  # noqa: E402
 import reference_forward  # noqa: E402
 
 HIDDEN, INTER, LAYERS, HEADS, KV_HEADS, HEAD_DIM, VOCAB = 64, 96, 2, 4, 2, 16, 160
@@ -34,17 +35,9 @@ def hf_config(tied, **changes):
 def random_weights(seed, tied, bf16):
     """HF names and layouts; values rounded to bfloat16 when `bf16` (what the file will hold)."""
     rng = np.random.default_rng(seed)
-    shapes = {"model.embed_tokens.weight": (VOCAB, HIDDEN), "model.norm.weight": (HIDDEN,)}
-    if not tied:
-        shapes["lm_head.weight"] = (VOCAB, HIDDEN)
-    q, kv = HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM
-    for layer in range(LAYERS):
-        p = f"model.layers.{layer}."
-        shapes.update({p + "input_layernorm.weight": (HIDDEN,), p + "post_attention_layernorm.weight": (HIDDEN,),
-                       p + "self_attn.q_proj.weight": (q, HIDDEN), p + "self_attn.k_proj.weight": (kv, HIDDEN),
-                       p + "self_attn.v_proj.weight": (kv, HIDDEN), p + "self_attn.o_proj.weight": (HIDDEN, q),
-                       p + "mlp.gate_proj.weight": (INTER, HIDDEN), p + "mlp.up_proj.weight": (INTER, HIDDEN),
-                       p + "mlp.down_proj.weight": (HIDDEN, INTER)})
+    shapes = import_gguf.llama_shapes(dict(hidden_size=HIDDEN, intermediate_size=INTER, num_hidden_layers=LAYERS,
+                                           num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, head_dim=HEAD_DIM,
+                                           vocab_size=VOCAB, tie_word_embeddings=tied))
     weights = {}
     for name, shape in shapes.items():
         values = (1 + 0.1 * rng.standard_normal(shape) if len(shape) == 1 else 0.15 * rng.standard_normal(shape)).astype(np.float32)

@@ -16,7 +16,7 @@ import make_model  # noqa: E402
 @pytest.mark.parametrize("shape,parameters", [("smollm2-360m", 361_821_120), ("smollm2-1.7b", 1_711_376_384),
                                               ("llama3-8b", 8_030_261_248)])
 def test_shapes_have_the_published_parameter_counts(shape, parameters):
-    shapes = make_model.tensor_shapes(make_model.config_of(shape))
+    shapes = make_model.llama_shapes(make_model.config_of(shape))
     assert sum(int(np.prod(s)) for s in shapes.values()) == parameters
 
 
