@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),
         .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "Yams"]),
         .target(name: "Compression", dependencies: ["Training", "Distributed", "Adapters", "Llama", "Kernels", "HDF5", "Yams"]),
-        .target(name: "Export", dependencies: ["Training", "Llama", "HDF5"]),
+        .target(name: "Export", dependencies: ["Training", "Adapters", "Llama", "HDF5"]),
         .executableTarget(
             name: "ttl-train",
             dependencies: [

@@ -21,19 +21,15 @@ public struct AdapterEntry: Sendable, Equatable {
     public let rank: Int
     public let alpha: Float
     public let tensors: [AdapterTensor]
-    /// TT-LoRA's tensor-train shape (nil for other kinds).
-    public let tensorTrain: TensorTrainShape?
+    /// What fixes the tensors besides rank and features (`AdapterKind.shapeAttributes`, e.g.
+    /// TT-LoRA's `in_factors`, `out_factors`, `tt_shape`); empty for most kinds.
+    public let attributes: [String: [Int]]
     /// The CA-LoRA recovery module next to the adapter (its tensors `recovery_A1`, `recovery_A2`
     /// follow the adapter's), or nil.
     public let recovery: AdapterSpec.Recovery?
 
     /// The factor multiplying the adapter's product: α/r for LoRA, α for TT-LoRA.
-    public var scale: Float {
-        switch kind {
-        case .lora, .sparseLora: return alpha / Float(rank)
-        case .ttLora: return alpha
-        }
-    }
+    public var scale: Float { kind.method.scale(alpha: alpha, rank: rank) }
 
     /// The PEFT-style module name, e.g. `layers.7.self_attn.q_proj`.
     public var target: String { "layers.\(layer).\(site.modulePath)" }
@@ -41,6 +37,12 @@ public struct AdapterEntry: Sendable, Equatable {
 
     public func tensor(_ name: String) -> AdapterTensor {
         tensors.first { $0.name == name }!
+    }
+
+    /// Whether `other` adapts the same target the same way, wherever its tensors sit in the buffer.
+    func adapts(like other: AdapterEntry) -> Bool {
+        target == other.target && kind == other.kind && rank == other.rank && alpha == other.alpha && attributes == other.attributes
+            && recovery == other.recovery && tensors.map(\.name) == other.tensors.map(\.name) && tensors.map(\.shape) == other.tensors.map(\.shape)
     }
 }
 
@@ -60,31 +62,32 @@ public struct AdapterLayout: Sendable, Equatable {
         for layer in spec.layers ?? Array(0..<config.layerCount) {
             for site in spec.targets {
                 let (inFeatures, outFeatures) = config.linearShape(site)
-                var shapes: [(String, [Int])]
-                var tensorTrain: TensorTrainShape?
-                switch spec.kind {
-                case .lora, .sparseLora:
-                    shapes = [("A", [spec.rank, inFeatures]), ("B", [outFeatures, spec.rank])]
-                case .ttLora:
-                    let train = TensorTrainShape(inFactors: spec.factors(of: inFeatures), outFactors: spec.factors(of: outFeatures), rank: spec.rank)
-                    shapes = (0..<train.modes.count).map { ("core_\($0)", train.coreShape($0)) }
-                    tensorTrain = train
-                }
+                let attributes = spec.kind.method.shapeAttributes(inFeatures: inFeatures, outFeatures: outFeatures, spec: spec)
+                var shapes = try spec.kind.method.tensorShapes(rank: spec.rank, inFeatures: inFeatures, outFeatures: outFeatures, attributes: attributes)
                 let recovery = spec.recovery.flatMap { $0.covers(layer) ? $0 : nil }
-                if let recovery {
-                    shapes.append(contentsOf: [("recovery_A1", [recovery.rank, inFeatures]), ("recovery_A2", [outFeatures, recovery.rank])])
-                }
+                if let recovery { shapes += Self.recoveryShapes(recovery.rank, inFeatures: inFeatures, outFeatures: outFeatures) }
                 let tensors = shapes.map { name, shape -> AdapterTensor in
                     defer { offset += shape.reduce(1, *) }
                     return AdapterTensor(name: name, shape: shape, offset: offset)
                 }
                 entries.append(AdapterEntry(layer: layer, site: site, kind: spec.kind, inFeatures: inFeatures,
                                             outFeatures: outFeatures, rank: spec.rank, alpha: spec.alpha, tensors: tensors,
-                                            tensorTrain: tensorTrain, recovery: recovery))
+                                            attributes: attributes, recovery: recovery))
             }
         }
         self.entries = entries
         parameterCount = offset
+    }
+
+    /// Whether `other` has the same adapters on the same targets (in any order).
+    public func adapts(like other: AdapterLayout) -> Bool {
+        let theirs = Dictionary(other.entries.map { ($0.target, $0) }, uniquingKeysWith: { first, _ in first })
+        return entries.count == other.entries.count && entries.allSatisfy { entry in theirs[entry.target].map(entry.adapts(like:)) ?? false }
+    }
+
+    /// CA-LoRA's recovery tensors, which follow the adapter's.
+    static func recoveryShapes(_ rank: Int, inFeatures: Int, outFeatures: Int) -> [(name: String, shape: [Int])] {
+        [("recovery_A1", [rank, inFeatures]), ("recovery_A2", [outFeatures, rank])]
     }
 
     /// `target.tensor[index]` of flat parameter `offset`, for messages about one number.

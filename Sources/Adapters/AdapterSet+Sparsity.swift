@@ -10,7 +10,7 @@ extension AdapterSet {
     public func prune(step: Int) -> Bool {
         guard let schedule = layout.spec.sparsity, schedule.prunes(at: step) else { return false }
         let sparsity = schedule.sparsity(at: step)
-        for entry in layout.entries where entry.kind == .sparseLora {
+        for entry in layout.entries where entry.kind.method.isMasked {
             for tensor in entry.tensors {
                 let pruned = tensor.count - SparsitySchedule.kept(count: tensor.count, sparsity: sparsity)
                 let order = tensor.range.sorted { left, right in

@@ -8,7 +8,7 @@ import Llama
 ///
 /// ```swift
 /// let adapters = try AdapterSet(layout: AdapterLayout(spec: spec, config: model.config), maxRows: 128)
-/// adapters.initialize(seed: 42)
+/// adapters.initialize(seed: 42, model: model)
 /// model.linearHook = adapters
 /// ```
 public final class AdapterSet: LinearHook {
@@ -55,13 +55,26 @@ public final class AdapterSet: LinearHook {
     }
 
     /// Seeded initialisation, the same bits on every rank and machine (each kind documents its
-    /// own: LoRA's zero `B`, TT-LoRA's normalised cores). Clears all masks.
-    public func initialize(seed: UInt64) {
+    /// own: LoRA's zero `B`, TT-LoRA's normalised cores, DoRA's magnitudes from `model`'s
+    /// weights). Clears all masks.
+    public func initialize(seed: UInt64, model: LlamaModel) {
         var generator = SplitMix64(seed: seed)
         parameters.zero()
         masks.copy(from: [Float](repeating: 1, count: masks.count))
         for adapter in adapters {
-            adapter.initialize(parameters.at(adapter.entry.tensors[0].offset), generator: &generator, spec: layout.spec)
+            adapter.initialize(parameters.at(adapter.entry.tensors[0].offset), generator: &generator, spec: layout.spec,
+                               base: model.frozenLinear(layer: adapter.entry.layer, site: adapter.entry.site))
+        }
+    }
+
+    /// Copies `source`'s tensors into this set's same-named tensors of the same targets (CA-LoRA's
+    /// knowledge inheritance: the student's recovery modules keep their own values).
+    public func inherit(from source: AdapterSet) {
+        for sourceEntry in source.layout.entries {
+            guard let entry = entry(layer: sourceEntry.layer, site: sourceEntry.site) else { continue }
+            for tensor in sourceEntry.tensors {
+                parameters.copy(from: source.parameters.array(tensor.range), at: entry.tensor(tensor.name).offset)
+            }
         }
     }
 
@@ -69,31 +82,33 @@ public final class AdapterSet: LinearHook {
         gradients.zero()
     }
 
-    public func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    public func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, base: FrozenLinear) {
         guard let adapter = adapter(layer: call.layer, site: call.site) else { return }
         adapter.forward(x: input, parameters: parameters.at(adapter.entry.tensors[0].offset), into: output,
-                        call: call, dropoutSeed: dropoutSeed, scratch: scratch.pointer)
+                        call: call, dropoutSeed: dropoutSeed, scratch: scratch.pointer, base: base)
     }
 
     public func backward(
         _ call: LinearCall, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-        inputGradient: UnsafeMutablePointer<Float>
+        inputGradient: UnsafeMutablePointer<Float>, base: FrozenLinear
     ) {
         guard let adapter = adapter(layer: call.layer, site: call.site) else { return }
         let first = adapter.entry.tensors[0].offset
         adapter.backward(dy: outputGradient, x: input, parameters: parameters.at(first), dx: inputGradient,
                          gradients: gradients.at(first), masks: masks.at(first), call: call, dropoutSeed: dropoutSeed,
-                         scratch: scratch.pointer)
+                         scratch: scratch.pointer, base: base)
     }
 }
 
 extension AdapterSet {
-    /// The base weight `(out, in)` of `entry`'s layer with the adapter folded in (`W + ΔW`).
-    /// Export uses it, and a test checks that the merged model equals base + adapter.
+    /// The base weight `(out, in)` of `entry`'s layer with the adapter folded in (`W + ΔW`, or
+    /// DoRA's rescaled rows). Merging uses it, and a test checks that the merged model equals
+    /// base + adapter.
     public func merged(_ entry: AdapterEntry, into weight: [Float]) -> [Float] {
         guard let adapter = adapter(layer: entry.layer, site: entry.site) else { return weight }
         precondition(weight.count == entry.outFeatures * entry.inFeatures, "weight of \(entry.target) has the wrong size")
-        let delta = adapter.deltaWeight(parameters.at(entry.tensors[0].offset))
-        return zip(weight, delta).map { $0 + $1 }
+        var merged = weight
+        adapter.merge(parameters.at(entry.tensors[0].offset), into: &merged)
+        return merged
     }
 }

@@ -2,18 +2,30 @@ import Llama
 
 /// Which adapter to attach where, as a job spec states it.
 public struct AdapterSpec: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable {
-        case lora
-        case ttLora = "tt-lora"
-        /// LoRA with magnitude-pruned `A` and `B` ("SALOR").
-        case sparseLora = "sparse-lora"
+    /// An adapter kind by name: one of `AdapterKinds.all` (so a spec can only name a kind this
+    /// ttl-train implements). Each kind's file adds its constant (`.lora`, `.dora`, …).
+    public struct Kind: Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
 
-        /// α when the spec or the command line gives none — the one source for both: 2·rank for
-        /// LoRA and sparse LoRA (PEFT's common choice), 1 for TT-LoRA (its scale multiplies the
-        /// whole tensor train).
-        public func defaultAlpha(rank: Int) -> Float {
-            self == .ttLora ? 1 : Float(2 * rank)
+        /// The registered kind named `rawValue`, or nil.
+        public init?(rawValue: String) {
+            guard AdapterKinds.named(rawValue) != nil else { return nil }
+            self.rawValue = rawValue
         }
+
+        init(_ kind: any AdapterKind) {
+            rawValue = kind.name
+        }
+
+        public static var allCases: [Kind] { AdapterKinds.all.map(Kind.init) }
+
+        /// The implementation: what this kind's tensors, scale, settings and exports are.
+        public var method: any AdapterKind { AdapterKinds.named(rawValue)! }
+
+        /// α when the spec or the command line gives none — the one source for both.
+        public func defaultAlpha(rank: Int) -> Float { method.defaultAlpha(rank: rank) }
+
+        public var description: String { rawValue }
     }
 
     /// How TT-LoRA's cores start.
@@ -29,7 +41,7 @@ public struct AdapterSpec: Sendable, Equatable {
     /// CA-LoRA's recovery module (arXiv 2307.07705), added to every adapted layer next to the
     /// adapter: `Δy = (α/r)·f(x·A1ᵀ)·A2ᵀ`, `f` GELU or the identity, `A1 (r, in)`, `A2 (out, r)`.
     /// It restores what compression removed that the adapter alone cannot express.
-    public struct Recovery: Sendable, Equatable {
+    public struct Recovery: Sendable, Equatable, CustomStringConvertible {
         public enum Activation: String, Sendable, CaseIterable {
             case gelu, linear
         }
@@ -54,6 +66,9 @@ public struct AdapterSpec: Sendable, Equatable {
         }
 
         public var scale: Float { alpha / Float(rank) }
+
+        /// `gelu rank 8 alpha 8.0`.
+        public var description: String { "\(activation.rawValue) rank \(rank) alpha \(Double(alpha))" }
     }
 
     public var kind: Kind
@@ -120,26 +135,31 @@ public struct AdapterSpec: Sendable, Equatable {
         }
     }
 
-    /// Checks the settings against a model, naming the first bad one.
     /// The largest rank (LoRA, TT or recovery) a spec may ask for: beyond any useful adapter, and
     /// small enough that no tensor-train core size can overflow.
     public static let maxRank = 4096
 
+    /// Checks the settings against a model, naming the first bad one.
     public func validate(for config: LlamaConfig) throws {
         guard (1...Self.maxRank).contains(rank) else { throw AdapterSpecError(setting: "adapter.rank", problem: "must be in 1...\(Self.maxRank), got \(rank)") }
         guard alpha.isFinite, alpha > 0 else { throw AdapterSpecError(setting: "adapter.alpha", problem: "must be a positive number, got \(alpha)") }
         guard dropout >= 0, dropout < 1 else { throw AdapterSpecError(setting: "adapter.dropout", problem: "must be in [0, 1), got \(dropout)") }
-        if dropout > 0 && kind == .ttLora {
-            throw AdapterSpecError(setting: "adapter.dropout", problem: "applies to lora and sparse-lora only")
+        if dropout > 0 && !kind.method.takesDropout {
+            throw AdapterSpecError(setting: "adapter.dropout", problem: "applies to \(AdapterKinds.names { $0.takesDropout }) only")
         }
         guard !targets.isEmpty else { throw AdapterSpecError(setting: "adapter.targets", problem: "names no linear layer") }
         guard Set(targets).count == targets.count else { throw AdapterSpecError(setting: "adapter.targets", problem: "names a layer twice") }
-        if kind == .sparseLora {
-            guard let sparsity else { throw AdapterSpecError(setting: "adapter.sparsity", problem: "sparse-lora needs a sparsity schedule") }
+        if kind.method.isMasked {
+            guard let sparsity else { throw AdapterSpecError(setting: "adapter.sparsity", problem: "\(kind) needs a sparsity schedule") }
             try sparsity.validate()
+        } else if sparsity != nil {
+            throw AdapterSpecError(setting: "adapter.sparsity", problem: "applies to \(AdapterKinds.names { $0.isMasked }) only (this adapter is \(kind))")
         }
+        try kind.method.validate(self)
         if let recovery {
-            guard kind != .sparseLora else { throw AdapterSpecError(setting: "adapter.recovery", problem: "applies to lora and tt-lora only") }
+            guard kind.method.takesRecovery else {
+                throw AdapterSpecError(setting: "adapter.recovery", problem: "applies to \(AdapterKinds.names { $0.takesRecovery }) only")
+            }
             guard (1...Self.maxRank).contains(recovery.rank) else {
                 throw AdapterSpecError(setting: "adapter.recovery.rank", problem: "must be in 1...\(Self.maxRank), got \(recovery.rank)")
             }

@@ -36,3 +36,26 @@ public enum LoRA {
                     lda: rank, ldb: inFeatures, ldc: inFeatures, beta: 1)
     }
 }
+
+/// What LoRA, sparse LoRA and DoRA share beyond the product: the two factors' shapes, `B·A`, and
+/// their PEFT tensors.
+extension LoRA {
+    static func shapes(rank: Int, inFeatures: Int, outFeatures: Int) -> [(name: String, shape: [Int])] {
+        [("A", [rank, inFeatures]), ("B", [outFeatures, rank])]
+    }
+
+    /// `scale·B·A (out, in)` of `entry`.
+    static func product(_ b: UnsafePointer<Float>, _ a: UnsafePointer<Float>, entry: AdapterEntry) -> [Float] {
+        var delta = [Float](repeating: 0, count: entry.outFeatures * entry.inFeatures)
+        Matmul.gemm(b, a, into: &delta, m: entry.outFeatures, n: entry.inFeatures, k: entry.rank, transposeB: false,
+                    lda: entry.rank, ldb: entry.inFeatures, ldc: entry.inFeatures, alpha: entry.scale, beta: 0)
+        return delta
+    }
+
+    /// `lora_A.weight = A`, `lora_B.weight = B`, `lora_alpha = α`.
+    static func peftModule(_ adapter: StoredAdapter, useDora: Bool = false, method: String) throws -> PEFTModule {
+        guard let a = adapter.tensor("A"), let b = adapter.tensor("B") else { throw AdapterKindError("\(adapter.target) has no A and B") }
+        return PEFTModule(tensors: [("lora_A.weight", a.shape, a.values), ("lora_B.weight", b.shape, b.values)],
+                          rank: adapter.rank, loraAlpha: Double(adapter.alpha), useDora: useDora, method: method)
+    }
+}

@@ -16,8 +16,8 @@ struct RecoveredAdapter: Adapter {
         max(inner.scratchCount(rows: rows), 3 * rows * recovery.rank)
     }
 
-    func initialize(_ parameters: UnsafeMutablePointer<Float>, generator: inout SplitMix64, spec: AdapterSpec) {
-        inner.initialize(parameters, generator: &generator, spec: spec)
+    func initialize(_ parameters: UnsafeMutablePointer<Float>, generator: inout SplitMix64, spec: AdapterSpec, base: FrozenLinear) {
+        inner.initialize(parameters, generator: &generator, spec: spec, base: base)
         let bound = 1 / Float(entry.inFeatures).squareRoot()
         for index in 0..<entry.tensor("recovery_A1").count {
             parameters[offset("recovery_A1") + index] = generator.nextFloat(in: -bound..<bound)
@@ -25,8 +25,8 @@ struct RecoveredAdapter: Adapter {
     }
 
     func forward(x: UnsafePointer<Float>, parameters: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                 call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>) {
-        inner.forward(x: x, parameters: parameters, into: y, call: call, dropoutSeed: dropoutSeed, scratch: scratch)
+                 call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>, base: FrozenLinear) {
+        inner.forward(x: x, parameters: parameters, into: y, call: call, dropoutSeed: dropoutSeed, scratch: scratch, base: base)
         let (rows, r) = (call.rows, recovery.rank)
         let hidden = scratch, activated = scratch + rows * r
         let a2 = parameters + offset("recovery_A2")
@@ -37,9 +37,9 @@ struct RecoveredAdapter: Adapter {
 
     func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, parameters: UnsafePointer<Float>,
                   dx: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, masks: UnsafePointer<Float>,
-                  call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>) {
+                  call: LinearCall, dropoutSeed: UInt64?, scratch: UnsafeMutablePointer<Float>, base: FrozenLinear) {
         inner.backward(dy: dy, x: x, parameters: parameters, dx: dx, gradients: gradients, masks: masks, call: call,
-                       dropoutSeed: dropoutSeed, scratch: scratch)
+                       dropoutSeed: dropoutSeed, scratch: scratch, base: base)
         let (rows, r, inFeatures, outFeatures) = (call.rows, recovery.rank, entry.inFeatures, entry.outFeatures)
         let hidden = scratch, activated = scratch + rows * r, hiddenGradient = scratch + 2 * rows * r
         let (a1, a2) = (parameters + offset("recovery_A1"), parameters + offset("recovery_A2"))
@@ -66,14 +66,13 @@ struct RecoveredAdapter: Adapter {
         }
     }
 
-    /// The adapter's `ΔW`, plus the module's `(α/r)·A2·A1` when it is linear; a GELU module is
-    /// not a matrix, and exporters refuse it before asking.
-    func deltaWeight(_ parameters: UnsafePointer<Float>) -> [Float] {
+    /// The adapter's merged weight plus the module's `(α/r)·A2·A1` when it is linear; a GELU
+    /// module is not a matrix, and exporters refuse it before asking.
+    func merge(_ parameters: UnsafePointer<Float>, into weight: inout [Float]) {
         precondition(recovery.activation == .linear, "a GELU recovery module cannot be folded into a weight")
-        var delta = inner.deltaWeight(parameters)
-        Matmul.gemm(parameters + offset("recovery_A2"), parameters + offset("recovery_A1"), into: &delta, m: entry.outFeatures,
+        inner.merge(parameters, into: &weight)
+        Matmul.gemm(parameters + offset("recovery_A2"), parameters + offset("recovery_A1"), into: &weight, m: entry.outFeatures,
                     n: entry.inFeatures, k: recovery.rank, transposeB: false, lda: recovery.rank, ldb: entry.inFeatures,
                     ldc: entry.inFeatures, alpha: recovery.scale, beta: 1)
-        return delta
     }
 }

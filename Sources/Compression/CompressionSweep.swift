@@ -21,12 +21,13 @@ public struct CompressionSweep {
 
     public let model: ModelFile
     public let job: JobSpec
-    public let jobFile: String
-    /// A checkpoint of `job` trained on the dense model, or nil.
-    public let checkpoint: String?
     public let heldOut: [Int32]
     public let window: Int
     public let examples: Int
+    /// The job's data, read once for every plan.
+    private let evaluation: Evaluation
+    /// The adapters of the checkpoint (trained on the dense model), read once, or nil.
+    private let adapters: AdapterSet?
 
     public init(model: ModelFile, job: JobSpec, jobFile: String, checkpoint: String?, heldOut: [Int32], window: Int, examples: Int) throws {
         guard job.task == .classification else {
@@ -34,11 +35,13 @@ public struct CompressionSweep {
         }
         self.model = model
         self.job = job
-        self.jobFile = jobFile
-        self.checkpoint = checkpoint
         self.heldOut = heldOut
         self.window = min(window, heldOut.count)
         self.examples = examples
+        evaluation = Evaluation(dataset: try job.resolve(file: jobFile).dataset, task: job.task, communicator: SingleProcessCommunicator())
+        adapters = try checkpoint.map {
+            try Checkpoint.adapters(of: $0, config: model.config, modelFingerprint: model.fingerprint, maxRows: job.batch.maxLength)
+        }
     }
 
     /// Decomposes by `plan` (the dense model when nil) and measures.
@@ -50,14 +53,13 @@ public struct CompressionSweep {
         let parameters = ModelCompressor.storedParameters(of: model, after: decomposed)
         let language = LlamaModel(weights: weights, maxTokens: window, maxSequenceLength: window, trainable: false)
         let (nats, predicted) = try language.windowedLoss(of: heldOut, window: window)
-        let trainer = try Trainer(spec: job, file: jobFile, communicator: SingleProcessCommunicator(), weights: weights)
-        trainer.model.linearHook = nil
-        let zeroShot = try trainer.evaluate(split: job.evalSplit, examples: examples).accuracy ?? .nan
+        let inference = InferenceModel(weights: weights, fingerprint: model.fingerprint, maxTokens: job.batch.micro * job.batch.maxLength,
+                                       maxSequenceLength: job.batch.maxLength)
+        let zeroShot = try evaluation.run(inference.model, split: job.evalSplit, examples: examples).accuracy ?? .nan
         var adapted = Double.nan
-        if let checkpoint {
-            _ = try Checkpoint.read(checkpoint, into: trainer.adapters, optimizer: trainer.optimizer, modelFingerprint: model.fingerprint)
-            trainer.model.linearHook = trainer.adapters
-            adapted = try trainer.evaluate(split: job.evalSplit, examples: examples).accuracy ?? .nan
+        if let adapters {
+            inference.attach(adapters)
+            adapted = try evaluation.run(inference.model, split: job.evalSplit, examples: examples).accuracy ?? .nan
         }
         return Measurement(parameters: parameters, perplexity: Foundation.exp(nats / Double(max(predicted, 1))),
                            zeroShotAccuracy: zeroShot, adapterAccuracy: adapted,

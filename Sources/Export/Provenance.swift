@@ -1,3 +1,4 @@
+import Adapters
 import Foundation
 import Llama
 import Training
@@ -10,8 +11,8 @@ import Training
 struct Provenance {
     let checkpoint: String
     let step: Int
-    let kind: String
-    /// `lora_dropout` as trained (TT-LoRA has none).
+    let kind: AdapterSpec.Kind
+    /// `lora_dropout` as trained (0 for a kind without dropout).
     let dropout: Double
     let job: JobSpec?
     let modelFingerprint: String
@@ -24,12 +25,12 @@ struct Provenance {
     init(checkpoint: String, summary: CheckpointSummary, baseModel: String) throws {
         self.checkpoint = checkpoint
         step = summary.state.step
-        kind = summary.adapterKind
+        kind = summary.adapters[0].kind
         modelFingerprint = summary.state.modelFingerprint
         self.baseModel = baseModel
         job = try? JobSpec.parse(summary.state.jobSpec, file: "\(checkpoint) (its job_spec)")
         // Through its shortest decimal text: the Float 0.05 is exported as 0.05, not 0.0500000007.
-        dropout = kind == "tt-lora" ? 0 : job.flatMap { Double("\($0.adapter.dropout)") } ?? 0
+        dropout = kind.method.takesDropout ? job.flatMap { Double("\($0.adapter.dropout)") } ?? 0 : 0
         if let job, let model = try? ModelFile(path: job.model), model.fingerprint == modelFingerprint {
             modelSource = model.source
         } else {
@@ -42,19 +43,14 @@ struct Provenance {
     var trainedOnDequantizedWeights: Bool { modelSource?.contains("dequantized") ?? false }
 
     var metadata: [String: String] {
-        var values = ["format": "pt", "ttl_train_checkpoint": (checkpoint as NSString).lastPathComponent, "ttl_train_adapter_kind": kind,
+        var values = ["format": "pt", "ttl_train_checkpoint": (checkpoint as NSString).lastPathComponent, "ttl_train_adapter_kind": kind.rawValue,
                       "ttl_train_step": "\(step)", "ttl_train_base_model_fingerprint": modelFingerprint]
         if let modelSource { values["ttl_train_base_model_source"] = modelSource }
         return values
     }
 
-    func modelCard(rank: Int, loraAlpha: Double, modules: [String], layers: [Int]) -> String {
-        let method: String
-        switch kind {
-        case "tt-lora": method = "TT-LoRA (tensor-train LoRA) of TT rank \(rank), exported exactly as a LoRA of rank \(rank)"
-        case "sparse-lora": method = "sparse LoRA of rank \(rank), exported as a dense LoRA (pruned entries are zeros)"
-        default: method = "LoRA of rank \(rank)"
-        }
+    /// `method` is the kind's own description (`PEFTModule.method`).
+    func modelCard(method: String, loraAlpha: Double, modules: [String], layers: [Int]) -> String {
         var weights = "`\(modelFingerprint)` (SHA-256 of the float32 weights ttl-train trained on)"
         if let modelSource { weights += ", \(modelSource)" }
         var card = """

@@ -37,14 +37,15 @@ public struct LinearCall: Sendable, Equatable {
 /// its own contribution without the model knowing what kind of adapter it is (or whether any).
 ///
 /// Pointers are row-major `(rows, features)` views into the model's activation buffers, valid
-/// only during the call.
+/// only during the call. `base` is the layer's frozen weight, for a hook whose arithmetic needs
+/// `W` itself.
 public protocol LinearHook: AnyObject {
-    /// Called after the base product `y = x·Wᵀ` is in `output`; may add `Δy` to it.
-    func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>)
+    /// Called after the base product `y = x·Wᵀ` is in `output`; may change it (add `Δy`, rescale).
+    func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, base: FrozenLinear)
 
-    /// Called in backward with `dL/dy`, after the base activation gradient is in `inputGradient`;
-    /// may add its own `dL/dx` there and record its parameter gradients.
+    /// Called in backward with `dL/dy`, after the base activation gradient `dy·W` is in
+    /// `inputGradient`; may add its own part of `dL/dx` there and record its parameter gradients.
     func backward(
         _ call: LinearCall, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-        inputGradient: UnsafeMutablePointer<Float>)
+        inputGradient: UnsafeMutablePointer<Float>, base: FrozenLinear)
 }

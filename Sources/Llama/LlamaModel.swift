@@ -25,6 +25,8 @@ public final class LlamaModel {
     let factoredScratch: [FloatBuffer]
     /// A tile of a quantized matrix's rows, dequantized right before its product.
     let dequantized: FloatBuffer
+    /// `FrozenLinear.rowSquaredNorms` by layer and site, computed on first use.
+    var rowSquaredNorms: [Int: [Double]] = [:]
     /// The batch of the last forward, which backward and the loss refer to.
     public private(set) var batch: TokenBatch?
     /// Offset of each sequence's probabilities in a slot.
@@ -204,9 +206,10 @@ public final class LlamaModel {
     ) {
         product(weights.layers[layer].linear(site), x, into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         guard let linearHook else { return }
+        let base = frozenLinear(layer: layer, site: site)
         for (start, length) in sequenceRows {
             linearHook.forward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
-                               input: x + start * inFeatures, output: y + start * outFeatures)
+                               input: x + start * inFeatures, output: y + start * outFeatures, base: base)
         }
     }
 
@@ -218,10 +221,11 @@ public final class LlamaModel {
         productBackward(weights.layers[layer].linear(site), outputGradient, into: dx, rows: rows, inFeatures: inFeatures,
                         outFeatures: outFeatures, accumulate: accumulate)
         guard let linearHook else { return }
+        let base = frozenLinear(layer: layer, site: site)
         for (start, length) in sequenceRows {
             linearHook.backward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
                                 input: input + start * inFeatures, outputGradient: outputGradient + start * outFeatures,
-                                inputGradient: dx + start * inFeatures)
+                                inputGradient: dx + start * inFeatures, base: base)
         }
     }
 

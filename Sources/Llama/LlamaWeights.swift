@@ -178,10 +178,13 @@ public final class LlamaWeights {
         buffer.at(offset)
     }
 
-    /// Row `row` of a `(rows, hidden)` dense or quantized matrix — the embedding table or the
-    /// output projection — into `out`, decoded when quantized.
+    /// Row `row` of a `(rows, width)` dense or quantized matrix — the embedding table, the output
+    /// projection, a linear layer — into `out`, decoded when quantized.
     func copyRow(_ row: Int, of matrix: Linear, into out: UnsafeMutablePointer<Float>) {
-        let h = config.hiddenSize
+        copyRow(row, of: matrix, width: config.hiddenSize, into: out)
+    }
+
+    func copyRow(_ row: Int, of matrix: Linear, width h: Int, into out: UnsafeMutablePointer<Float>) {
         switch matrix {
         case .dense(let offset): out.update(from: pointer(offset) + row * h, count: h)
         case .quantized(let quantized): quantized.format.dequantize(UnsafePointer(blocks.at(quantized.offset + row * quantized.rowBytes)), values: h, into: out)

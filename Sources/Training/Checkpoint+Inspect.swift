@@ -1,38 +1,6 @@
 import Adapters
 import HDF5
-
-/// One adapted layer as a checkpoint stores it, read without the model or the job.
-public struct StoredAdapter: Sendable {
-    public struct Tensor: Sendable {
-        public var name: String
-        public var shape: [Int]
-        public var values: [Float]
-        /// Sparse LoRA's mask (1 = trained); nil for dense adapters.
-        public var mask: [UInt8]?
-    }
-
-    /// PEFT-style name, `layers.3.self_attn.q_proj`.
-    public var target: String
-    public var kind: String
-    public var layer: Int
-    /// `self_attn.q_proj`.
-    public var module: String
-    public var inFeatures: Int
-    public var outFeatures: Int
-    public var rank: Int
-    public var alpha: Double
-    /// TT-LoRA's factorisation of `inFeatures` and `outFeatures`; empty for LoRA.
-    public var inFactors: [Int]
-    public var outFactors: [Int]
-    /// CA-LoRA's recovery module, e.g. `gelu rank 8 alpha 8.0`; nil without one.
-    public var recovery: String?
-    public var recoveryRank: Int?
-    public var tensors: [Tensor]
-
-    public func tensor(_ name: String) -> Tensor? {
-        tensors.first { $0.name == name }
-    }
-}
+import Llama
 
 /// What `ttl-train inspect` shows of a checkpoint: its state, its adapters, and the optimizer.
 /// Building it reads every dataset, so every Fletcher32 checksum is verified on the way.
@@ -65,39 +33,68 @@ extension Checkpoint {
     }
 
     /// Every adapter of checkpoint `file`, in name order, each verified against its attributes.
-    static func storedAdapters(in file: HDF5File, kind: String, path: String) throws -> [StoredAdapter] {
+    static func storedAdapters(in file: HDF5File, kind name: String, path: String) throws -> [StoredAdapter] {
+        guard let kind = AdapterSpec.Kind(rawValue: name) else {
+            throw CheckpointError(path: path, problem: "holds \(name) adapters, a kind this ttl-train does not know (it knows \(AdapterKinds.names()))")
+        }
         let group = try file.root.openGroup("adapters")
         return try group.childNames().map { target in
             let entry = try group.openGroup(target)
             let attributes = entry.attributes
             let object = "adapters/\(target)/"
+            func fail(_ problem: String) -> CheckpointError { CheckpointError(path: path, problem: "\(object)\(problem)") }
             let integer = { (name: String, range: ClosedRange<Int>) in try Self.integer(attributes, name, in: range, path: path, object: object) }
-            let factors = { (name: String) -> [Int] in
-                guard attributes.contains(name) else { return [] }
-                let values = try attributes.array(name, as: Int64.self)
-                guard values.count <= maxTensorTrainModes, values.allSatisfy({ (1...Int64(maxFeatures)).contains($0) }) else {
-                    throw CheckpointError(path: path, problem: "\(object)\(name) is \(values), not up to \(maxTensorTrainModes) factors in 1...\(maxFeatures)")
-                }
-                return values.map(Int.init)
+            let stored = try attributes.string("kind")
+            guard stored == name else { throw fail("kind is '\(stored)', not the checkpoint's adapter_kind '\(name)'") }
+            let common = ["kind", "layer", "module", "in_features", "out_features", "rank", "alpha", "recovery_rank", "recovery_alpha",
+                          "recovery_activation"]
+            if let unknown = try attributes.names().first(where: { !common.contains($0) && !kind.method.shapeAttributeNames.contains($0) }) {
+                throw fail("\(unknown) is not an attribute of a \(kind) adapter")
             }
+            var shapeAttributes: [String: [Int]] = [:]
+            for attribute in kind.method.shapeAttributeNames {
+                let values = try attributes.array(attribute, as: Int64.self)
+                guard values.count <= maxShapeAttributeCount, values.allSatisfy({ (1...Int64(maxFeatures)).contains($0) }) else {
+                    throw fail("\(attribute) is \(values), not up to \(maxShapeAttributeCount) values in 1...\(maxFeatures)")
+                }
+                shapeAttributes[attribute] = values.map(Int.init)
+            }
+            let module = try attributes.string("module")
+            guard let site = LinearSite.allCases.first(where: { $0.modulePath == module }) else { throw fail("module '\(module)' is not a linear layer") }
+            let layer = try integer("layer", 0...JobSpec.Limits.layers)
+            guard target == "layers.\(layer).\(module)" else { throw fail("is named for another layer than layer \(layer), \(module)") }
             let tensors = try entry.childNames().filter { !$0.hasSuffix("_mask") }.map { name in
                 let dataset = try entry.openDataset(name)
                 return StoredAdapter.Tensor(name: name, shape: try dataset.shape(), values: try dataset.read(as: Float.self),
                                             mask: entry.contains("\(name)_mask") ? try entry.read("\(name)_mask", as: UInt8.self) : nil)
             }
-            let recoveryRank = attributes.contains("recovery_rank") ? try integer("recovery_rank", 1...AdapterSpec.maxRank) : nil
             let adapter = StoredAdapter(
-                target: target, kind: try attributes.string("kind"), layer: try integer("layer", 0...JobSpec.Limits.layers),
-                module: try attributes.string("module"), inFeatures: try integer("in_features", 1...maxFeatures),
-                outFeatures: try integer("out_features", 1...maxFeatures), rank: try integer("rank", 1...AdapterSpec.maxRank),
-                alpha: try attributes.value("alpha", as: Double.self), inFactors: try factors("in_factors"),
-                outFactors: try factors("out_factors"),
-                recovery: try recoveryRank.map {
-                    "\(try attributes.string("recovery_activation")) rank \($0) alpha \(try attributes.value("recovery_alpha", as: Double.self))"
-                },
-                recoveryRank: recoveryRank, tensors: tensors)
-            try verify(adapter, kind: kind, path: path)
+                target: target, kind: kind, layer: layer, site: site,
+                inFeatures: try integer("in_features", 1...maxFeatures), outFeatures: try integer("out_features", 1...maxFeatures),
+                rank: try integer("rank", 1...AdapterSpec.maxRank), alpha: try real(attributes, "alpha", fail: fail),
+                attributes: shapeAttributes, recovery: try recovery(attributes, integer: integer, fail: fail), tensors: tensors)
+            try verify(adapter, path: path)
             return adapter
         }
+    }
+
+    /// CA-LoRA's recovery module recorded beside an adapter, or nil.
+    private static func recovery(
+        _ attributes: HDF5Attributes, integer: (String, ClosedRange<Int>) throws -> Int, fail: (String) -> CheckpointError
+    ) throws -> AdapterSpec.Recovery? {
+        guard attributes.contains("recovery_rank") else { return nil }
+        let activation = try attributes.string("recovery_activation")
+        guard let parsed = AdapterSpec.Recovery.Activation(rawValue: activation) else {
+            throw fail("recovery_activation '\(activation)' is not one of \(AdapterSpec.Recovery.Activation.allCases.map(\.rawValue))")
+        }
+        return AdapterSpec.Recovery(rank: try integer("recovery_rank", 1...AdapterSpec.maxRank),
+                                    alpha: try real(attributes, "recovery_alpha", fail: fail), activation: parsed)
+    }
+
+    /// A positive finite α, exactly a float32 (as written).
+    private static func real(_ attributes: HDF5Attributes, _ name: String, fail: (String) -> CheckpointError) throws -> Float {
+        let value = try attributes.value(name, as: Double.self)
+        guard value.isFinite, value > 0, Double(Float(value)) == value else { throw fail("\(name) is \(value), not a positive float32 number") }
+        return Float(value)
     }
 }

@@ -1,5 +1,6 @@
 import Adapters
 import HDF5
+import Llama
 
 extension Checkpoint {
     /// Reads checkpoint `path` into `adapters` and `optimizer` after checking that it belongs to
@@ -28,12 +29,12 @@ extension Checkpoint {
         var masks = [Float](repeating: 1, count: adapters.masks.count)
         for entry in adapters.layout.entries {
             guard let adapter = stored[entry.target] else { throw CheckpointError(path: path, problem: "has no adapter for \(entry.target)") }
-            guard adapter.rank == entry.rank, adapter.alpha == Double(entry.alpha) else {
-                throw CheckpointError(path: path, problem: "\(entry.target) has rank \(adapter.rank), alpha \(adapter.alpha); the job has rank \(entry.rank), alpha \(entry.alpha)")
+            guard adapter.rank == entry.rank, adapter.alpha == entry.alpha, adapter.attributes == entry.attributes else {
+                throw CheckpointError(path: path, problem: "\(entry.target) has rank \(adapter.rank), alpha \(adapter.alpha)\(describe(adapter.attributes)); the job has rank \(entry.rank), alpha \(entry.alpha)\(describe(entry.attributes))")
             }
-            let recovery = entry.recovery.map { "\($0.activation.rawValue) rank \($0.rank) alpha \(Double($0.alpha))" }
+            let recovery = entry.recovery.map { AdapterSpec.Recovery(rank: $0.rank, alpha: $0.alpha, activation: $0.activation) }
             guard adapter.recovery == recovery else {
-                throw CheckpointError(path: path, problem: "\(entry.target) has recovery module \(adapter.recovery ?? "none"); the job has \(recovery ?? "none")")
+                throw CheckpointError(path: path, problem: "\(entry.target) has recovery module \(adapter.recovery?.description ?? "none"); the job has \(recovery?.description ?? "none")")
             }
             for tensor in entry.tensors {
                 guard let read = adapter.tensor(tensor.name) else { throw CheckpointError(path: path, problem: "\(entry.target) has no \(tensor.name)") }
@@ -41,7 +42,7 @@ extension Checkpoint {
                     throw CheckpointError(path: path, problem: "\(entry.target).\(tensor.name) has shape \(read.shape), the job expects \(tensor.shape)")
                 }
                 parameters.replaceSubrange(tensor.range, with: read.values)
-                if entry.kind == .sparseLora {
+                if entry.kind.method.isMasked {
                     guard let mask = read.mask else { throw CheckpointError(path: path, problem: "\(entry.target) has no \(tensor.name)_mask") }
                     masks.replaceSubrange(tensor.range, with: mask.map { Float($0) })
                 }
@@ -58,6 +59,36 @@ extension Checkpoint {
         optimizer.secondMoment.copy(from: moments.second)
         optimizer.steps = moments.steps
         return state
+    }
+
+    private static func describe(_ attributes: [String: [Int]]) -> String {
+        attributes.sorted { $0.key < $1.key }.map { ", \($0.key) \($0.value)" }.joined()
+    }
+
+    /// The adapters of checkpoint `path` for inference — layout rebuilt from the checkpoint's own
+    /// adapter groups, no optimizer state read — checked to belong to the model of `config` and
+    /// `modelFingerprint`; `maxRows` bounds one linear call's rows.
+    public static func adapters(of path: String, config: LlamaConfig, modelFingerprint: String, maxRows: Int) throws -> AdapterSet {
+        let summary = try summary(of: path)
+        guard summary.state.modelFingerprint == modelFingerprint else {
+            throw CheckpointError(path: path, problem: "was trained on another base model (\(summary.state.modelFingerprint), this one is \(modelFingerprint))")
+        }
+        let layout: AdapterLayout
+        do {
+            layout = try AdapterLayout(stored: summary.adapters, config: config)
+        } catch let error as AdapterKindError {
+            throw CheckpointError(path: path, problem: error.problem)
+        }
+        let adapters = AdapterSet(layout: layout, maxRows: maxRows)
+        let stored = Dictionary(uniqueKeysWithValues: summary.adapters.map { ($0.target, $0) })
+        for entry in layout.entries {
+            for tensor in entry.tensors {
+                let read = stored[entry.target]!.tensor(tensor.name)!
+                adapters.parameters.copy(from: read.values, at: tensor.offset)
+                if let mask = read.mask { adapters.masks.copy(from: mask.map { Float($0) }, at: tensor.offset) }
+            }
+        }
+        return adapters
     }
 
     /// The state recorded in checkpoint `path` (root attributes only; no tensor is read).

@@ -34,7 +34,9 @@ public struct TrainingState: Equatable, Sendable {
 }
 
 /// Checkpoints `DIR/step-000200.h5`: self-describing adapters under `/adapters/<target>/<tensor>`
-/// (plus `<tensor>_mask` for sparse LoRA), AdamW's moments under `/optimizer`, the state as root
+/// (plus `<tensor>_mask` for a masked kind; each group's attributes say everything its layout is
+/// rebuilt from: kind, layer, module, features, rank, α, the kind's shape attributes, the
+/// recovery module), AdamW's moments under `/optimizer`, the state as root
 /// attributes. Built in memory and put on disk with `DurableFile` (exclusive temporary file, every
 /// write checked, fsync, rename), so a crash or a full disk never leaves a half checkpoint under a
 /// real name; Fletcher32 on every dataset, so a corrupt one is detected.
@@ -87,14 +89,12 @@ public enum Checkpoint {
                     try attributes.set("recovery_alpha", Double(recovery.alpha))
                     try attributes.set("recovery_activation", recovery.activation.rawValue)
                 }
-                if let train = entry.tensorTrain {
-                    try attributes.set("in_factors", train.inFactors.map(Int64.init))
-                    try attributes.set("out_factors", train.outFactors.map(Int64.init))
-                    try attributes.set("tt_shape", train.modes.map(Int64.init))
+                for (name, values) in entry.attributes.sorted(by: { $0.key < $1.key }) {
+                    try attributes.set(name, values.map(Int64.init))
                 }
                 for tensor in entry.tensors {
                     try group.write(tensor.name, adapters.parameters.array(tensor.range), shape: tensor.shape, options: .checksummed)
-                    if entry.kind == .sparseLora {
+                    if entry.kind.method.isMasked {
                         let mask = adapters.masks.array(tensor.range).map { UInt8($0 != 0 ? 1 : 0) }
                         try group.write("\(tensor.name)_mask", mask, shape: tensor.shape, options: .checksummed)
                     }

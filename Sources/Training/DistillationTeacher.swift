@@ -11,37 +11,26 @@ import Llama
 /// distributions there, added to the summed cross-entropy, so the trainer's division by the
 /// global count of supervised tokens normalises all terms alike and world-size independence holds.
 final class DistillationTeacher {
+    /// The teacher's adapter, read from its checkpoint: what the student inherits (its recovery
+    /// modules keep their `A2 = 0`, so it starts as exactly the compressed model plus this).
     let adapters: AdapterSet
     let weight: Double
     let klWeight: Double
-    /// The teacher's forward runs in inference mode: no activations kept, no backward.
+    /// The teacher runs forward only; nil when neither term needs it.
     private let model: LlamaModel?
 
     init(_ teacher: JobSpec.Teacher, weight: Double, klWeight: Double, maxTokens: Int, maxSequenceLength: Int, memory: WeightMemory?) throws {
-        adapters = AdapterSet(layout: teacher.layout, maxRows: maxSequenceLength)
-        _ = try Checkpoint.read(teacher.checkpoint, into: adapters, optimizer: AdamW(count: teacher.layout.parameterCount, settings: AdamW.Settings()),
-                                modelFingerprint: teacher.model.fingerprint)
+        adapters = try Checkpoint.adapters(of: teacher.checkpoint, config: teacher.model.config, modelFingerprint: teacher.model.fingerprint,
+                                           maxRows: maxSequenceLength)
         self.weight = weight
         self.klWeight = klWeight
         if weight > 0 || klWeight > 0 {
-            let model = LlamaModel(weights: try LlamaWeights(file: teacher.model, memory: memory), maxTokens: maxTokens,
-                                   maxSequenceLength: maxSequenceLength, trainable: false)
-            model.linearHook = adapters
-            self.model = model
+            let inference = InferenceModel(weights: try LlamaWeights(file: teacher.model, memory: memory), fingerprint: teacher.model.fingerprint,
+                                           maxTokens: maxTokens, maxSequenceLength: maxSequenceLength)
+            inference.attach(adapters)
+            model = inference.model
         } else {
             model = nil
-        }
-    }
-
-    /// Knowledge inheritance: the teacher's adapter tensors copied into the student's same-named
-    /// ones; the student's recovery modules keep their initialisation (`A2 = 0`), so the student
-    /// starts as exactly the compressed model plus the teacher's adapter.
-    func inherit(into student: AdapterSet) {
-        for (teacherEntry, studentEntry) in zip(adapters.layout.entries, student.layout.entries) {
-            precondition(teacherEntry.target == studentEntry.target, "layouts are checked when the job is resolved")
-            for tensor in teacherEntry.tensors {
-                student.parameters.copy(from: adapters.parameters.array(tensor.range), at: studentEntry.tensor(tensor.name).offset)
-            }
         }
     }
 

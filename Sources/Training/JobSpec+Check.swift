@@ -69,20 +69,18 @@ extension JobSpec {
             throw JobSpecError(file: file, keyPath: "model",
                                problem: "'\(model)' was not compressed from teacher_model '\(aware.teacherModel)' (make it with ttl-train compress --model \(aware.teacherModel))")
         }
-        let (state, teacherSpec) = try naming("compression_aware.teacher_checkpoint", in: file) { () -> (TrainingState, JobSpec) in
-            let state = try Checkpoint.state(of: aware.teacherCheckpoint)
-            return (state, try JobSpec.parse(state.jobSpec, file: "\(aware.teacherCheckpoint) (its job_spec)"))
-        }
-        guard state.modelFingerprint == teacher.fingerprint else {
+        let summary = try naming("compression_aware.teacher_checkpoint", in: file) { try Checkpoint.summary(of: aware.teacherCheckpoint) }
+        guard summary.state.modelFingerprint == teacher.fingerprint else {
             throw JobSpecError(file: file, keyPath: "compression_aware.teacher_checkpoint",
                                problem: "'\(aware.teacherCheckpoint)' was trained on another model than teacher_model '\(aware.teacherModel)'")
         }
         let teacherLayout = try naming("compression_aware.teacher_checkpoint", in: file) {
-            try AdapterLayout(spec: teacherSpec.adapter, config: teacher.config)
+            try AdapterLayout(stored: summary.adapters, config: teacher.config)
         }
-        if aware.inherit, teacherLayout.entries != (try AdapterLayout(spec: adapter.withoutRecovery, config: student.config)).entries {
+        let teacherAdapter = teacherLayout.spec
+        if aware.inherit, !teacherLayout.adapts(like: try AdapterLayout(spec: adapter.withoutRecovery, config: student.config)) {
             throw JobSpecError(file: file, keyPath: "adapter",
-                               problem: "inheriting needs the teacher's adapter (\(teacherSpec.adapter.kind.rawValue) rank \(teacherSpec.adapter.rank) on \(teacherSpec.adapter.targets.map(\.rawValue).joined(separator: ", "))) with the same kind, rank, alpha, targets and layers")
+                               problem: "inheriting needs the teacher's adapter (\(teacherAdapter.kind) rank \(teacherAdapter.rank) on \(teacherAdapter.targets.map(\.rawValue).joined(separator: ", "))) with the same kind, rank, alpha, targets and layers")
         }
         return Teacher(model: teacher, layout: teacherLayout, checkpoint: aware.teacherCheckpoint)
     }

@@ -218,14 +218,14 @@ public struct JobSpec: Sendable {
         guard batch.global % batch.micro == 0 else {
             throw r.error("batch.global", "\(batch.global) is not a multiple of batch.micro \(batch.micro)")
         }
-        if adapter.sparsity != nil, adapter.kind != .sparseLora {
-            throw r.error("adapter.sparsity", "applies to sparse-lora only (this adapter is \(adapter.kind.rawValue))")
+        if adapter.sparsity != nil, !adapter.kind.method.isMasked {
+            throw r.error("adapter.sparsity", "applies to \(AdapterKinds.names { $0.isMasked }) only (this adapter is \(adapter.kind))")
         }
         if adapter.recovery != nil, compressionAware == nil {
             throw r.error("adapter.recovery", "is CA-LoRA's recovery module: it needs a compression_aware section")
         }
-        if compressionAware != nil, adapter.kind == .sparseLora {
-            throw r.error("compression_aware", "supports lora and tt-lora adapters")
+        if compressionAware != nil, !adapter.kind.method.takesRecovery {
+            throw r.error("compression_aware", "supports \(AdapterKinds.names { $0.takesRecovery }) adapters")
         }
     }
 

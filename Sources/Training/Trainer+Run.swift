@@ -29,7 +29,7 @@ public struct RunOutcome: Sendable {
 }
 
 extension Trainer {
-    public var checkpointDirectory: String { (spec.output as NSString).appendingPathComponent("checkpoints") }
+    public var checkpointDirectory: String { spec.checkpointDirectory }
     public var metricsPath: String { (spec.output as NSString).appendingPathComponent("metrics.h5") }
 
     /// Trains from where `resume` says to `schedule.total_steps`, logging metrics and writing

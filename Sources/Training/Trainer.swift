@@ -35,8 +35,6 @@ public final class Trainer {
         let memory = try communicator.nodeWeightMemory()
         model = LlamaModel(weights: try weights ?? LlamaWeights(file: resolved.model, memory: memory), maxTokens: spec.batch.micro * spec.batch.maxLength,
                            maxSequenceLength: spec.batch.maxLength, trainable: true, recompute: spec.recompute)
-        adapters = AdapterSet(layout: resolved.layout, maxRows: spec.batch.maxLength)
-        model.linearHook = adapters
         optimizer = AdamW(count: resolved.layout.parameterCount, settings: spec.optimizer.adam)
         reducer = GradientReducer(communicator: communicator, microBatchesPerStep: spec.batch.global / spec.batch.micro, mode: spec.reduction)
         sampler = ExampleSampler(exampleCount: resolved.train.count, seed: spec.seed)
@@ -45,10 +43,10 @@ public final class Trainer {
                                     maxTokens: spec.batch.micro * spec.batch.maxLength,
                                     maxSequenceLength: spec.batch.maxLength, memory: memory)
         }
-        if communicator.isRoot {
-            adapters.initialize(seed: spec.seed)
-            if spec.compressionAware?.inherit == true { teacher?.inherit(into: adapters) }
-        }
+        // Rank 0's starting adapters, broadcast below; the others' are overwritten.
+        adapters = communicator.isRoot ? .starting(resolved.layout, spec: spec, model: model, teacher: teacher?.adapters)
+            : AdapterSet(layout: resolved.layout, maxRows: spec.batch.maxLength)
+        model.linearHook = adapters
         try broadcastParameters()
     }
 

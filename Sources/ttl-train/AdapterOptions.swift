@@ -4,16 +4,16 @@ import Llama
 
 /// The adapter settings shared by `adapters` and `bench` (a job spec says the same in YAML).
 struct AdapterOptions: ParsableArguments {
-    @Option(name: .customLong("adapter"), help: ArgumentHelp("Adapter kind: lora, tt-lora or sparse-lora.", valueName: "kind"))
-    var kind: String?
+    @Option(name: .customLong("adapter"), help: ArgumentHelp("Adapter kind.", valueName: "kind"))
+    var kind: AdapterSpec.Kind?
 
     @Option(name: .long, help: "Rank r (LoRA) or TT rank (TT-LoRA).")
     var rank = 8
 
-    @Option(name: .long, help: "Scale α: ΔW = (α/r)·B·A for LoRA, α·TT(cores) for TT-LoRA. (default: 2·rank for LoRA and sparse LoRA, 1 for TT-LoRA)")
+    @Option(name: .long, help: "Scale α: ΔW = (α/r)·B·A for LoRA, α·TT(cores) for TT-LoRA. (default: the kind's — 2·rank, 1 for TT-LoRA)")
     var alpha: Float?
 
-    @Option(name: .long, help: "LoRA dropout on the adapter input while training (lora, sparse-lora).")
+    @Option(name: .long, help: "LoRA dropout on the adapter input while training (\(AdapterKinds.names { $0.takesDropout })).")
     var dropout: Float = 0
 
     @Option(name: .long, help: ArgumentHelp("Comma-separated PEFT target names.", valueName: "q_proj,v_proj,…"))
@@ -26,10 +26,10 @@ struct AdapterOptions: ParsableArguments {
     var tensorTrainFactors: String?
 
     @Option(name: .customLong("tt-init"), help: "TT-LoRA initialisation: zero-delta (ΔW = 0 at step 0) or random (the reference code's).")
-    var tensorTrainInitialization = "zero-delta"
+    var tensorTrainInitialization = AdapterSpec.TensorTrainInitialization.zeroDelta
 
-    @Option(name: .customLong("tt-path"), help: "TT-LoRA path: reconstruct or contract (default: the cheaper by FLOP count, per call).")
-    var tensorTrainPath: String?
+    @Option(name: .customLong("tt-path"), help: "TT-LoRA path (default: the cheaper by FLOP count, per call).")
+    var tensorTrainPath: TensorTrain.Path?
 
     @Option(name: .long, help: "Sparse LoRA: final sparsity of A and B, in [0, 1).")
     var sparsity: Double?
@@ -46,23 +46,11 @@ struct AdapterOptions: ParsableArguments {
     /// The spec these options describe, or nil without `--adapter`; bad values name the option.
     func spec() throws -> AdapterSpec? {
         guard let kind else { return nil }
-        guard let parsedKind = AdapterSpec.Kind(rawValue: kind) else {
-            throw AdapterSpecError(setting: "--adapter", problem: "unknown kind '\(kind)' (expected \(AdapterSpec.Kind.allCases.map(\.rawValue).joined(separator: " or ")))")
-        }
-        guard let initialization = AdapterSpec.TensorTrainInitialization(rawValue: tensorTrainInitialization) else {
-            throw AdapterSpecError(setting: "--tt-init", problem: "unknown initialisation '\(tensorTrainInitialization)' (expected zero-delta or random)")
-        }
-        let path = try tensorTrainPath.map { name -> TensorTrain.Path in
-            guard let path = TensorTrain.Path(rawValue: name) else {
-                throw AdapterSpecError(setting: "--tt-path", problem: "unknown path '\(name)' (expected reconstruct or contract)")
-            }
-            return path
-        }
         return AdapterSpec(
-            kind: parsedKind, rank: rank, alpha: alpha ?? parsedKind.defaultAlpha(rank: rank),
+            kind: kind, rank: rank, alpha: alpha ?? kind.defaultAlpha(rank: rank),
             targets: try AdapterSpec.targets(named: list(targets)), layers: try layers.map { try integers($0, option: "--layers") },
             dropout: dropout,
-            tensorTrainFactors: try factorOverrides(), tensorTrainInitialization: initialization, tensorTrainPath: path,
+            tensorTrainFactors: try factorOverrides(), tensorTrainInitialization: tensorTrainInitialization, tensorTrainPath: tensorTrainPath,
             sparsity: sparsity.map { SparsitySchedule(final: $0, startStep: sparsityStart, endStep: sparsityEnd, every: sparsityEvery) })
     }
 
@@ -93,3 +81,15 @@ struct AdapterOptions: ParsableArguments {
         return overrides
     }
 }
+
+extension AdapterSpec.Kind: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(rawValue: argument)
+    }
+
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+extension AdapterSpec.TensorTrainInitialization: ExpressibleByArgument {}
+
+extension TensorTrain.Path: ExpressibleByArgument {}

@@ -19,7 +19,7 @@ struct AdaptersCommand: ParsableCommand {
 
     func run() throws {
         let config = try ModelFile(path: model).config
-        guard let spec = try adapter.spec() else { throw ValidationError("give --adapter lora or --adapter tt-lora") }
+        guard let spec = try adapter.spec() else { throw ValidationError("give --adapter (\(AdapterKinds.names()))") }
         let layout = try AdapterLayout(spec: spec, config: config)
         var baseline = spec
         baseline.kind = .lora
@@ -38,7 +38,7 @@ struct AdaptersCommand: ParsableCommand {
             let entries = layout.entries.filter { $0.site == site }
             let loraEntries = lora.entries.filter { $0.site == site }
             guard let first = entries.first else { continue }
-            let ttShape = first.tensorTrain.map { $0.modes.map(String.init).joined(separator: "·") } ?? "-"
+            let ttShape = first.attributes["tt_shape"].map { $0.map(String.init).joined(separator: "·") } ?? "-"
             rows.append([site.rawValue, "\(first.outFeatures)×\(first.inFeatures)", ttShape, "\(trainable(first))",
                          "\(entries.count)", "\(entries.reduce(0) { $0 + trainable($1) })",
                          "\(loraEntries.reduce(0) { $0 + $1.parameterCount })"])
@@ -49,7 +49,7 @@ struct AdaptersCommand: ParsableCommand {
         }
         let total = layout.entries.reduce(0) { $0 + trainable($1) }
         print("total_parameters=\(total)")
-        if spec.kind == .sparseLora { print("dense_parameters=\(layout.parameterCount)") }
+        if spec.kind.method.isMasked { print("dense_parameters=\(layout.parameterCount)") }
         print("lora_r\(compareRank)_parameters=\(lora.parameterCount)")
         print("fraction_of_lora=\(String(format: "%.4f", Double(total) / Double(lora.parameterCount)))")
         print("fraction_of_model=\(String(format: "%.6f", Double(total) / Double(config.parameterCount)))")

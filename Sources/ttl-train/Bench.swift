@@ -77,7 +77,7 @@ struct Bench: ParsableCommand {
         var adapterLines: [String] = []
         if let spec = try adapter.spec() {
             let adapters = AdapterSet(layout: try AdapterLayout(spec: spec, config: config), maxRows: seq)
-            adapters.initialize(seed: 1)
+            adapters.initialize(seed: 1, model: llama)
             if let schedule = spec.sparsity { adapters.prune(step: schedule.endStep) }
             llama.linearHook = adapters
             let adapted = try time(trainStep)

@@ -4,7 +4,8 @@ import Foundation
 /// Starts `ttl-train`. `train` is the default subcommand (`ttl-train JOB.yaml`), so a mistyped
 /// command would otherwise be taken as train's job argument ("Unexpected argument") or, with
 /// `--help`, print train's help and succeed. A first word that is neither a command nor a file is
-/// refused here with a suggestion and exit status 2 (a usage error, as for any bad option).
+/// refused here with a suggestion and exit status 2 (a usage error, as for any bad option). A bad
+/// option value is one line too (ArgumentParser would add its help and usage lines).
 @main
 enum EntryPoint {
     static func main() {
@@ -13,7 +14,17 @@ enum EntryPoint {
             FileHandle.standardError.write(Data("Error: \(problem)\n".utf8))
             exit(2)
         }
-        TTLTrain.main()
+        do {
+            var command = try TTLTrain.parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            let code = TTLTrain.exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data("Error: \(TTLTrain.message(for: error))\n".utf8))
+                exit(code.rawValue)
+            }
+            TTLTrain.exit(withError: error)
+        }
     }
 
     static var commandNames: [String] {

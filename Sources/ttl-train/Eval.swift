@@ -1,21 +1,24 @@
+import Adapters
 import ArgumentParser
 import Distributed
 import Dispatch
 import Foundation
 import Kernels
+import Llama
 import Training
 
 /// `ttl-train eval JOB.yaml`: loss and accuracy of the base model alone (zero-shot), with the
 /// adapters of a checkpoint, or with the adapters as the job starts (`--initial`: for a
 /// compression-aware job, the compressed model with the inherited adapter), on any split; under
-/// mpirun the ranks share the examples.
+/// mpirun the ranks share the examples. It runs an `InferenceModel`: no optimizer, no activations
+/// for a backward, and no CA-LoRA teacher model.
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a checkpoint's adapters, the base model alone (--zero-shot) or the job's starting adapters (--initial) on a split of the job's data.")
 
     @OptionGroup var options: JobOptions
 
-    @Option(help: ArgumentHelp("A checkpoint of this job (default: the newest in the job's output that verifies).", valueName: "path"))
+    @Option(help: ArgumentHelp("A checkpoint trained on the job's model (default: the newest in the job's output that verifies).", valueName: "path"))
     var checkpoint: String?
 
     @Flag(name: .customLong("zero-shot"), help: "Evaluate the base model without adapters.")
@@ -30,8 +33,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Examples to evaluate, from the start of the split (default: all).")
     var examples: Int?
 
-    @Option(help: "Compute threads per rank (matrix products, attention, activations, cross-entropy). (default: this machine's cores ÷ ranks on it)")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
         if [zeroShot, initial, checkpoint != nil].filter({ $0 }).count > 1 {
@@ -41,15 +43,20 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let world = try MPICommunicator.world()
-        ComputeThreads.set(threads ?? RankThreads.automatic)
-        let (trainer, source, name, count) = try agreeing(world) {
-            let trainer = try Trainer(spec: try options.load(), file: options.job, communicator: world)
-            let name = split ?? trainer.spec.evalSplit
-            let available = try trainer.resolved.dataset.split(name).count
-            return (trainer, try loadAdapters(into: trainer), name, min(examples ?? available, available))
+        threads.apply()
+        let (evaluation, inference, source, name, count) = try agreeing(world) {
+            let spec = try options.load()
+            let resolved = try spec.resolve(file: options.job)
+            let weights = try LlamaWeights(file: resolved.model, memory: try world.nodeWeightMemory())
+            let inference = InferenceModel(weights: weights, fingerprint: resolved.model.fingerprint,
+                                           maxTokens: spec.batch.micro * spec.batch.maxLength, maxSequenceLength: spec.batch.maxLength)
+            let name = split ?? spec.evalSplit
+            let available = try resolved.dataset.split(name).count
+            return (Evaluation(dataset: resolved.dataset, task: spec.task, communicator: world), inference,
+                    try attachAdapters(to: inference, spec: spec, resolved: resolved), name, min(examples ?? available, available))
         }
         let started = DispatchTime.now().uptimeNanoseconds
-        let (loss, accuracy) = try trainer.evaluate(split: name, examples: count)
+        let (loss, accuracy) = try evaluation.run(inference.model, split: name, examples: count)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         guard world.isRoot else { return }
         print("adapters=\(source)")
@@ -61,24 +68,31 @@ struct Eval: ParsableCommand {
         print("examples_per_s=\(String(format: "%.2f", Double(count) / seconds))")
     }
 
-    /// Puts the adapters to evaluate in place (none for zero-shot) and says where they came from.
-    private func loadAdapters(into trainer: Trainer) throws -> String {
-        let fingerprint = trainer.resolved.model.fingerprint
-        if zeroShot {
-            trainer.model.linearHook = nil
-            return "zero-shot (no adapter)"
-        }
+    /// Attaches the adapters to evaluate (none for zero-shot) and says where they came from.
+    private func attachAdapters(to inference: InferenceModel, spec: JobSpec, resolved: JobSpec.Resolved) throws -> String {
+        if zeroShot { return "zero-shot (no adapter)" }
         if initial {
-            return trainer.spec.compressionAware?.inherit == true ? "initial (inherited from \(trainer.spec.compressionAware!.teacherCheckpoint))" : "initial"
+            let inheriting = spec.compressionAware?.inherit == true
+            let teacher = try resolved.teacher.flatMap { teacher in
+                inheriting ? try Checkpoint.adapters(of: teacher.checkpoint, config: teacher.model.config,
+                                                     modelFingerprint: teacher.model.fingerprint, maxRows: spec.batch.maxLength) : nil
+            }
+            inference.attach(.starting(resolved.layout, spec: spec, model: inference.model, teacher: teacher))
+            return inheriting ? "initial (inherited from \(spec.compressionAware!.teacherCheckpoint))" : "initial"
         }
         if let checkpoint {
-            _ = try Checkpoint.read(checkpoint, into: trainer.adapters, optimizer: trainer.optimizer, modelFingerprint: fingerprint)
+            try inference.load(checkpoint: checkpoint)
             return checkpoint
         }
-        guard let found = Checkpoint.resumeNewest(in: trainer.checkpointDirectory, adapters: trainer.adapters, optimizer: trainer.optimizer,
-                                                  modelFingerprint: fingerprint) else {
-            throw TrainerError(problem: "\(trainer.checkpointDirectory) has no usable checkpoint: pass --checkpoint PATH or --zero-shot")
+        var skipped: [String] = []
+        for path in Checkpoint.list(spec.checkpointDirectory) {
+            do {
+                try inference.load(checkpoint: path)
+                return path
+            } catch {
+                skipped.append("\(error)")
+            }
         }
-        return found.path
+        throw TrainerError(problem: "\(spec.checkpointDirectory) has no usable checkpoint\(skipped.isEmpty ? "" : " (\(skipped.joined(separator: "; ")))"): pass --checkpoint PATH or --zero-shot")
     }
 }

@@ -8,8 +8,9 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write a checkpoint's adapters as a PEFT LoRA adapter (adapter_model.safetensors, adapter_config.json, a README.md model card).",
         discussion: """
-            LoRA exports as it is, sparse LoRA as a dense LoRA (pruned entries are zeros), TT-LoRA exactly as a \
-            LoRA of its tensor-train rank (the cores split at the input/output boundary). Load it with \
+            Each adapter kind writes its own PEFT form: LoRA as it is, sparse LoRA as a dense LoRA (pruned \
+            entries are zeros), TT-LoRA exactly as a LoRA of its tensor-train rank (the cores split at the \
+            input/output boundary), and so on (README, "Export"). Load it with \
             PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), DIR). The model card names the \
             weights the adapter was trained on (fingerprint and source) and says when they are not BASE's own.
             """)
@@ -17,18 +18,19 @@ struct ExportCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The checkpoint (HDF5).", valueName: "checkpoint.h5"))
     var checkpoint: String
 
-    @Option(help: "Export format; peft is the one there is.")
-    var format: String = "peft"
+    /// What `export` can write.
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case peft
+    }
+
+    @Option(help: "Export format.")
+    var format: Format = .peft
 
     @Option(help: ArgumentHelp("Directory to write (created if missing).", valueName: "dir"))
     var out: String
 
     @Option(name: .customLong("base-model"), help: "Hugging Face id of the model the base .h5 was imported from (adapter_config.json's base_model_name_or_path).")
     var baseModel = "HuggingFaceTB/SmolLM2-135M-Instruct"
-
-    func validate() throws {
-        guard format == "peft" else { throw ValidationError("--format: unknown format '\(format)' (expected peft)") }
-    }
 
     func run() throws {
         let result = try PEFTExport.write(checkpoint: checkpoint, to: out, baseModel: baseModel)

@@ -21,8 +21,7 @@ struct Perplexity: ParsableCommand {
     @Option(name: .long, help: "Window length in tokens; each window is evaluated on its own. (default: 2048, or the model's context if shorter)")
     var ctx: Int?
 
-    @Option(name: .long, help: "Compute threads (matrix products, attention, activations, cross-entropy).")
-    var threads = 1
+    @OptionGroup var threads: ThreadOptions
 
     @Option(help: ArgumentHelp("Apply this checkpoint's adapters (trained on this model).", valueName: "checkpoint.h5"))
     var checkpoint: String?
@@ -32,7 +31,6 @@ struct Perplexity: ParsableCommand {
 
     func validate() throws {
         guard (ctx ?? 2) >= 2 else { throw ValidationError("--ctx must be at least 2 (one token predicts the next)") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
@@ -42,10 +40,11 @@ struct Perplexity: ParsableCommand {
         }
         let ctx = ctx ?? min(2048, file.config.contextLength)
         let tokens = try TokenFile.read(ids, vocabulary: file.config.vocabSize)
-        ComputeThreads.set(threads)
+        threads.apply()
         let window = min(ctx, tokens.count)
-        let llama = LlamaModel(weights: try LlamaWeights(file: file), maxTokens: window, maxSequenceLength: window, trainable: false)
-        if let checkpoint { llama.linearHook = try Self.adapters(from: checkpoint, model: file, rows: window) }
+        let inference = InferenceModel(weights: try LlamaWeights(file: file), fingerprint: file.fingerprint, maxTokens: window, maxSequenceLength: window)
+        if let checkpoint { try inference.load(checkpoint: checkpoint) }
+        let llama = inference.model
         let (total, count) = try llama.windowedLoss(of: tokens, window: window)
         let lastBatch = llama.batch!
         let lastLogits = llama.logits(row: lastBatch.count - 1)
@@ -60,18 +59,6 @@ struct Perplexity: ParsableCommand {
         print("tokens=\(tokens.count)")
         print("perplexity=\(String(format: "%.6f", Foundation.exp(total / Double(count))))")
         print("top5=" + top5.map(String.init).joined(separator: ","))
-    }
-}
-
-extension Perplexity {
-    /// The adapters of `checkpoint`, laid out by the job spec it records, checked against `model`.
-    static func adapters(from checkpoint: String, model: ModelFile, rows: Int) throws -> AdapterSet {
-        let spec = try JobSpec.parse(try Checkpoint.state(of: checkpoint).jobSpec, file: "\(checkpoint) (its job_spec)")
-        let layout = try AdapterLayout(spec: spec.adapter, config: model.config)
-        let adapters = AdapterSet(layout: layout, maxRows: rows)
-        _ = try Checkpoint.read(checkpoint, into: adapters, optimizer: AdamW(count: layout.parameterCount, settings: AdamW.Settings()),
-                                modelFingerprint: model.fingerprint)
-        return adapters
     }
 }
 

@@ -43,8 +43,7 @@ struct Sweep: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The results file (HDF5; ttl-train-sweep format).", valueName: "path"))
     var out: String
 
-    @Option(help: "Compute threads per rank (matrix products, attention, activations, cross-entropy). (default: this machine's cores ÷ ranks on it)")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
         guard examples >= 1 else { throw ValidationError("--examples must be at least 1") }
@@ -54,7 +53,7 @@ struct Sweep: ParsableCommand {
 
     func run() throws {
         let world = try MPICommunicator.world()
-        ComputeThreads.set(threads ?? RankThreads.automatic)
+        threads.apply()
         let (sweep, named) = try agreeing(world) { () -> (CompressionSweep, [(String, CompressionPlan)]) in
             let file = try ModelFile(path: model)
             let named = try planFiles().map { ($0.name, try CompressionPlan.load(path: $0.path, config: file.config)) }

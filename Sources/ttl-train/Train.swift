@@ -18,23 +18,22 @@ struct Train: ParsableCommand {
 
     @Option(help: ArgumentHelp("Continue from 'auto' (the newest checkpoint that verifies, or a fresh start if there is none) or from a checkpoint file.",
                                valueName: "auto|path"))
-    var resume: String?
+    var resume: ResumeMode?
 
     @Flag(help: "On resume, continue even if the job spec changed settings that alter the run's math (each change is printed and recorded in metrics.h5).")
     var allowChanges = false
 
-    @Option(help: "Compute threads per rank (matrix products, attention, activations, cross-entropy). (default: this machine's cores ÷ ranks on it)")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         let world = try MPICommunicator.world()
-        let threadCount = threads ?? RankThreads.automatic
-        ComputeThreads.set(threadCount)
+        let threadCount = threads.count
+        threads.apply()
         let (trainer, lock) = try agreeing(world) {
             let trainer = try Trainer(spec: try options.load(), file: options.job, communicator: world)
             return (trainer, world.isRoot ? try OutputLock(directory: trainer.spec.output) : nil)
         }
-        let mode: ResumeMode = resume.map { $0 == "auto" ? .auto : .checkpoint($0) } ?? .fresh
+        let mode = resume ?? .fresh
         let hosts = try world.allgather(Array(ProcessInfo.processInfo.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
         let printer = ProgressPrinter()
         if world.isRoot {
@@ -71,5 +70,12 @@ struct Train: ParsableCommand {
             if world.size > 1 { world.abort("\(error)", exitCode: 1) }
             throw error
         }
+    }
+}
+
+/// `--resume auto` or `--resume PATH`.
+extension ResumeMode: ExpressibleByArgument {
+    public init?(argument: String) {
+        self = argument == "auto" ? .auto : .checkpoint(argument)
     }
 }

@@ -32,7 +32,7 @@ final class AdapterModelTests: XCTestCase {
                                sparsity: kind == .sparseLora ? SparsitySchedule(final: 0.5, startStep: 0, endStep: 10, every: 5) : nil,
                                recovery: recovery)
         let set = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
-        set.initialize(seed: 3)
+        set.initialize(seed: 3, model: try model())
         if active {
             randomize(set) { _ in (kind == .ttLora ? [] : ["B"]) + (recovery == nil ? [] : ["recovery_A2"]) }
         }
@@ -142,10 +142,11 @@ final class AdapterModelTests: XCTestCase {
             }
         }
         var y = [Float](repeating: 0, count: 3 * outFeatures)
+        let base = try model().frozenLinear(layer: entry.layer, site: entry.site)
         x.withUnsafeBufferPointer { input in
             y.withUnsafeMutableBufferPointer { output in
                 set.forward(LinearCall(layer: entry.layer, site: entry.site, firstRow: 0, rows: 3, inFeatures: inFeatures, outFeatures: outFeatures),
-                            input: input.baseAddress!, output: output.baseAddress!)
+                            input: input.baseAddress!, output: output.baseAddress!, base: base)
             }
         }
         for (actual, reference) in zip(y, expected) { XCTAssertEqual(Double(actual), reference, accuracy: 1e-5) }
@@ -167,9 +168,9 @@ final class AdapterModelTests: XCTestCase {
         XCTAssertTrue(try allLogits(model) != first)
     }
 
-    private func checkGradients(_ set: AdapterSet) throws {
+    private func checkGradients(_ set: AdapterSet, tensors: Set<String>? = nil) throws {
         let label = "\(set.layout.spec.kind) \(set.layout.spec.tensorTrainPath.map { "\($0)" } ?? "")"
-        try assertParameterGradientsMatchFiniteDifferences(set, model: try model(), batch: batch, label: label)
+        try assertParameterGradientsMatchFiniteDifferences(set, model: try model(), batch: batch, label: label, tensors: tensors)
         let gradient = set.gradients.array()
         XCTAssertTrue(set.layout.entries.allSatisfy { entry in
             entry.tensors.allSatisfy { tensor in gradient[tensor.range].contains { $0 != 0 } }

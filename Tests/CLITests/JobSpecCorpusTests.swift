@@ -41,7 +41,7 @@ final class JobSpecCorpusTests: XCTestCase {
             Case(overrides: ["task=regression"], expected: "task: expected one of classification, lm, got 'regression'"),
             Case(overrides: ["task=lm"], expected: "task: 'lm' but"),
             Case(edit: replace("task: classification\n", ""), expected: "task: is required"),
-            Case(overrides: ["adapter.kind=dora"], expected: "adapter.kind:"),
+            Case(overrides: ["adapter.kind=vera"], expected: "adapter.kind:"),
             Case(overrides: ["adapter.rank=0"], expected: "adapter.rank: must be in 1...4096, got 0"),
             Case(overrides: ["adapter.rank=1.5"], expected: "adapter.rank: expected an integer"),
             Case(overrides: ["adapter.targets=[q_proj, qkv]"], expected: "adapter.targets: unknown target 'qkv'"),

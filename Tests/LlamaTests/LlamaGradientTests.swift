@@ -95,14 +95,14 @@ private final class OutputPerturbation: LinearHook {
         }
     }
 
-    func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, base: FrozenLinear) {
         guard call.layer == layer, call.site == site, scale != 0 else { return }
         let first = call.firstRow * call.outFeatures
         for index in 0..<(call.rows * call.outFeatures) { output[index] += scale * direction[first + index] }
     }
 
     func backward(_ call: LinearCall, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>) {
+                  inputGradient: UnsafeMutablePointer<Float>, base: FrozenLinear) {
         guard call.layer == layer, call.site == site else { return }
         let first = call.firstRow * call.outFeatures
         for index in 0..<(call.rows * call.outFeatures) { recordedGradient[first + index] = outputGradient[index] }

@@ -13,11 +13,18 @@ final class CheckpointTests: XCTestCase {
         directory = try TemporaryDirectory()
     }
 
+    private func tinyModel() throws -> LlamaModel {
+        let path = directory.path("tiny.h5")
+        if !FileManager.default.fileExists(atPath: path) { try ModelWriter.writeRandom(to: path, config: .tiny, seed: 5) }
+        return LlamaModel(weights: try LlamaWeights(file: try ModelFile(path: path)), maxTokens: 8, maxSequenceLength: 8, trainable: false)
+    }
+
     private func adapters(_ kind: AdapterSpec.Kind, seed: UInt64) throws -> (AdapterSet, AdamW) {
         let spec = AdapterSpec(kind: kind, rank: 3, alpha: 4, targets: [.qProj, .downProj],
                                sparsity: kind == .sparseLora ? SparsitySchedule(final: 0.5, startStep: 0, endStep: 4, every: 2) : nil)
         let set = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
-        set.initialize(seed: seed)
+        let model = try tinyModel()
+        set.initialize(seed: seed, model: model)
         var generator = SplitMix64(seed: seed)
         for index in 0..<set.parameters.count { set.parameters.pointer[index] = generator.nextFloat(in: -1..<1) }
         set.prune(step: 4)
@@ -103,7 +110,7 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(summary.datasets, 2 * 2 * set.layout.entries.count + 2)
         for entry in set.layout.entries {
             let stored = try XCTUnwrap(summary.adapters.first { $0.target == entry.target })
-            XCTAssertEqual(stored.module, entry.site.modulePath)
+            XCTAssertEqual(stored.site, entry.site)
             XCTAssertEqual(stored.rank, entry.rank)
             for tensor in entry.tensors {
                 let read = try XCTUnwrap(stored.tensor(tensor.name))

@@ -1,0 +1,58 @@
+import Adapters
+import Distributed
+import Foundation
+import HDF5
+import Llama
+import TestSupport
+import Training
+import XCTest
+
+/// Checkpoints written by ttl-train before adapter kinds became plug-ins (format 1, committed in
+/// Tests/Fixtures/checkpoints-v1 with the logits `ttl-train perplexity --logits-out` gave then on
+/// the tiny model and `ids.txt`) still load: for inference by the layout their own adapter groups
+/// record — the job spec they carry names files that no longer exist — and for a resume into
+/// today's trainer.
+final class OldCheckpointTests: XCTestCase {
+    private let fixtures = Repository.path("Tests/Fixtures/checkpoints-v1")
+
+    private func ids() throws -> [Int32] {
+        try String(contentsOfFile: "\(fixtures)/ids.txt", encoding: .utf8).split(whereSeparator: \.isWhitespace).map { Int32($0)! }
+    }
+
+    func testEveryKindLoadsForInferenceAndGivesTheLogitsItGaveThen() throws {
+        let directory = try TemporaryDirectory()
+        let job = try TinyJob(directory: directory)
+        let file = try ModelFile(path: job.modelPath)
+        let tokens = try ids()
+        for kind in ["lora", "tt-lora", "sparse-lora"] {
+            let inference = InferenceModel(weights: try LlamaWeights(file: file), fingerprint: file.fingerprint,
+                                           maxTokens: tokens.count, maxSequenceLength: tokens.count)
+            let adapters = try inference.load(checkpoint: "\(fixtures)/\(kind).h5")
+            XCTAssertEqual(adapters.layout.spec.kind.rawValue, kind)
+            XCTAssertEqual(adapters.layout.entries.map(\.site), [.qProj, .vProj, .downProj, .qProj, .vProj, .downProj])
+            try inference.model.forward(TokenBatch(sequences: [tokens]))
+            let logits = inference.model.logits(rows: 0..<tokens.count)
+            let expected = try HDF5File.open("\(fixtures)/\(kind)-logits.h5").root.read("logits", as: Float.self)
+            XCTAssertEqual(logits, expected, "\(kind): the same bits as when it was written")
+            inference.attach(nil)
+            try inference.model.forward(TokenBatch(sequences: [tokens]))
+            XCTAssertNotEqual(inference.model.logits(rows: 0..<tokens.count), expected, "\(kind): the adapters matter")
+        }
+    }
+
+    func testEveryKindResumesIntoTodaysTrainer() throws {
+        let directory = try TemporaryDirectory()
+        let job = try TinyJob(directory: directory)
+        let extras = ["lora": ", dropout: 0.1", "tt-lora": "", "sparse-lora": ", sparsity: {final: 0.5, start_step: 1, end_step: 2, every: 1}"]
+        for (kind, extra) in extras.sorted(by: { $0.key < $1.key }) {
+            let spec = try JobSpec.parse(job.yaml(kind: kind, steps: 4, output: directory.path("run-\(kind)"), extra: extra), file: "\(kind).yaml")
+            let trainer = try Trainer(spec: spec, file: "\(kind).yaml", communicator: SingleProcessCommunicator())
+            let state = try Checkpoint.read("\(fixtures)/\(kind).h5", into: trainer.adapters, optimizer: trainer.optimizer,
+                                            modelFingerprint: trainer.resolved.model.fingerprint, maxStep: 4)
+            XCTAssertEqual(state.step, 2, kind)
+            XCTAssertEqual(trainer.optimizer.steps, 2, kind)
+            let loss = try trainer.step(2).loss
+            XCTAssertTrue(loss.isFinite && loss > 0, kind)
+        }
+    }
+}
