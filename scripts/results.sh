@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The README's results table, reproduced: trains the three sentiment jobs on 2 ranks (or continues
+# The README's results table, reproduced: trains the four sentiment jobs on 2 ranks (or continues
 # them with --resume auto, so a finished run is not repeated), evaluates the base model alone
 # (zero-shot) and each trained adapter on the test split (1,057 reviews), times 6 training steps
 # of each job on an idle machine, prints a markdown table, and redraws the README's plots
 # (docs/analysis/, by scripts/analyze.py).
 #
-#   scripts/results.sh            (RANKS=2 SPLIT=test; about 40 minutes on 2 cores)
+#   scripts/results.sh            (RANKS=2 SPLIT=test; about 50 minutes on 2 cores)
 source "$(dirname "$0")/experiment.sh"
 
-jobs=(lora ttlora sparse-lora)
+jobs=(lora ttlora sparse-lora dora)
 out=runs/results
 mkdir -p "$out"
 
@@ -28,7 +28,7 @@ import h5py
 out, ranks, jobs = sys.argv[1], sys.argv[2], sys.argv[3:]
 def values(path):
     return dict(line.split("=", 1) for line in open(path).read().splitlines() if "=" in line)
-names = {"lora": "LoRA r 8", "ttlora": "TT-LoRA r 4", "sparse-lora": "sparse LoRA r 8, 80 %"}
+names = {"lora": "LoRA r 8", "ttlora": "TT-LoRA r 4", "sparse-lora": "sparse LoRA r 8, 80 %", "dora": "DoRA r 8"}
 zero = values(f"{out}/eval-zero-shot.txt")
 print(f"| method | {zero['split']} accuracy ({zero['examples']} reviews) | {zero['split']} loss | trainable parameters | bytes all-reduced per step | training tokens/s ({ranks} ranks) |")
 print("|---|---|---|---|---|---|")

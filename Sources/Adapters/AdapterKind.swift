@@ -57,7 +57,7 @@ extension AdapterKind {
 /// The adapter kinds this ttl-train knows: the one registry. A new kind is one file and one
 /// entry here.
 public enum AdapterKinds {
-    public static let all: [any AdapterKind] = [LoRAKind(), SparseLoRAKind(), TensorTrainKind()]
+    public static let all: [any AdapterKind] = [LoRAKind(), SparseLoRAKind(), TensorTrainKind(), DoRAKind()]
 
     public static func named(_ name: String) -> (any AdapterKind)? {
         all.first { $0.name == name }

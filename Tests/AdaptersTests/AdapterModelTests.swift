@@ -71,7 +71,8 @@ final class AdapterModelTests: XCTestCase {
     }
 
     func testAdaptedModelEqualsMergingTheAdapterIntoTheBaseWeights() throws {
-        for (kind, path) in [(AdapterSpec.Kind.lora, nil), (.sparseLora, nil), (.ttLora, TensorTrain.Path.contract), (.ttLora, .reconstruct)] {
+        for (kind, path) in [(AdapterSpec.Kind.lora, nil), (.sparseLora, nil), (.ttLora, TensorTrain.Path.contract), (.ttLora, .reconstruct),
+                             (.dora, nil)] {
             let set = try adapters(kind, active: true, path: path)
             set.prune(step: 10)
             try checkMerge(set)
@@ -111,6 +112,9 @@ final class AdapterModelTests: XCTestCase {
         dropping.dropoutSeed = 17
         try checkGradients(dropping)
         try checkGradients(try adapters(.lora, active: true, recovery: Self.geluRecovery))
+        // DoRA's norm is a constant in backward (as in PEFT), so only the magnitude's gradient is
+        // the loss's true derivative; DoRATests checks A and B against that formula.
+        try checkGradients(try adapters(.dora, active: true), tensors: ["magnitude"])
         // TT-LoRA from its zero-delta start with a small last core: the reference's all-random
         // cores make ΔW as large as the weight, and GELU's curvature then puts the h = 1e-4
         // difference quotient's own error at the tolerance.

@@ -18,7 +18,8 @@ final class QuantizedTrainingTests: XCTestCase {
         let quantizedFile = try ModelFile(path: quantized)
         XCTAssertEqual(quantizedFile.storageDescription, "f32:5,q8_0:1,q4_0:14")
         try ModelWriter.write(to: decoded, config: quantizedFile.config, source: "decoded") { name, _ in try quantizedFile.read(name) }
-        for (kind, extra) in [("lora", ", dropout: 0.1"), ("tt-lora", ""), ("sparse-lora", ", sparsity: {final: 0.5, start_step: 1, end_step: 3, every: 1}")] {
+        for (kind, extra) in [("lora", ", dropout: 0.1"), ("tt-lora", ""), ("sparse-lora", ", sparsity: {final: 0.5, start_step: 1, end_step: 3, every: 1}"),
+                             ("dora", "")] {
             var trained: [Trainer] = []
             for model in [quantized, decoded] {
                 let text = job.yaml(kind: kind, steps: 4, output: directory.path("\(kind)-\((model as NSString).lastPathComponent)"), extra: extra)

@@ -67,7 +67,7 @@ final class TrainerTests: XCTestCase {
     }
 
     private static let kinds = [("lora", ", dropout: 0.1"), ("tt-lora", ""),
-                                ("sparse-lora", ", sparsity: {final: 0.5, start_step: 1, end_step: 12, every: 2}")]
+                                ("sparse-lora", ", sparsity: {final: 0.5, start_step: 1, end_step: 12, every: 2}"), ("dora", "")]
 
     /// 20 steps straight against 10 steps, a stop (as on SIGTERM) and a resume to 20 on another
     /// world size, both ways round: the same bits, and every step in metrics.h5 exactly once.

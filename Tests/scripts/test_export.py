@@ -1,7 +1,8 @@
 """`ttl-train export --format peft` against the safetensors format, read here by hand, and against
 the trained model: the exported LoRA merged into the base weights by numpy
 (scripts/reference_forward.py) reproduces the logits ttl-train computes with the checkpoint's
-adapters, for LoRA, sparse LoRA and TT-LoRA."""
+adapters, for LoRA, sparse LoRA, TT-LoRA and DoRA (merged as PEFT's DoRA layer does:
+W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per output row)."""
 import json
 import os
 import struct
@@ -59,6 +60,7 @@ KINDS = {
     "lora": "kind: lora, rank: 4, alpha: 8",
     "sparse-lora": "kind: sparse-lora, rank: 4, alpha: 8, sparsity: {final: 0.5, start_step: 1, end_step: 3, every: 1}",
     "tt-lora": "kind: tt-lora, rank: 3, alpha: 1.0",
+    "dora": "kind: dora, rank: 4, alpha: 8",
 }
 
 
@@ -95,24 +97,31 @@ output: {tmp_path / "run"}
     assert rank == (3 if kind == "tt-lora" else 4)
     header, tensors = read_safetensors(tmp_path / "peft" / "adapter_model.safetensors")
     assert header["__metadata__"]["format"] == "pt"
-    assert len(tensors) == 18
+    assert config["use_dora"] == (kind == "dora")
+    assert len(tensors) == (27 if kind == "dora" else 18)
     shapes = {"self_attn.q_proj": (48, 48), "self_attn.v_proj": (16, 48), "mlp.down_proj": (48, 80)}
     for layer in range(3):
         for module, (out_features, in_features) in shapes.items():
             prefix = f"base_model.model.model.layers.{layer}.{module}"
             assert tensors[prefix + ".lora_A.weight"].shape == (rank, in_features)
             assert tensors[prefix + ".lora_B.weight"].shape == (out_features, rank)
+            if kind == "dora":
+                assert tensors[prefix + ".lora_magnitude_vector"].shape == (out_features,)
     if kind == "sparse-lora":
         a = tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"]
         assert np.count_nonzero(a) == a.size // 2, "the pruned half exported as zeros"
 
-    # Merge as PEFT does (W += lora_alpha / r · B·A) and run the independent numpy forward.
+    # Merge as PEFT does (W += lora_alpha / r · B·A; DoRA then rescales each output row to its
+    # magnitude) and run the independent numpy forward.
     base_config, weights = reference_forward.load(str(model))
     scale = config["lora_alpha"] / rank
     for name in list(weights):
         prefix = "base_model.model." + name.removesuffix(".weight")
         if prefix + ".lora_A.weight" in tensors:
             weights[name] = weights[name] + scale * tensors[prefix + ".lora_B.weight"].astype(np.float64) @ tensors[prefix + ".lora_A.weight"].astype(np.float64)
+            if config["use_dora"]:
+                magnitude = tensors[prefix + ".lora_magnitude_vector"].astype(np.float64)
+                weights[name] = weights[name] * (magnitude / np.linalg.norm(weights[name], axis=1))[:, None]
     ids = [3, 17, 42, 8, 66, 23, 91, 5, 30, 12, 77, 50]
     (tmp_path / "ids.txt").write_text(" ".join(map(str, ids)))
     swift = ttl_train("perplexity", "--model", str(model), "--ids", str(tmp_path / "ids.txt"), "--checkpoint", str(checkpoint),
