@@ -29,13 +29,16 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Llama", dependencies: ["HDF5", "Kernels"]),
         .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),
-        .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "Yams"]),
-        .target(name: "Compression", dependencies: ["Training", "Distributed", "Adapters", "Llama", "Kernels", "HDF5", "Yams"]),
+        // Strict YAML (job specs, compression plans) and bounded text files.
+        .target(name: "SpecFiles", dependencies: ["Yams"]),
+        .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
+        .target(name: "Compression", dependencies: ["Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
+        .target(name: "Sweeps", dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "HDF5"]),
         .target(name: "Export", dependencies: ["Training", "Adapters", "Llama", "HDF5"]),
         .executableTarget(
             name: "ttl-train",
             dependencies: [
-                "HDF5", "Distributed", "Llama", "Adapters", "Training", "Compression", "Export",
+                "HDF5", "Distributed", "Llama", "Adapters", "SpecFiles", "Training", "Compression", "Sweeps", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -4,7 +4,7 @@ import Llama
 public struct AdapterSpec: Sendable, Equatable {
     /// An adapter kind by name: one of `AdapterKinds.all` (so a spec can only name a kind this
     /// ttl-train implements). Each kind's file adds its constant (`.lora`, `.dora`, …).
-    public struct Kind: Sendable, Hashable, CustomStringConvertible {
+    public struct Kind: Sendable, Hashable, RawRepresentable, CustomStringConvertible {
         public let rawValue: String
 
         /// The registered kind named `rawValue`, or nil.

@@ -1,6 +1,6 @@
 import Foundation
 import Llama
-import Training
+import SpecFiles
 import Yams
 
 /// Which base weights `ttl-train compress` decomposes, viewed how, at which ranks — read strictly
@@ -38,7 +38,7 @@ public struct CompressionPlan: Sendable {
     public static func load(path: String, config: LlamaConfig) throws -> CompressionPlan {
         switch TextFile.read(path, limit: SpecReader.maxDocumentBytes) {
         case .success(let text): return try parse(text, file: path, config: config)
-        case .failure(let error): throw JobSpecError(file: path, keyPath: "(file)", problem: error.problem)
+        case .failure(let error): throw SpecError(file: path, keyPath: "(file)", problem: error.problem)
         }
     }
 

@@ -1,5 +1,6 @@
 import Adapters
 import Foundation
+import HDF5
 import Training
 
 /// A checkpoint's adapters as a PEFT LoRA adapter directory — `adapter_model.safetensors` and
@@ -51,12 +52,12 @@ public enum PEFTExport {
             "use_dora": peft.useDora,
         ] as [String: Any] { config[key] = value }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try SafeTensors.encode(tensors, metadata: provenance.metadata)
-            .write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("adapter_model.safetensors")), options: .atomic)
-        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-            .write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("adapter_config.json")), options: .atomic)
-        try provenance.modelCard(method: peft.method, loraAlpha: peft.loraAlpha, modules: targetModules, layers: layers)
-            .write(toFile: (directory as NSString).appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
+        let file = { (name: String) in (directory as NSString).appendingPathComponent(name) }
+        try DurableFile.write(Array(try SafeTensors.encode(tensors, metadata: provenance.metadata)), to: file("adapter_model.safetensors"))
+        try DurableFile.write(Array(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])),
+                              to: file("adapter_config.json"))
+        try DurableFile.write(Array(provenance.modelCard(method: peft.method, loraAlpha: peft.loraAlpha, modules: targetModules, layers: layers).utf8),
+                              to: file("README.md"))
         return Result(kind: first.kind.rawValue, rank: peft.rank, loraAlpha: peft.loraAlpha, targets: adapters.count, targetModules: targetModules)
     }
 

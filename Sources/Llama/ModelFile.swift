@@ -22,9 +22,9 @@ import Kernels
 /// Opening checks the format, version, architecture, config and every weight's shape, so a bad
 /// file is refused with one line before any work starts.
 public final class ModelFile {
-    public static let formatName = "ttl-train-model"
-    /// The newest version this build reads; versions 1 (dense only) and 2 (Tucker factors) are read as well.
-    public static let formatVersion: Int64 = 3
+    /// Version 3 (quantized blocks) is the newest; versions 1 (dense only) and 2 (Tucker factors)
+    /// are read as well, and a writer stamps the lowest version its file needs.
+    public static let fileFormat = FileFormat(name: "ttl-train-model", version: 3, readable: 1...3)
 
     public let path: String
     public let config: LlamaConfig
@@ -53,11 +53,13 @@ public final class ModelFile {
     public init(path: String) throws {
         let file = try HDF5File.open(path)
         let attributes = file.root.attributes
-        let format = attributes.contains("format") ? try attributes.string("format") : "(none)"
-        guard format == Self.formatName else { throw ModelFileError.wrongFormat(file: path, found: format) }
-        let version = try attributes.value("format_version", as: Int64.self)
-        guard (1...Self.formatVersion).contains(version) else {
-            throw ModelFileError.unsupportedVersion(file: path, found: version, supported: Self.formatVersion)
+        let version: Int64
+        do {
+            version = try Self.fileFormat.check(attributes)
+        } catch FileFormat.Mismatch.otherFormat(let found) {
+            throw ModelFileError.wrongFormat(file: path, found: found)
+        } catch FileFormat.Mismatch.unreadableVersion(let found) {
+            throw ModelFileError.unsupportedVersion(file: path, found: found)
         }
         let architecture = try attributes.string("architecture")
         guard architecture == "llama" else { throw ModelFileError.unsupportedArchitecture(file: path, found: architecture) }

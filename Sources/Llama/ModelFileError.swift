@@ -1,7 +1,7 @@
 /// Why a model file cannot be used, naming the file and the offending entry.
 public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable {
     case wrongFormat(file: String, found: String)
-    case unsupportedVersion(file: String, found: Int64, supported: Int64)
+    case unsupportedVersion(file: String, found: Int64)
     case unsupportedArchitecture(file: String, found: String)
     case missingConfig(file: String, key: String)
     case invalidConfig(file: String, key: String, reason: String)
@@ -14,9 +14,9 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
     public var description: String {
         switch self {
         case .wrongFormat(let file, let found):
-            return "\(file): not a ttl-train model file (format '\(found)'; expected '\(ModelFile.formatName)' — make one with scripts/import_gguf.py)"
-        case .unsupportedVersion(let file, let found, let supported):
-            return "\(file): model format version \(found) is not supported (this ttl-train reads versions 1 to \(supported)); re-import it with scripts/import_gguf.py"
+            return "\(file): not a ttl-train model file (format '\(found)'; expected '\(ModelFile.fileFormat.name)' — make one with scripts/import_gguf.py)"
+        case .unsupportedVersion(let file, let found):
+            return "\(file): model format version \(found) is not supported (this ttl-train reads \(ModelFile.fileFormat.readableVersions)); re-import it with scripts/import_gguf.py"
         case .unsupportedArchitecture(let file, let found):
             return "\(file): architecture '\(found)' is not supported (only 'llama')"
         case .missingConfig(let file, let key):

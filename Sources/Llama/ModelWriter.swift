@@ -38,7 +38,7 @@ public enum ModelWriter {
         try config.validate(file: path)
         try HDF5File.writeAtomically(to: path) { file in
             let attributes = file.root.attributes
-            try attributes.set("format", ModelFile.formatName)
+            try attributes.set("format", ModelFile.fileFormat.name)
             try attributes.set("architecture", "llama")
             for (key, value) in config.integerAttributes { try attributes.set(key, Int64(value)) }
             try attributes.set("rope_theta", config.ropeTheta)
@@ -80,7 +80,7 @@ public enum ModelWriter {
                 }
             }
             try attributes.set("fingerprint", fingerprint)
-            try attributes.set("format_version", anyQuantized ? ModelFile.formatVersion : factored.isEmpty ? Int64(1) : Int64(2))
+            try attributes.set("format_version", anyQuantized ? ModelFile.fileFormat.version : factored.isEmpty ? Int64(1) : Int64(2))
         }
     }
 

@@ -99,11 +99,12 @@ extension Checkpoint {
     /// The root attributes of an open checkpoint, after checking its format and version.
     static func readState(_ file: HDF5File, path: String) throws -> TrainingState {
         let root = file.root.attributes
-        let format = root.contains("format") ? try root.string("format") : "(none)"
-        guard format == formatName else { throw CheckpointError(path: path, problem: "not a ttl-train checkpoint (format '\(format)')") }
-        let version = try root.value("format_version", as: Int64.self)
-        guard version == formatVersion else {
-            throw CheckpointError(path: path, problem: "checkpoint format version \(version) is not supported (this ttl-train reads \(formatVersion))")
+        do {
+            _ = try fileFormat.check(root)
+        } catch FileFormat.Mismatch.otherFormat(let found) {
+            throw CheckpointError(path: path, problem: "not a ttl-train checkpoint (format '\(found)')")
+        } catch FileFormat.Mismatch.unreadableVersion(let found) {
+            throw CheckpointError(path: path, problem: "checkpoint format version \(found) is not supported (this ttl-train reads \(fileFormat.readableVersions))")
         }
         let count = { (name: String, range: ClosedRange<Int>) in try integer(root, name, in: range, path: path, object: "") }
         let positions = 0...(JobSpec.Limits.steps * JobSpec.Limits.examples)

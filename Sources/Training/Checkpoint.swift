@@ -41,8 +41,7 @@ public struct TrainingState: Equatable, Sendable {
 /// write checked, fsync, rename), so a crash or a full disk never leaves a half checkpoint under a
 /// real name; Fletcher32 on every dataset, so a corrupt one is detected.
 public enum Checkpoint {
-    public static let formatName = "ttl-train-checkpoint"
-    public static let formatVersion: Int64 = 1
+    public static let fileFormat = FileFormat(name: "ttl-train-checkpoint", version: 1)
 
     /// The file name of the checkpoint after `step` steps.
     public static func fileName(step: Int) -> String {
@@ -62,8 +61,7 @@ public enum Checkpoint {
         do {
             let file = try HDF5File.createInMemory(name: path)
             let root = file.root.attributes
-            try root.set("format", formatName)
-            try root.set("format_version", formatVersion)
+            try fileFormat.stamp(root)
             try root.set("step", Int64(state.step))
             try root.set("epoch", Int64(state.epoch))
             try root.set("data_cursor", Int64(state.dataCursor))

@@ -1,5 +1,6 @@
 import Adapters
 import Llama
+import SpecFiles
 
 extension JobSpec {
     /// What a spec resolves to against its model and data: the adapter layout and the training
@@ -31,30 +32,30 @@ extension JobSpec {
         let layout = try SpecReader(file: file).adapterSetting { try AdapterLayout(spec: adapter, config: model.config) }
         let dataset = try naming("data.path", in: file) { try TokenDataset(path: dataPath, vocabulary: model.config.vocabSize) }
         if !model.tokenizerFingerprint.isEmpty, dataset.tokenizerFingerprint != model.tokenizerFingerprint {
-            throw JobSpecError(file: file, keyPath: "data.path",
+            throw SpecError(file: file, keyPath: "data.path",
                                problem: "'\(dataPath)' was tokenized with another tokenizer (\(dataset.tokenizerFingerprint)) than the model's (\(model.tokenizerFingerprint)); re-run scripts/prepare_data.py")
         }
         guard dataset.task == task.rawValue else {
-            throw JobSpecError(file: file, keyPath: "task", problem: "'\(task.rawValue)' but '\(dataPath)' holds a \(dataset.task) data set")
+            throw SpecError(file: file, keyPath: "task", problem: "'\(task.rawValue)' but '\(dataPath)' holds a \(dataset.task) data set")
         }
         let train: TokenDataset.Split, evaluation: TokenDataset.Split
         do {
             train = try dataset.split(trainSplit)
             evaluation = try dataset.split(evalSplit)
         } catch let error as DatasetError {
-            throw JobSpecError(file: file, keyPath: "data", problem: error.description)
+            throw SpecError(file: file, keyPath: "data", problem: error.description)
         }
         for split in [train, evaluation] {
             guard split.count > 0 else {
-                throw JobSpecError(file: file, keyPath: "data", problem: "\(dataPath):/\(split.name): has no examples")
+                throw SpecError(file: file, keyPath: "data", problem: "\(dataPath):/\(split.name): has no examples")
             }
             guard split.lossMask.contains(where: { $0 != 0 }) else {
-                throw JobSpecError(file: file, keyPath: "data", problem: "\(dataPath):/\(split.name)/loss_mask: is all zero, so nothing would be learned or measured")
+                throw SpecError(file: file, keyPath: "data", problem: "\(dataPath):/\(split.name)/loss_mask: is all zero, so nothing would be learned or measured")
             }
         }
         let longest = max(train.longestExample, evaluation.longestExample)
         guard longest <= batch.maxLength, batch.maxLength <= model.config.contextLength else {
-            throw JobSpecError(file: file, keyPath: "batch.max_length",
+            throw SpecError(file: file, keyPath: "batch.max_length",
                                problem: "\(batch.maxLength) must cover the longest example (\(longest) tokens) and fit the model's context (\(model.config.contextLength))")
         }
         let teacher = try compressionAware.map { try resolveTeacher($0, student: model, layout: layout, file: file) }
@@ -66,12 +67,12 @@ extension JobSpec {
     private func resolveTeacher(_ aware: CompressionAware, student: ModelFile, layout: AdapterLayout, file: String) throws -> Teacher {
         let teacher = try naming("compression_aware.teacher_model", in: file) { try ModelFile(path: aware.teacherModel) }
         guard student.compressedFrom == teacher.fingerprint else {
-            throw JobSpecError(file: file, keyPath: "model",
+            throw SpecError(file: file, keyPath: "model",
                                problem: "'\(model)' was not compressed from teacher_model '\(aware.teacherModel)' (make it with ttl-train compress --model \(aware.teacherModel))")
         }
         let summary = try naming("compression_aware.teacher_checkpoint", in: file) { try Checkpoint.summary(of: aware.teacherCheckpoint) }
         guard summary.state.modelFingerprint == teacher.fingerprint else {
-            throw JobSpecError(file: file, keyPath: "compression_aware.teacher_checkpoint",
+            throw SpecError(file: file, keyPath: "compression_aware.teacher_checkpoint",
                                problem: "'\(aware.teacherCheckpoint)' was trained on another model than teacher_model '\(aware.teacherModel)'")
         }
         let teacherLayout = try naming("compression_aware.teacher_checkpoint", in: file) {
@@ -79,7 +80,7 @@ extension JobSpec {
         }
         let teacherAdapter = teacherLayout.spec
         if aware.inherit, !teacherLayout.adapts(like: try AdapterLayout(spec: adapter.withoutRecovery, config: student.config)) {
-            throw JobSpecError(file: file, keyPath: "adapter",
+            throw SpecError(file: file, keyPath: "adapter",
                                problem: "inheriting needs the teacher's adapter (\(teacherAdapter.kind) rank \(teacherAdapter.rank) on \(teacherAdapter.targets.map(\.rawValue).joined(separator: ", "))) with the same kind, rank, alpha, targets and layers")
         }
         return Teacher(model: teacher, layout: teacherLayout, checkpoint: aware.teacherCheckpoint)
@@ -89,10 +90,10 @@ extension JobSpec {
     private func naming<Value>(_ keyPath: String, in file: String, _ body: () throws -> Value) throws -> Value {
         do {
             return try body()
-        } catch let error as JobSpecError {
+        } catch let error as SpecError {
             throw error
         } catch {
-            throw JobSpecError(file: file, keyPath: keyPath, problem: "\(error)")
+            throw SpecError(file: file, keyPath: keyPath, problem: "\(error)")
         }
     }
 }

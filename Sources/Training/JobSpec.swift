@@ -1,6 +1,7 @@
 import Adapters
 import Foundation
 import Llama
+import SpecFiles
 import Yams
 
 /// Everything about one training run, read strictly from a YAML file (see `jobs/` and the
@@ -86,7 +87,7 @@ public struct JobSpec: Sendable {
     public static func load(path: String, overrides: [String] = []) throws -> JobSpec {
         switch TextFile.read(path, limit: SpecReader.maxDocumentBytes) {
         case .success(let text): return try parse(text, file: path, overrides: overrides)
-        case .failure(let error): throw JobSpecError(file: path, keyPath: "(file)", problem: error.problem)
+        case .failure(let error): throw SpecError(file: path, keyPath: "(file)", problem: error.problem)
         }
     }
 
@@ -106,7 +107,7 @@ public struct JobSpec: Sendable {
         name = try r.string(top, "name", at: "")
         try Self.checkName(name, reader: r)
         model = try r.string(top, "model", at: "")
-        task = Task(rawValue: try r.choice(top, "task", at: "", Task.allCases.map(\.rawValue)))!
+        task = try r.choice(top, "task", at: "", Task.allCases)
         let data = try r.table(top["data"], at: "data", keys: ["path", "train_split", "eval_split"])
         dataPath = try r.string(data, "path", at: "data")
         trainSplit = try r.string(data, "train_split", at: "data", default: "train")
@@ -130,8 +131,7 @@ public struct JobSpec: Sendable {
 
         let scheduleTable = try r.table(top["schedule"], at: "schedule", keys: ["kind", "warmup_steps", "total_steps"])
         schedule = LearningRateSchedule(
-            shape: LearningRateSchedule.Shape(rawValue: try r.choice(scheduleTable, "kind", at: "schedule",
-                                                                      LearningRateSchedule.Shape.allCases.map(\.rawValue), default: "cosine"))!,
+            shape: try r.choice(scheduleTable, "kind", at: "schedule", LearningRateSchedule.Shape.allCases, default: .cosine),
             peak: optimizer.learningRate,
             warmupSteps: try r.int(scheduleTable, "warmup_steps", at: "schedule", in: 0...Limits.steps, default: 0),
             totalSteps: try r.int(scheduleTable, "total_steps", at: "schedule", in: 1...Limits.steps))
@@ -141,7 +141,7 @@ public struct JobSpec: Sendable {
                       micro: try r.int(batchTable, "micro", at: "batch", in: 1...Limits.examples),
                       maxLength: try r.int(batchTable, "max_length", at: "batch", in: 1...Limits.tokens, default: 256))
         seed = UInt64(bitPattern: Int64(try r.int(top, "seed", at: "", in: Int.min...Int.max, default: 0)))
-        reduction = GradientReducer.Mode(rawValue: try r.choice(top, "reduction", at: "", GradientReducer.Mode.allCases.map(\.rawValue), default: "exact"))!
+        reduction = try r.choice(top, "reduction", at: "", GradientReducer.Mode.allCases, default: .exact)
         let memoryTable = try r.table(top["memory"], at: "memory", keys: ["recompute"])
         recompute = try r.bool(memoryTable, "recompute", at: "memory", default: false)
         let evalTable = try r.table(top["eval"], at: "eval", keys: ["every", "examples"])
@@ -168,7 +168,7 @@ public struct JobSpec: Sendable {
 
     private static func adapter(_ node: Node?, reader r: SpecReader) throws -> AdapterSpec {
         let table = try r.table(node, at: "adapter", keys: ["kind", "rank", "alpha", "targets", "layers", "dropout", "tt", "sparsity", "recovery"])
-        let kind = AdapterSpec.Kind(rawValue: try r.choice(table, "kind", at: "adapter", AdapterSpec.Kind.allCases.map(\.rawValue)))!
+        let kind = try r.choice(table, "kind", at: "adapter", AdapterSpec.Kind.allCases)
         let rank = try r.int(table, "rank", at: "adapter", in: 1...AdapterSpec.maxRank, default: 8)
         let names = try r.list(table, "targets", at: "adapter", default: ["q_proj", "v_proj"], r.stringElement)
         let layers: [Int]? = table["layers"] == nil ? nil : try r.list(table, "layers", at: "adapter", r.intElement(in: 0...Limits.layers))
@@ -177,7 +177,7 @@ public struct JobSpec: Sendable {
         for (dimension, list) in try r.integerTable(tt["factors"], at: "adapter.tt.factors") {
             factors[dimension] = try r.list(["\(dimension)": list], "\(dimension)", at: "adapter.tt.factors", r.intElement(in: 1...dimension))
         }
-        let initialization = try r.choice(tt, "init", at: "adapter.tt", AdapterSpec.TensorTrainInitialization.allCases.map(\.rawValue), default: "zero-delta")
+        let initialization = try r.choice(tt, "init", at: "adapter.tt", AdapterSpec.TensorTrainInitialization.allCases, default: .zeroDelta)
         let path = try r.choice(tt, "path", at: "adapter.tt", ["auto"] + TensorTrain.Path.allCases.map(\.rawValue), default: "auto")
         var schedule: SparsitySchedule?
         if table["sparsity"] != nil {
@@ -196,8 +196,7 @@ public struct JobSpec: Sendable {
             recovery = AdapterSpec.Recovery(
                 rank: recoveryRank,
                 alpha: Float(try r.double(module, "alpha", at: "adapter.recovery", "a positive number", valid: { $0 > 0 }, default: Double(recoveryRank))),
-                activation: AdapterSpec.Recovery.Activation(rawValue: try r.choice(module, "activation", at: "adapter.recovery",
-                                                                                   AdapterSpec.Recovery.Activation.allCases.map(\.rawValue), default: "gelu"))!,
+                activation: try r.choice(module, "activation", at: "adapter.recovery", AdapterSpec.Recovery.Activation.allCases, default: .gelu),
                 layers: module["layers"] == nil ? nil : try r.list(module, "layers", at: "adapter.recovery", r.intElement(in: 0...Limits.layers)))
         }
         return AdapterSpec(
@@ -205,7 +204,7 @@ public struct JobSpec: Sendable {
             alpha: Float(try r.double(table, "alpha", at: "adapter", "a positive number", valid: { $0 > 0 }, default: Double(kind.defaultAlpha(rank: rank)))),
             targets: try r.adapterSetting { try AdapterSpec.targets(named: names) }, layers: layers,
             dropout: Float(try r.double(table, "dropout", at: "adapter", "in [0, 1)", valid: { $0 >= 0 && $0 < 1 }, default: 0)),
-            tensorTrainFactors: factors, tensorTrainInitialization: AdapterSpec.TensorTrainInitialization(rawValue: initialization)!,
+            tensorTrainFactors: factors, tensorTrainInitialization: initialization,
             tensorTrainPath: TensorTrain.Path(rawValue: path), sparsity: schedule, recovery: recovery)
     }
 
@@ -251,7 +250,7 @@ public struct JobSpec: Sendable {
     /// world size cannot run this spec (global = world × micro × accumulation).
     public func accumulation(worldSize: Int) throws -> Int {
         guard batch.global % (worldSize * batch.micro) == 0 else {
-            throw JobSpecError(file: name, keyPath: "batch.global",
+            throw SpecError(file: name, keyPath: "batch.global",
                                problem: "\(batch.global) examples per step cannot be split over \(worldSize) ranks × batch.micro \(batch.micro); use a multiple of \(worldSize * batch.micro)")
         }
         return batch.global / (worldSize * batch.micro)
@@ -261,25 +260,25 @@ public struct JobSpec: Sendable {
     public func checkFiles(file: String) throws {
         let teacher = compressionAware.map { [("compression_aware.teacher_model", $0.teacherModel), ("compression_aware.teacher_checkpoint", $0.teacherCheckpoint)] } ?? []
         for (path, value) in [("model", model), ("data.path", dataPath)] + teacher where !FileManager.default.fileExists(atPath: value) {
-            throw JobSpecError(file: file, keyPath: path, problem: "no such file '\(value)'")
+            throw SpecError(file: file, keyPath: path, problem: "no such file '\(value)'")
         }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw JobSpecError(file: file, keyPath: "output", problem: "'\(output)' is a file; name a directory for the run's checkpoints and metrics")
+            throw SpecError(file: file, keyPath: "output", problem: "'\(output)' is a file; name a directory for the run's checkpoints and metrics")
         }
     }
 
     /// Sets `key.path=value` in the tree; the value is parsed as YAML (`0.5`, `[q_proj]`, `tt-lora`).
     private static func apply(_ override: String, to root: Node, reader: SpecReader) throws -> Node {
         guard let equals = override.firstIndex(of: "="), equals != override.startIndex else {
-            throw JobSpecError(file: reader.file, keyPath: "--set \(override)", problem: "expected key.path=value")
+            throw SpecError(file: reader.file, keyPath: "--set \(override)", problem: "expected key.path=value")
         }
         let path = override[..<equals].split(separator: ".").map(String.init)
         let valueText = String(override[override.index(after: equals)...])
         let value: Node
         do {
             value = try reader.compose(valueText, at: "--set \(override)") ?? Node(valueText)
-        } catch let error as JobSpecError where error.problem.hasPrefix("not valid YAML") {
+        } catch let error as SpecError where error.problem.hasPrefix("not valid YAML") {
             value = Node(valueText)
         }
         func set(_ node: Node, _ keys: ArraySlice<String>) -> Node {
@@ -289,5 +288,16 @@ public struct JobSpec: Sendable {
             return .mapping(mapping)
         }
         return set(root, path[...])
+    }
+}
+
+extension SpecReader {
+    /// Runs `body`, turning an `AdapterSpecError` into this file's error at the same key path.
+    func adapterSetting<Value>(_ body: () throws -> Value) throws -> Value {
+        do {
+            return try body()
+        } catch let error as AdapterSpecError {
+            throw SpecError(file: file, keyPath: error.setting, problem: error.problem)
+        }
     }
 }

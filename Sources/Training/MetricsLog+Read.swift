@@ -25,9 +25,12 @@ extension MetricsLog {
     public static func read(_ path: String) throws -> Contents {
         let file = try HDF5File.open(path, mode: .swmrRead)
         let root = file.root.attributes
-        let format = root.contains("format") ? try root.string("format") : "(none)"
-        guard format == formatName else {
-            throw DatasetError(file: path, object: "/", problem: "not a ttl-train metrics file (format '\(format)')")
+        do {
+            _ = try fileFormat.check(root)
+        } catch FileFormat.Mismatch.otherFormat(let found) {
+            throw DatasetError(file: path, object: "/", problem: "not a ttl-train metrics file (format '\(found)')")
+        } catch FileFormat.Mismatch.unreadableVersion(let found) {
+            throw DatasetError(file: path, object: "/", problem: "metrics format version \(found) is not supported (this ttl-train reads \(fileFormat.readableVersions))")
         }
         var attributes: [(String, String)] = []
         for name in try root.names().sorted() {

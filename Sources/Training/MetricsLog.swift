@@ -10,8 +10,8 @@ import HDF5
 /// a file left behind by a killed writer is repaired first (`h5clear -s --increment=0`); a file of
 /// format version 1 gains the columns it lacks (NaN for its earlier rows).
 public final class MetricsLog {
-    public static let formatName = "ttl-train-metrics"
-    public static let formatVersion: Int64 = 2
+    /// Version 1 files are read, and upgraded when a run appends to them.
+    public static let fileFormat = FileFormat(name: "ttl-train-metrics", version: 2, readable: 1...2)
 
     /// One column: its name, units and meaning, stored as the dataset's attributes.
     public struct Column: Sendable {
@@ -85,12 +85,12 @@ public final class MetricsLog {
         } else {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             file = try HDF5File.create(path, swmrCapable: true)
-            try file.root.attributes.set("format", Self.formatName)
+            try Self.fileFormat.stamp(file.root.attributes)
             for (group, columns) in [("train", Self.trainColumns), ("eval", Self.evalColumns)] {
                 try Self.createMissingColumns(columns, in: group, of: file, rows: 0)
             }
         }
-        try file.root.attributes.set("format_version", Self.formatVersion)
+        try file.root.attributes.set("format_version", Self.fileFormat.version)
         try Writer.record(on: file.root.attributes, worldSize: run?.worldSize)
         if let run {
             let attributes = file.root.attributes

@@ -5,8 +5,7 @@ import Llama
 /// README documents the layout): per split, all examples' tokens concatenated with their start
 /// offsets, a loss mask marking the supervised target tokens, and class labels.
 public struct TokenDataset: Sendable {
-    public static let formatName = "ttl-train-dataset"
-    public static let formatVersion: Int64 = 1
+    public static let fileFormat = FileFormat(name: "ttl-train-dataset", version: 1)
 
     /// One split (`train`, `validation`, `test`), fully in memory (a few MB even for 10k examples).
     public struct Split: Sendable {
@@ -47,13 +46,12 @@ public struct TokenDataset: Sendable {
     public init(path: String, vocabulary: Int) throws {
         let file = try HDF5File.open(path)
         let attributes = file.root.attributes
-        let format = attributes.contains("format") ? try attributes.string("format") : "(none)"
-        guard format == Self.formatName else {
-            throw DatasetError(file: path, object: "/", problem: "not a ttl-train dataset (format '\(format)'; make one with scripts/prepare_data.py)")
-        }
-        let version = try attributes.value("format_version", as: Int64.self)
-        guard version == Self.formatVersion else {
-            throw DatasetError(file: path, object: "/", problem: "dataset format version \(version) is not supported (this ttl-train reads \(Self.formatVersion))")
+        do {
+            _ = try Self.fileFormat.check(attributes)
+        } catch FileFormat.Mismatch.otherFormat(let found) {
+            throw DatasetError(file: path, object: "/", problem: "not a ttl-train dataset (format '\(found)'; make one with scripts/prepare_data.py)")
+        } catch FileFormat.Mismatch.unreadableVersion(let found) {
+            throw DatasetError(file: path, object: "/", problem: "dataset format version \(found) is not supported (this ttl-train reads \(Self.fileFormat.readableVersions))")
         }
         self.path = path
         task = try attributes.string("task")

@@ -9,8 +9,7 @@ struct AdaptersCommand: ParsableCommand {
         commandName: "adapters",
         abstract: "Print the adapter layout for a model: per target the shape, factors, rank and parameters, against LoRA.")
 
-    @Option(name: .long, help: ArgumentHelp("The base model (ttl-train HDF5 format).", valueName: "path"))
-    var model: String
+    @OptionGroup var model: ModelOptions
 
     @OptionGroup var adapter: AdapterOptions
 
@@ -18,7 +17,7 @@ struct AdaptersCommand: ParsableCommand {
     var compareRank = 8
 
     func run() throws {
-        let config = try ModelFile(path: model).config
+        let config = try model.open().config
         guard let spec = try adapter.spec() else { throw ValidationError("give --adapter (\(AdapterKinds.names()))") }
         let layout = try AdapterLayout(spec: spec, config: config)
         var baseline = spec

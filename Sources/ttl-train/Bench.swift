@@ -22,8 +22,7 @@ struct Bench: ParsableCommand {
             more than one thread per rank.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("The base model (ttl-train HDF5 format).", valueName: "path"))
-    var model: String
+    @OptionGroup var model: ModelOptions
 
     @Option(name: .long, help: "Compute threads (matrix products, attention, activations, cross-entropy).")
     var threads = 1
@@ -49,7 +48,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let file = try ModelFile(path: model)
+        let file = try model.open()
         let config = file.config
         guard seq <= config.contextLength else {
             throw CommandError("--seq \(seq) exceeds the model's context of \(config.contextLength) tokens")

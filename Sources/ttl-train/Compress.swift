@@ -16,8 +16,7 @@ struct Compress: ParsableCommand {
             command that takes --model or a job's model: factored weights are computed factored.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("The dense base model (ttl-train's HDF5 format).", valueName: "path"))
-    var model: String
+    @OptionGroup var model: ModelOptions
 
     @Option(name: .long, help: ArgumentHelp("The compression plan (YAML).", valueName: "path"))
     var plan: String
@@ -35,7 +34,7 @@ struct Compress: ParsableCommand {
     }
 
     func run() throws {
-        let file = try ModelFile(path: model)
+        let file = try model.open()
         let parsed = try CompressionPlan.load(path: plan, config: file.config)
         let report = try ModelCompressor.compress(model: file, plan: parsed, to: out) { weight in
             let ranks = weight.ranks.map(String.init).joined(separator: ",")

@@ -19,7 +19,7 @@ struct Inspect: ParsableCommand {
         let tensors = summary.adapters.flatMap(\.tensors)
         let kept = tensors.compactMap { $0.mask?.reduce(0) { $0 + Int($1) } }
         let rows: [(String, String)] = [
-            ("checkpoint", checkpoint), ("format", "\(Checkpoint.formatName) v\(Checkpoint.formatVersion)"),
+            ("checkpoint", checkpoint), ("format", "\(Checkpoint.fileFormat.name) v\(Checkpoint.fileFormat.version)"),
             ("step", "\(state.step)"), ("epoch", "\(state.epoch)"), ("data_cursor", "\(state.dataCursor)"),
             ("tokens_seen", "\(state.tokensSeen)"), ("world_size", "\(state.worldSize)"), ("seed", "\(state.seed)"),
             ("model_fingerprint", state.modelFingerprint), ("job", Self.jobName(state.jobSpec)),

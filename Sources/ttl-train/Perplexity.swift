@@ -4,6 +4,7 @@ import Foundation
 import HDF5
 import Kernels
 import Llama
+import SpecFiles
 import Training
 
 /// `ttl-train perplexity`: next-token perplexity of a token file under the base model, or under
@@ -12,8 +13,7 @@ struct Perplexity: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Next-token perplexity of a file of token ids, in non-overlapping windows.")
 
-    @Option(name: .long, help: ArgumentHelp("The base model (ttl-train HDF5 format).", valueName: "path"))
-    var model: String
+    @OptionGroup var model: ModelOptions
 
     @Option(name: .long, help: ArgumentHelp("File of whitespace-separated token ids (scripts/tokenize_text.py makes one).", valueName: "path"))
     var ids: String
@@ -34,7 +34,7 @@ struct Perplexity: ParsableCommand {
     }
 
     func run() throws {
-        let file = try ModelFile(path: model)
+        let file = try model.open()
         if let ctx, ctx > file.config.contextLength {
             throw CommandError("--ctx \(ctx) exceeds the model's context of \(file.config.contextLength) tokens")
         }

@@ -17,11 +17,10 @@ struct Quantize: ParsableCommand {
             Prints each matrix's relative error ‖W − Ŵ‖/‖W‖ and its bytes before and after.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("The model to quantize (ttl-train's HDF5 format).", valueName: "path"))
-    var model: String
+    @OptionGroup var model: ModelOptions
 
     @Option(name: .long, help: ArgumentHelp("The block format: q8_0 (8.5 bits a value), q4_0 (4.5) or q4_1 (5).", valueName: "format"))
-    var to: String
+    var to: QuantizationFormat
 
     @Option(name: .long, parsing: .singleValue,
             help: ArgumentHelp("A matrix in another format, e.g. embed_tokens=q8_0, lm_head=f32 or model.layers.0.mlp.down_proj=q8_0; repeatable, the last match wins.", valueName: "name=format"))
@@ -34,18 +33,15 @@ struct Quantize: ParsableCommand {
     var force = false
 
     func validate() throws {
-        guard QuantizationFormat(rawValue: to) != nil else {
-            throw ValidationError("--to '\(to)' is not one of \(QuantizationFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         if !force, FileManager.default.fileExists(atPath: out) {
             throw ValidationError("\(out) exists; choose another --out or pass --force to overwrite it")
         }
     }
 
     func run() throws {
-        let file = try ModelFile(path: model)
+        let file = try model.open()
         let rules = try keep.map(ModelQuantizer.Rule.init(parsing:))
-        let report = try ModelQuantizer.quantize(model: file, to: QuantizationFormat(rawValue: to)!, rules: rules, path: out) { weight in
+        let report = try ModelQuantizer.quantize(model: file, to: to, rules: rules, path: out) { weight in
             print("\(weight.name)  \(weight.format?.rawValue ?? "f32")  bytes \(weight.bytesBefore) -> \(weight.bytesAfter)  relative_error \(String(format: "%.5f", weight.relativeError))")
         }
         let quantized = try ModelFile(path: out)
@@ -54,9 +50,11 @@ struct Quantize: ParsableCommand {
         print("weight_bytes_before=\(file.residentWeightBytes)")
         print("weight_bytes_after=\(quantized.residentWeightBytes)")
         if let worst { print("max_relative_error=\(String(format: "%.5f", worst.relativeError)) (\(worst.name))") }
-        print("file_bytes_before=\(try ModelFile.sizeOnDisk(model))")
+        print("file_bytes_before=\(try ModelFile.sizeOnDisk(model.path))")
         print("file_bytes_after=\(try ModelFile.sizeOnDisk(out))")
         print("fingerprint=\(quantized.fingerprint)")
         print("out=\(out)")
     }
 }
+
+extension QuantizationFormat: ExpressibleByArgument {}

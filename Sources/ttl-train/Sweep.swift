@@ -4,6 +4,7 @@ import Distributed
 import Foundation
 import Kernels
 import Llama
+import Sweeps
 import Training
 
 /// `mpirun -np N ttl-train sweep …`: the compression design-space sweep, plans spread over ranks.
@@ -19,8 +20,7 @@ struct Sweep: ParsableCommand {
             and plots the results.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("The dense base model.", valueName: "path"))
-    var model: String
+    @OptionGroup var model: ModelOptions
 
     @Option(name: .long, help: ArgumentHelp("A classification job whose data and eval split measure accuracy.", valueName: "job.yaml"))
     var job: String
@@ -55,7 +55,7 @@ struct Sweep: ParsableCommand {
         let world = try MPICommunicator.world()
         threads.apply()
         let (sweep, named) = try agreeing(world) { () -> (CompressionSweep, [(String, CompressionPlan)]) in
-            let file = try ModelFile(path: model)
+            let file = try model.open()
             let named = try planFiles().map { ($0.name, try CompressionPlan.load(path: $0.path, config: file.config)) }
             let sweep = try CompressionSweep(model: file, job: try JobSpec.load(path: job), jobFile: job, checkpoint: checkpoint,
                                              heldOut: try TokenFile.read(ids, vocabulary: file.config.vocabSize), window: ctx,
@@ -77,7 +77,7 @@ struct Sweep: ParsableCommand {
         }
         guard world.isRoot else { return }
         try SweepResultsFile.write(to: out, names: names, planTexts: [""] + named.map(\.1.text), measurements: measurements, attributes: [
-            "model": model, "model_fingerprint": sweep.model.fingerprint, "job": job, "eval_split": sweep.job.evalSplit,
+            "model": model.path, "model_fingerprint": sweep.model.fingerprint, "job": job, "eval_split": sweep.job.evalSplit,
             "eval_examples": "\(examples)", "held_out": ids, "held_out_tokens": "\(sweep.heldOut.count)", "ctx": "\(sweep.window)",
             "checkpoint": checkpoint ?? "",
         ], worldSize: world.size)

@@ -52,7 +52,7 @@ final class TokenDatasetTests: XCTestCase {
             XCTAssertEqual("\(error)", "\(path):/validation: no such split (the file has train)")
         }
         let future = try dataset { try $0.root.attributes.set("format_version", Int64(2)) }
-        XCTAssertEqual(error(future), "\(future): dataset format version 2 is not supported (this ttl-train reads 1)")
+        XCTAssertEqual(error(future), "\(future): dataset format version 2 is not supported (this ttl-train reads version 1)")
         let offsets = try dataset { file in
             try file.root.remove("train/offsets")
             try file.root.write("train/offsets", [Int64(0), 7, 4, 11])

@@ -62,7 +62,7 @@ final class MetricsLogTests: XCTestCase {
         XCTAssertEqual(attributes["ttl_train_version"], Writer.version)
         XCTAssertEqual(attributes["host"], ProcessInfo.processInfo.hostName)
         XCTAssertEqual(attributes["world_size"], "3")
-        XCTAssertEqual(attributes["format_version"], "\(MetricsLog.formatVersion)")
+        XCTAssertEqual(attributes["format_version"], "\(MetricsLog.fileFormat.version)")
         for (name, table) in contents.tables {
             let expected = name == "train" ? MetricsLog.trainColumns : MetricsLog.evalColumns
             XCTAssertEqual(table.columns.map(\.name), expected.map(\.name))
@@ -79,7 +79,7 @@ final class MetricsLogTests: XCTestCase {
         do {
             // What format version 1 wrote: no timestamp, no units.
             let file = try HDF5File.create(path, swmrCapable: true)
-            try file.root.attributes.set("format", MetricsLog.formatName)
+            try file.root.attributes.set("format", MetricsLog.fileFormat.name)
             try file.root.attributes.set("format_version", Int64(1))
             for (group, columns) in [("train", ["loss", "lr", "grad_norm", "tokens_per_s", "seconds"]), ("eval", ["loss", "accuracy"])] {
                 try file.root.createDataset("\(group)/step", of: Int64.self, shape: [0], options: .init(appendable: true)).append([Int64(1), 2])

@@ -6,8 +6,7 @@ import HDF5
 /// `zero_shot_accuracy`, `adapter_accuracy`, `seconds`), and what was measured as root
 /// attributes — so `pandas.DataFrame({k: f[k][()] for k in f})` gives the table.
 public enum SweepResultsFile {
-    public static let formatName = "ttl-train-sweep"
-    public static let formatVersion: Int64 = 1
+    public static let fileFormat = FileFormat(name: "ttl-train-sweep", version: 1)
 
     /// Writes `path`, built in memory and put in place whole (`HDF5File.writeDurably`). Row 0 is
     /// the dense baseline.
@@ -19,8 +18,7 @@ public enum SweepResultsFile {
         do {
             let file = try HDF5File.createInMemory(name: path)
             let root = file.root
-            try root.attributes.set("format", formatName)
-            try root.attributes.set("format_version", formatVersion)
+            try fileFormat.stamp(root.attributes)
             try Writer.record(on: root.attributes, worldSize: worldSize)
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try root.attributes.set(key, value) }
             let dense = Double(measurements.first?.parameters ?? 0)

@@ -1,7 +1,9 @@
 import Adapters
+import Compression
 import Distributed
 import Foundation
 import Llama
+import SpecFiles
 import Training
 
 /// The design-space sweep of arXiv 2405.06626 on our model: for each plan, the base model
@@ -31,7 +33,7 @@ public struct CompressionSweep {
 
     public init(model: ModelFile, job: JobSpec, jobFile: String, checkpoint: String?, heldOut: [Int32], window: Int, examples: Int) throws {
         guard job.task == .classification else {
-            throw JobSpecError(file: jobFile, keyPath: "task", problem: "the sweep measures accuracy: use a classification job")
+            throw SpecError(file: jobFile, keyPath: "task", problem: "the sweep measures accuracy: use a classification job")
         }
         self.model = model
         self.job = job

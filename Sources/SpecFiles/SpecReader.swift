@@ -1,7 +1,6 @@
-import Adapters
 import Yams
 
-/// Strict reading of a YAML job spec: every value is fetched by key path, so an error can say
+/// Strict reading of a YAML job spec or compression plan: every value is fetched by key path, so an error can say
 /// `optimizer.lr: expected a number, got 'fast'`; a mapping with a key nobody asked for is an
 /// error naming it and the keys that are allowed.
 package struct SpecReader {
@@ -20,10 +19,10 @@ package struct SpecReader {
     /// the file should hold (`needs`).
     package func document(_ text: String, needs: String) throws -> Node {
         guard !text.allSatisfy(\.isWhitespace) else {
-            throw JobSpecError(file: file, keyPath: "(file)", problem: "is empty (\(needs))")
+            throw SpecError(file: file, keyPath: "(file)", problem: "is empty (\(needs))")
         }
         guard let node = try compose(text, at: "(file)") else {
-            throw JobSpecError(file: file, keyPath: "(file)", problem: "holds only comments (\(needs))")
+            throw SpecError(file: file, keyPath: "(file)", problem: "holds only comments (\(needs))")
         }
         return node
     }
@@ -31,17 +30,17 @@ package struct SpecReader {
     /// Parses YAML `text` within the size and node bounds; `path` names it in errors.
     package func compose(_ text: String, at path: String) throws -> Node? {
         guard text.utf8.count <= Self.maxDocumentBytes else {
-            throw JobSpecError(file: file, keyPath: path, problem: "is \(text.utf8.count) bytes; YAML here is limited to \(Self.maxDocumentBytes)")
+            throw SpecError(file: file, keyPath: path, problem: "is \(text.utf8.count) bytes; YAML here is limited to \(Self.maxDocumentBytes)")
         }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
         } catch {
-            throw JobSpecError(file: file, keyPath: path, problem: "not valid YAML: \("\(error)".split(separator: "\n").first ?? "")")
+            throw SpecError(file: file, keyPath: path, problem: "not valid YAML: \("\(error)".split(separator: "\n").first ?? "")")
         }
         var budget = Self.maxNodes
         if let node, !Self.fits(node, within: &budget) {
-            throw JobSpecError(file: file, keyPath: path, problem: "expands to more than \(Self.maxNodes) YAML nodes (nested aliases?); refusing to read it")
+            throw SpecError(file: file, keyPath: path, problem: "expands to more than \(Self.maxNodes) YAML nodes (nested aliases?); refusing to read it")
         }
         return node
     }
@@ -118,6 +117,13 @@ package struct SpecReader {
     }
 
     /// `true` or `false`.
+    /// `choice` of a type's cases, returned typed.
+    package func choice<Choice: RawRepresentable>(_ table: [String: Node], _ key: String, at path: String, _ choices: [Choice],
+                                                  default fallback: Choice? = nil) throws -> Choice where Choice.RawValue == String {
+        let name = try choice(table, key, at: path, choices.map(\.rawValue), default: fallback?.rawValue)
+        return choices.first { $0.rawValue == name }!
+    }
+
     package func bool(_ table: [String: Node], _ key: String, at path: String, default fallback: Bool? = nil) throws -> Bool {
         let value = try string(table, key, at: path, default: fallback.map { "\($0)" })
         guard let flag = Bool(value) else { throw error(join(path, key), "expected true or false, got '\(value)'") }
@@ -159,16 +165,7 @@ package struct SpecReader {
         return value
     }
 
-    /// Runs `body`, turning an `AdapterSpecError` into this file's error at the same key path.
-    package func adapterSetting<Value>(_ body: () throws -> Value) throws -> Value {
-        do {
-            return try body()
-        } catch let error as AdapterSpecError {
-            throw JobSpecError(file: file, keyPath: error.setting, problem: error.problem)
-        }
-    }
-
-    package func error(_ path: String, _ problem: String, found node: Node? = nil) -> JobSpecError {
+    package func error(_ path: String, _ problem: String, found node: Node? = nil) -> SpecError {
         let shown: String
         switch node {
         case .scalar(let scalar)?: shown = ", got '\(scalar.string)'"
@@ -176,7 +173,7 @@ package struct SpecReader {
         case .sequence?: shown = ", got a list"
         default: shown = ""
         }
-        return JobSpecError(file: file, keyPath: path.isEmpty ? "(file)" : path, problem: problem + shown)
+        return SpecError(file: file, keyPath: path.isEmpty ? "(file)" : path, problem: problem + shown)
     }
 
     private func missing<Value>(_ path: String, _ key: String, _ fallback: Value?) throws -> Value {
@@ -189,8 +186,8 @@ package struct SpecReader {
     }
 }
 
-/// A job spec that cannot run: the file, the key path and what was expected.
-public struct JobSpecError: Error, Equatable, CustomStringConvertible, Sendable {
+/// A bad value in a spec or plan file: the file, the key path and what was expected.
+public struct SpecError: Error, Equatable, CustomStringConvertible, Sendable {
     public let file: String
     public let keyPath: String
     public let problem: String
