@@ -102,7 +102,7 @@ def test_ttl_train_quantize_writes_ggmls_reference_blocks(tmp_path):
 @needs_assets
 @needs_binary
 def test_quantize_refuses_bad_requests_in_one_line(tmp_path):
-    for args, message in [(["--to", "q5_k"], "The value 'q5_k' is invalid for '--to <to>'. Please provide one of 'q8_0', 'q4_0' or 'q4_1'."),
+    for args, message in [(["--to", "q5_k"], "The value 'q5_k' is invalid for '--to <format>'. Please provide one of 'q8_0', 'q4_0' or 'q4_1'."),
                           (["--to", "q4_0", "--keep", "nothing=q8_0"], "--keep 'nothing' names no matrix"),
                           (["--to", "q4_0", "--keep", "q_proj"], "--keep 'q_proj': write it as name=format")]:
         run = ttl_train("quantize", "--model", QUANTIZED, *args, "--out", str(tmp_path / "out.h5"))
