@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Llama", dependencies: ["HDF5", "Kernels"]),
         .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),
+        // Hugging Face byte-level BPE tokenizers (tokenizer.json) and the ChatML template.
+        .target(name: "Tokenizer"),
         // Strict YAML (job specs, compression plans) and bounded text files.
         .target(name: "SpecFiles", dependencies: ["Yams"]),
         .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
@@ -38,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "ttl-train",
             dependencies: [
-                "HDF5", "Distributed", "Llama", "Adapters", "SpecFiles", "Training", "Compression", "Sweeps", "Export",
+                "HDF5", "Distributed", "Llama", "Adapters", "SpecFiles", "Training", "Compression", "Sweeps", "Export", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,6 +55,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "TestSupport"],
                     exclude: ["metrics_reader.py"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "Kernels", "HDF5", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
     ]
 )

@@ -54,6 +54,35 @@ public struct CausalAttention: Sendable {
         }
     }
 
+    /// Attention of `rows` new tokens at positions `past ..< past + rows` over a key/value cache
+    /// holding positions `0 ..< past + rows` (the new ones included): `out (rows, heads·d)` for
+    /// `q (rows, heads·d)` and `keys, values (past + rows, kvHeads·d)`. `scores` is scratch of
+    /// `rows · (past + rows)` floats. Used to generate one token at a time without recomputing
+    /// the prefix; the rows are the same math as `forward`'s rows at those positions.
+    public func forwardCached(
+        q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        into out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, rows: Int, past: Int
+    ) {
+        let group = heads / kvHeads
+        let total = past + rows
+        for head in 0..<heads {
+            let kvHead = head / group
+            Matmul.gemm(q + head * headDim, keys + kvHead * headDim, into: scores, m: rows, n: total, k: headDim,
+                        transposeB: true, lda: queryWidth, ldb: kvWidth, ldc: total, alpha: scale, beta: 0)
+            for row in 0..<rows {
+                let p = scores + row * total
+                let valid = past + row + 1
+                let peak = VectorMath.maximum(p, count: valid)
+                let sum = VectorMath.expShifted(p, into: p, count: valid, shift: peak)
+                let inverse = Float(1 / sum)
+                for column in 0..<valid { p[column] *= inverse }
+                for column in valid..<total { p[column] = 0 }
+            }
+            Matmul.gemm(scores, values + kvHead * headDim, into: out + head * headDim, m: rows, n: headDim, k: total,
+                        transposeB: false, lda: total, ldb: kvWidth, ldc: queryWidth, beta: 0)
+        }
+    }
+
     /// Gradients for upstream `dOut (L, heads·d)`: writes `dq`, `dk`, `dv` (overwriting), using the
     /// probabilities `forward` kept and `scratch` of `kvHeads·L·L` floats. Key/value heads run on
     /// `ComputeThreads` (a group's query heads add into its `dk` and `dv` in head order).

@@ -199,15 +199,16 @@ public final class LlamaModel {
     /// `y = x·Wᵀ` over the whole batch, then the hook's part one sequence at a time: the base
     /// product is row-stable (see `Matmul`), and calling the hook per sequence keeps what an
     /// adapter computes for a sequence independent of its batch-mates too (and so of how a global
-    /// batch is split across ranks).
-    private func linear(
+    /// batch is split across ranks). `sequences` defaults to the last forward's.
+    func linear(
         _ layer: Int, _ site: LinearSite, _ x: UnsafeMutablePointer<Float>,
-        into y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int
+        into y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int,
+        sequences: [(start: Int, length: Int)]? = nil
     ) {
         product(weights.layers[layer].linear(site), x, into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         guard let linearHook else { return }
         let base = frozenLinear(layer: layer, site: site)
-        for (start, length) in sequenceRows {
+        for (start, length) in sequences ?? sequenceRows {
             linearHook.forward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
                                input: x + start * inFeatures, output: y + start * outFeatures, base: base)
         }

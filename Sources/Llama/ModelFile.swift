@@ -35,6 +35,8 @@ public final class ModelFile {
     /// `sha256:` of the tokenizer the weights go with (empty when the file does not say); data
     /// sets record theirs, so a mismatch is caught before training.
     public let tokenizerFingerprint: String
+    /// The token that ends a sequence (`eos_token_id`, recorded by the importers), if the file says.
+    public let endOfSequence: Int32?
     /// Fingerprint of the dense model this one was compressed from (empty for a dense model).
     public let compressedFrom: String
     /// The stored tensor of every weight, dense or factored.
@@ -71,6 +73,15 @@ public final class ModelFile {
         self.source = attributes.contains("source") ? try attributes.string("source") : ""
         self.tokenizerFingerprint = attributes.contains("tokenizer_fingerprint") ? try attributes.string("tokenizer_fingerprint") : ""
         self.compressedFrom = attributes.contains("compressed_from") ? try attributes.string("compressed_from") : ""
+        if attributes.contains("eos_token_id") {
+            let id = try attributes.value("eos_token_id", as: Int64.self)
+            guard (0..<Int64(config.vocabSize)).contains(id) else {
+                throw ModelFileError.invalidConfig(file: path, key: "eos_token_id", reason: "\(id) is outside the vocabulary 0..<\(config.vocabSize)")
+            }
+            endOfSequence = Int32(id)
+        } else {
+            endOfSequence = nil
+        }
         var storage: [String: WeightStorage] = [:]
         for (name, shape) in config.weightShapes {
             let tucker = Self.tuckerPath(forWeight: name)

@@ -11,12 +11,11 @@ import Training
 /// the base model with a checkpoint's adapters.
 struct Perplexity: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Next-token perplexity of a file of token ids, in non-overlapping windows.")
+        abstract: "Next-token perplexity of a file of token ids (or of text), in non-overlapping windows.")
 
     @OptionGroup var model: ModelOptions
 
-    @Option(name: .long, help: ArgumentHelp("File of whitespace-separated token ids (scripts/tokenize_text.py makes one).", valueName: "path"))
-    var ids: String
+    @OptionGroup var input: TokenInput
 
     @Option(name: .long, help: "Window length in tokens; each window is evaluated on its own. (default: 2048, or the model's context if shorter)")
     var ctx: Int?
@@ -39,7 +38,7 @@ struct Perplexity: ParsableCommand {
             throw CommandError("--ctx \(ctx) exceeds the model's context of \(file.config.contextLength) tokens")
         }
         let ctx = ctx ?? min(2048, file.config.contextLength)
-        let tokens = try TokenFile.read(ids, vocabulary: file.config.vocabSize)
+        let tokens = try input.tokens(vocabulary: file.config.vocabSize, model: model.path)
         threads.apply()
         let window = min(ctx, tokens.count)
         let inference = InferenceModel(weights: try LlamaWeights(file: file), fingerprint: file.fingerprint, maxTokens: window, maxSequenceLength: window)
@@ -54,7 +53,7 @@ struct Perplexity: ParsableCommand {
                 try output.root.write("ids", lastBatch.tokens)
             }
         }
-        guard count > 0 else { throw CommandError("\(ids): a window needs at least 2 tokens to predict one") }
+        guard count > 0 else { throw CommandError("\(input.source): a window needs at least 2 tokens to predict one") }
         let top5 = lastLogits.indices.sorted { lastLogits[$0] > lastLogits[$1] }.prefix(5)
         print("tokens=\(tokens.count)")
         print("perplexity=\(String(format: "%.6f", Foundation.exp(total / Double(count))))")

@@ -13,7 +13,7 @@ struct Sweep: ParsableCommand {
         abstract: "Measure compression plans: size, held-out perplexity and accuracy, the plans spread across MPI ranks.",
         discussion: """
             Each plan decomposes the dense model in memory (no model file is written); the sweep then \
-            measures its stored parameters, the perplexity of --ids in windows of --ctx tokens, the \
+            measures its stored parameters, the perplexity of --ids (or --text) in windows of --ctx tokens, the \
             zero-shot accuracy on the first --examples of the classification job's eval split, and \
             with --checkpoint the accuracy with that adapter (trained on the dense model) kept as it \
             is. Row 0 of the results is the dense model. scripts/sweep_compress.py makes the plans \
@@ -28,8 +28,7 @@ struct Sweep: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Compression plans (YAML), or directories of them.", valueName: "plan"))
     var plans: [String]
 
-    @Option(name: .long, help: ArgumentHelp("Held-out text as token ids (scripts/tokenize_text.py).", valueName: "path"))
-    var ids: String
+    @OptionGroup var heldOut: TokenInput
 
     @Option(help: ArgumentHelp("An adapter checkpoint of the job, trained on the dense model.", valueName: "path"))
     var checkpoint: String?
@@ -58,7 +57,7 @@ struct Sweep: ParsableCommand {
             let file = try model.open()
             let named = try planFiles().map { ($0.name, try CompressionPlan.load(path: $0.path, config: file.config)) }
             let sweep = try CompressionSweep(model: file, job: try JobSpec.load(path: job), jobFile: job, checkpoint: checkpoint,
-                                             heldOut: try TokenFile.read(ids, vocabulary: file.config.vocabSize), window: ctx,
+                                             heldOut: try heldOut.tokens(vocabulary: file.config.vocabSize, model: model.path), window: ctx,
                                              examples: examples)
             return (sweep, named)
         }
@@ -78,7 +77,7 @@ struct Sweep: ParsableCommand {
         guard world.isRoot else { return }
         try SweepResultsFile.write(to: out, names: names, planTexts: [""] + named.map(\.1.text), measurements: measurements, attributes: [
             "model": model.path, "model_fingerprint": sweep.model.fingerprint, "job": job, "eval_split": sweep.job.evalSplit,
-            "eval_examples": "\(examples)", "held_out": ids, "held_out_tokens": "\(sweep.heldOut.count)", "ctx": "\(sweep.window)",
+            "eval_examples": "\(examples)", "held_out": heldOut.source, "held_out_tokens": "\(sweep.heldOut.count)", "ctx": "\(sweep.window)",
             "checkpoint": checkpoint ?? "",
         ], worldSize: world.size)
         print("plans=\(names.count)")

@@ -28,6 +28,11 @@ public enum Repository {
         try required(path("assets/smollm2-135m-instruct-q4_1.h5"), flag: "TTL_REQUIRE_ASSETS")
     }
 
+    /// SmolLM2's tokenizer.json, copied by the importer.
+    public static func realTokenizer() throws -> String {
+        try required(path("assets/tokenizer.json"), flag: "TTL_REQUIRE_ASSETS")
+    }
+
     private static func required(_ file: String, flag: String) throws -> String {
         if FileManager.default.fileExists(atPath: file) { return file }
         if ProcessInfo.processInfo.environment[flag] == "1" { XCTFail("\(file) is missing: run scripts/setup.sh") }

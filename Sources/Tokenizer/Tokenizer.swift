@@ -1,0 +1,155 @@
+import Foundation
+
+/// A byte-level BPE tokenizer read from a Hugging Face `tokenizer.json` — the kind SmolLM2 and
+/// other llama-family models ship: special (added) tokens matched first, `Digits` and `ByteLevel`
+/// pre-tokenization, BPE merges, the byte-level decoder. Anything else a `tokenizer.json` can
+/// say (normalizers, other models or pre-tokenizers, byte fallback) is refused when the file is
+/// read, so a tokenizer this type cannot reproduce exactly is never used.
+///
+/// ```swift
+/// let tokenizer = try Tokenizer(path: "assets/tokenizer.json")
+/// let ids = tokenizer.encode("The capital of Italy is")
+/// tokenizer.decode(ids)   // "The capital of Italy is"
+/// ```
+public final class Tokenizer {
+    /// Special tokens by content, longest first (how they are matched in text).
+    let specials: [(content: String, id: Int32)]
+    let preTokenizer: PreTokenizer
+    let model: BytePairEncoding
+    /// Every id's string: byte-level symbols, or a special token's content.
+    let strings: [Int32: String]
+    let specialIDs: Set<Int32>
+    /// Pre-token → ids: words repeat, and BPE is the slow part.
+    private var cache: [String: [Int32]] = [:]
+
+    public var vocabularySize: Int { strings.count }
+
+    public convenience init(path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError(path: path, problem: "cannot be read") }
+        try self.init(json: data, path: path)
+    }
+
+    /// `path` names the file in errors.
+    public init(json data: Data, path: String) throws {
+        func fail(_ problem: String) -> TokenizerError { TokenizerError(path: path, problem: problem) }
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw fail("is not a JSON object") }
+        guard root["normalizer"] is NSNull || root["normalizer"] == nil else { throw fail("normalizer: only none is supported") }
+        guard let model = root["model"] as? [String: Any], model["type"] as? String == "BPE" else { throw fail("model.type: only BPE is supported") }
+        if model["byte_fallback"] as? Bool == true { throw fail("model.byte_fallback: not supported") }
+        if model["ignore_merges"] as? Bool == true { throw fail("model.ignore_merges: not supported") }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix", "dropout"] where !(model[key] is NSNull || model[key] == nil) {
+            throw fail("model.\(key): not supported")
+        }
+        guard let vocabulary = model["vocab"] as? [String: Int] else { throw fail("model.vocab: expected an object of ids") }
+        guard vocabulary.values.allSatisfy({ (0..<Int(Int32.max)).contains($0) }), Set(vocabulary.values).count == vocabulary.count else {
+            throw fail("model.vocab: ids must be distinct and in 0..<2³¹")
+        }
+        var ranks: [String: Int] = [:]
+        for (rank, merge) in ((model["merges"] as? [Any]) ?? []).enumerated() {
+            let pair: [String]
+            if let list = merge as? [String] { pair = list } else if let text = merge as? String { pair = text.split(separator: " ").map(String.init) } else { pair = [] }
+            guard pair.count == 2, !pair.contains(where: { $0.contains(" ") || $0.isEmpty }) else { throw fail("model.merges[\(rank)]: expected two symbols") }
+            if ranks[pair[0] + " " + pair[1]] == nil { ranks[pair[0] + " " + pair[1]] = rank }
+        }
+        self.model = BytePairEncoding(vocabulary: vocabulary.mapValues(Int32.init), ranks: ranks)
+        preTokenizer = try Self.preTokenizer(root["pre_tokenizer"], fail: fail)
+        guard let decoder = root["decoder"] as? [String: Any], decoder["type"] as? String == "ByteLevel" else {
+            throw fail("decoder.type: only ByteLevel is supported")
+        }
+        var specials: [(String, Int32)] = []
+        for (index, token) in ((root["added_tokens"] as? [[String: Any]]) ?? []).enumerated() {
+            guard let content = token["content"] as? String, !content.isEmpty, let id = token["id"] as? Int, (0..<Int(Int32.max)).contains(id) else {
+                throw fail("added_tokens[\(index)]: expected a content and an id")
+            }
+            for flag in ["lstrip", "rstrip", "single_word"] where token[flag] as? Bool == true {
+                throw fail("added_tokens[\(index)].\(flag): not supported")
+            }
+            specials.append((content, Int32(id)))
+        }
+        self.specials = specials.sorted { $0.0.count > $1.0.count }
+        specialIDs = Set(specials.map(\.1))
+        var strings = Dictionary(uniqueKeysWithValues: vocabulary.map { (Int32($1), $0) })
+        for (content, id) in specials { strings[id] = content }
+        self.strings = strings
+    }
+
+    /// `Sequence` of `Digits` (individual) and `ByteLevel` (regex, no prefix space), or
+    /// `ByteLevel` alone.
+    private static func preTokenizer(_ node: Any?, fail: (String) -> TokenizerError) throws -> PreTokenizer {
+        guard let node = node as? [String: Any] else { throw fail("pre_tokenizer: missing") }
+        let steps = node["type"] as? String == "Sequence" ? (node["pretokenizers"] as? [[String: Any]] ?? []) : [node]
+        var digits = false
+        for (index, step) in steps.enumerated() {
+            switch step["type"] as? String {
+            case "Digits" where index == 0 && step["individual_digits"] as? Bool == true:
+                digits = true
+            case "ByteLevel" where index == steps.count - 1:
+                guard step["add_prefix_space"] as? Bool != true, step["use_regex"] as? Bool != false else {
+                    throw fail("pre_tokenizer: ByteLevel with add_prefix_space or without its regex is not supported")
+                }
+            default:
+                throw fail("pre_tokenizer: only Digits (individual) followed by ByteLevel is supported, got \(step["type"] ?? "nothing")")
+            }
+        }
+        guard steps.last?["type"] as? String == "ByteLevel" else { throw fail("pre_tokenizer: must end with ByteLevel") }
+        return PreTokenizer(individualDigits: digits)
+    }
+
+    /// The ids of `text`, special tokens included where their text appears.
+    public func encode(_ text: String) -> [Int32] {
+        var ids: [Int32] = []
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            let next = specials.compactMap { special in rest.range(of: special.content).map { ($0, special.id) } }
+                .min { $0.0.lowerBound < $1.0.lowerBound }
+            let plain = next.map { rest[..<$0.0.lowerBound] } ?? rest
+            for piece in preTokenizer.split(plain) { ids += encodeWord(ByteLevel.encode(piece)) }
+            guard let (range, id) = next else { break }
+            ids.append(id)
+            rest = rest[range.upperBound...]
+        }
+        return ids
+    }
+
+    private func encodeWord(_ word: String) -> [Int32] {
+        if let cached = cache[word] { return cached }
+        // Every byte-level character is in the vocabulary of a byte-level BPE; a file where one is
+        // not would have been a broken export, so its bytes are dropped rather than invented.
+        let ids = model.encode(word) ?? []
+        cache[word] = ids
+        return ids
+    }
+
+    /// The text of `ids`; special tokens are left out unless `keepingSpecial`, bytes that are not
+    /// valid UTF-8 become U+FFFD (as `tokenizers` decodes).
+    public func decode(_ ids: [Int32], keepingSpecial: Bool = false) -> String {
+        var bytes: [UInt8] = []
+        for id in ids {
+            guard let string = strings[id] else { continue }
+            if specialIDs.contains(id) {
+                if keepingSpecial { bytes += Array(string.utf8) }
+            } else {
+                bytes += ByteLevel.decode(string) ?? Array(string.utf8)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The id of a special token, e.g. `<|im_end|>`.
+    public func specialID(_ content: String) -> Int32? {
+        specials.first { $0.content == content }?.id
+    }
+
+    /// Whether `id` is a special token.
+    public func isSpecial(_ id: Int32) -> Bool {
+        specialIDs.contains(id)
+    }
+}
+
+/// A tokenizer file this build cannot use, naming it and the setting.
+public struct TokenizerError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let problem: String
+
+    public var description: String { "\(path): \(problem)" }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import SpecFiles
+import Tokenizer
+
+/// `--ids FILE` (whitespace-separated token ids) or `--text FILE` (UTF-8, tokenized here with
+/// `--tokenizer`, by default the `tokenizer.json` beside the model).
+struct TokenInput: ParsableArguments {
+    @Option(help: ArgumentHelp("File of whitespace-separated token ids.", valueName: "path"))
+    var ids: String?
+
+    @Option(help: ArgumentHelp("UTF-8 text file, tokenized with --tokenizer.", valueName: "path"))
+    var text: String?
+
+    @Option(help: ArgumentHelp("tokenizer.json for --text (default: the one beside the model).", valueName: "path"))
+    var tokenizer: String?
+
+    func validate() throws {
+        guard (ids == nil) != (text == nil) else { throw ValidationError("give one of --ids and --text") }
+    }
+
+    /// The file the tokens come from, for messages and records.
+    var source: String { ids ?? text! }
+
+    /// The tokens, each checked against a vocabulary of `vocabulary` ids.
+    func tokens(vocabulary: Int, model: String) throws -> [Int32] {
+        if let ids { return try TokenFile.read(ids, vocabulary: vocabulary) }
+        let content: String
+        switch TextFile.read(text!, limit: TokenFile.maxBytes) {
+        case .success(let read): content = read
+        case .failure(let error): throw CommandError("\(text!): \(error.problem)")
+        }
+        let tokens = try TokenizerFile.open(tokenizer, model: model).encode(content)
+        guard !tokens.isEmpty else { throw CommandError("\(text!): no text to tokenize") }
+        if let bad = tokens.first(where: { Int($0) >= vocabulary }) {
+            throw CommandError("\(text!): the tokenizer gives id \(bad), outside the model's vocabulary 0..<\(vocabulary)")
+        }
+        return tokens
+    }
+}
+
+/// Where a command finds its tokenizer.
+enum TokenizerFile {
+    /// `path`, or the `tokenizer.json` in the model's directory (where the importers put it).
+    static func open(_ path: String?, model: String) throws -> Tokenizer {
+        let resolved = path ?? ((model as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer.json")
+        guard FileManager.default.fileExists(atPath: resolved) else {
+            throw CommandError("\(resolved): no such tokenizer file (pass --tokenizer PATH)")
+        }
+        return try Tokenizer(path: resolved)
+    }
+}
