@@ -10,11 +10,14 @@ output head) and measures, printing `key=value` lines:
              examples in ttl-train's sampling order, right padding, full logits, the loss on the
              answer token, gradient accumulation up to the global batch, AdamW — examples/s;
   eval       classification evaluation: padded no_grad forward of micro-batches, loss on the
-             answer token and accuracy over the label tokens — examples/s.
+             answer token and accuracy over the label tokens — examples/s;
+  generate   greedy decoding with the KV cache (`model.generate`, up to 64 new tokens, stopping
+             at the end-of-sequence token) — tokens/s after the first new token.
 
   python compare_pytorch.py MODEL.h5 bench --threads 1 [--batch 4 --seq 128 --seconds 10]
   python compare_pytorch.py MODEL.h5 train --data D.h5 --threads 2 --steps 12 [--global 16 --micro 4 --seed 42]
   python compare_pytorch.py MODEL.h5 eval --data D.h5 --threads 2 --examples 256 [--micro 4]
+  python compare_pytorch.py MODEL.h5 generate --threads 1 [--prompt TEXT --max-tokens 64]
 """
 
 import argparse
@@ -184,10 +187,29 @@ def evaluate(args):
     print(f"examples_per_s={count / seconds:.2f}")
 
 
+def generate(args):
+    """Greedy decoding with the KV cache (`model.generate`), the prompt's time excluded as
+    `ttl-train generate` excludes it: tokens/s over the steps after the first new token."""
+    from tokenizers import Tokenizer
+    model = load_model(args.model).eval()
+    ids = torch.tensor([Tokenizer.from_file(args.tokenizer).encode(args.prompt).ids])
+    with torch.no_grad():
+        model.generate(ids, max_new_tokens=4, do_sample=False)
+        started = time.perf_counter()
+        model.generate(ids, max_new_tokens=1, do_sample=False)
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        out = model.generate(ids, max_new_tokens=args.max_tokens, do_sample=False)
+        seconds = time.perf_counter() - started - first
+    generated = out.shape[1] - ids.shape[1]
+    print(f"generated={generated}")
+    print(f"tokens_per_s={(generated - 1) / seconds:.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
-    parser.add_argument("what", choices=["bench", "train", "eval"])
+    parser.add_argument("what", choices=["bench", "train", "eval", "generate"])
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--data")
     parser.add_argument("--batch", type=int, default=4)
@@ -198,10 +220,13 @@ def main():
     parser.add_argument("--micro", type=int, default=4)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--examples", type=int, default=256)
+    parser.add_argument("--tokenizer", default="assets/tokenizer.json")
+    parser.add_argument("--prompt", default="The capital of France is Paris. The capital of Germany is Berlin. The capital of Italy is")
+    parser.add_argument("--max-tokens", dest="max_tokens", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    {"bench": bench, "train": train, "eval": evaluate}[args.what](args)
+    {"bench": bench, "train": train, "eval": evaluate, "generate": generate}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ job=jobs/sentiment-lora.yaml
 rounds=${ROUNDS:-3}
 seconds=${SECONDS_EACH:-8}
 steps=12
+prompt="The capital of France is Paris. The capital of Germany is Berlin. The capital of Italy is"
 global=$("$bin" validate "$job" | sed -n 's/^batch.global=//p')
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -58,6 +59,11 @@ with h5py.File('$work/run/metrics.h5', 'r') as f:
   ours=$(mpirun -np 2 --bind-to none "$bin" eval "$job" --zero-shot --examples 256)
   echo "ours eval 2 $(value examples_per_s <<<"$ours")" >>"$work/results"
   echo "peer eval 2 $(peer_run eval --data "$data" --threads 2 --examples 256 | value examples_per_s)" >>"$work/results"
+  for threads in 1 2; do
+    ours=$("$bin" generate --model "$model" --prompt "$prompt" --max-tokens 64 --threads "$threads" 2>&1 >/dev/null | sed -n 's/.*, \([0-9.]*\) tokens\/s$/\1/p')
+    echo "ours generate $threads $ours" >>"$work/results"
+    echo "peer generate $threads $(peer_run generate --threads "$threads" --prompt "$prompt" | value tokens_per_s)" >>"$work/results"
+  done
 done
 
 .venv/bin/python - "$work/results" "$work/info.txt" "$rounds" <<'PY'
@@ -78,8 +84,9 @@ names = {
     "train": ("LoRA r 8 q,v train tokens/s, batch 4 × 128", "≥ 1.3×"),
     "job": ("sentiment LoRA job examples/s (ttl-train: 2 ranks × 1 thread)", "≥ 1.6×"),
     "eval": ("classification eval examples/s, 256 reviews (ttl-train: 2 ranks)", "≥ 2×"),
+    "generate": ("greedy generation tokens/s with KV cache, after the prompt", "≥ 1.5×"),
 }
-for what in ["forward", "train", "job", "eval"]:
+for what in ["forward", "train", "job", "eval", "generate"]:
     for threads in ["1", "2"]:
         if (what, threads, "ours") not in rows:
             continue

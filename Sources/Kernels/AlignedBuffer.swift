@@ -9,12 +9,13 @@ public final class AlignedBuffer<Element: Numeric> {
     /// The region the elements live in when they are not this buffer's own (shared weights).
     private let region: WeightRegion?
 
-    /// `count` zeros of the buffer's own.
+    /// `count` zeros of the buffer's own (all-zero bytes: the zero of every element type used,
+    /// written by `memset` rather than element by element).
     public init(count: Int) {
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Element>.stride, alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1) * MemoryLayout<Element>.stride)
         pointer = raw.bindMemory(to: Element.self, capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
         region = nil
     }
 

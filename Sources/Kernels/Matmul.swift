@@ -63,6 +63,20 @@ public enum Matmul {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
+
+    /// `y (out) = W (out, in) · x (in)` through OpenBLAS's sgemv, the rows of W split over
+    /// `ComputeThreads`: one token's product while generating, where the row-stable GEMM would
+    /// spend most of its time packing W for a single row. Not row-stable: generation compares with
+    /// the full forward by value, not by bits.
+    public static func matrixVector(
+        _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, inFeatures: Int, outFeatures: Int
+    ) {
+        let operands = GEMMOperands(a: x, b: weight, c: y)
+        ComputeThreads.forEachRange(outFeatures, grain: 1024) { _, rows in
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(rows.count), blasint(inFeatures), 1, operands.b + rows.lowerBound * inFeatures,
+                        blasint(inFeatures), operands.a, 1, 0, operands.c + rows.lowerBound, 1)
+        }
+    }
 }
 
 /// The pointers of one threaded product: each thread writes its own columns of `c` only.

@@ -67,7 +67,8 @@ extension LlamaModel {
         let last = (tokens.count - 1) % cache.chunk
         RMSNorm.forward(cache.x.pointer + last * h, weight: weights.pointer(weights.finalNorm), into: cache.normed.pointer,
                         rstd: cache.rstd.pointer, rows: 1, dim: h, epsilon: Float(config.rmsNormEpsilon))
-        product(weights.outputProjection, cache.normed.pointer, into: cache.logits.pointer, rows: 1, inFeatures: h, outFeatures: config.vocabSize)
+        product(weights.outputProjection, cache.normed.pointer, into: cache.logits.pointer, rows: 1, inFeatures: h, outFeatures: config.vocabSize,
+                rowStable: false)
         return cache.logits.array()
     }
 
@@ -82,22 +83,22 @@ extension LlamaModel {
 
         RMSNorm.forward(cache.x.pointer, weight: weights.pointer(w.inputNorm), into: cache.normed.pointer,
                         rstd: cache.rstd.pointer, rows: n, dim: h, epsilon: epsilon)
-        linear(layer, .qProj, cache.normed.pointer, into: cache.query.pointer, rows: n, inFeatures: h, outFeatures: q, sequences: sequence)
-        linear(layer, .kProj, cache.normed.pointer, into: keys + past * kv, rows: n, inFeatures: h, outFeatures: kv, sequences: sequence)
-        linear(layer, .vProj, cache.normed.pointer, into: values + past * kv, rows: n, inFeatures: h, outFeatures: kv, sequences: sequence)
+        linear(layer, .qProj, cache.normed.pointer, into: cache.query.pointer, rows: n, inFeatures: h, outFeatures: q, sequences: sequence, rowStable: false)
+        linear(layer, .kProj, cache.normed.pointer, into: keys + past * kv, rows: n, inFeatures: h, outFeatures: kv, sequences: sequence, rowStable: false)
+        linear(layer, .vProj, cache.normed.pointer, into: values + past * kv, rows: n, inFeatures: h, outFeatures: kv, sequences: sequence, rowStable: false)
         rope.forward(cache.query.pointer, rows: n, heads: config.attentionHeads, firstPosition: past)
         rope.forward(keys + past * kv, rows: n, heads: config.keyValueHeads, firstPosition: past)
         attention.forwardCached(q: cache.query.pointer, keys: keys, values: values, into: cache.attention.pointer,
                                 scores: cache.scores.pointer, rows: n, past: past)
-        linear(layer, .oProj, cache.attention.pointer, into: cache.linearOutput.pointer, rows: n, inFeatures: q, outFeatures: h, sequences: sequence)
+        linear(layer, .oProj, cache.attention.pointer, into: cache.linearOutput.pointer, rows: n, inFeatures: q, outFeatures: h, sequences: sequence, rowStable: false)
         for index in 0..<(n * h) { cache.middle.pointer[index] = cache.x.pointer[index] + cache.linearOutput.pointer[index] }
 
         RMSNorm.forward(cache.middle.pointer, weight: weights.pointer(w.postAttentionNorm), into: cache.normed.pointer,
                         rstd: cache.rstd.pointer, rows: n, dim: h, epsilon: epsilon)
-        linear(layer, .gateProj, cache.normed.pointer, into: cache.gate.pointer, rows: n, inFeatures: h, outFeatures: i, sequences: sequence)
-        linear(layer, .upProj, cache.normed.pointer, into: cache.up.pointer, rows: n, inFeatures: h, outFeatures: i, sequences: sequence)
+        linear(layer, .gateProj, cache.normed.pointer, into: cache.gate.pointer, rows: n, inFeatures: h, outFeatures: i, sequences: sequence, rowStable: false)
+        linear(layer, .upProj, cache.normed.pointer, into: cache.up.pointer, rows: n, inFeatures: h, outFeatures: i, sequences: sequence, rowStable: false)
         SwiGLU.forward(gate: cache.gate.pointer, up: cache.up.pointer, into: cache.activated.pointer, count: n * i)
-        linear(layer, .downProj, cache.activated.pointer, into: cache.linearOutput.pointer, rows: n, inFeatures: i, outFeatures: h, sequences: sequence)
+        linear(layer, .downProj, cache.activated.pointer, into: cache.linearOutput.pointer, rows: n, inFeatures: i, outFeatures: h, sequences: sequence, rowStable: false)
         for index in 0..<(n * h) { cache.x.pointer[index] = cache.middle.pointer[index] + cache.linearOutput.pointer[index] }
     }
 }

@@ -203,9 +203,9 @@ public final class LlamaModel {
     func linear(
         _ layer: Int, _ site: LinearSite, _ x: UnsafeMutablePointer<Float>,
         into y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int,
-        sequences: [(start: Int, length: Int)]? = nil
+        sequences: [(start: Int, length: Int)]? = nil, rowStable: Bool = true
     ) {
-        product(weights.layers[layer].linear(site), x, into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        product(weights.layers[layer].linear(site), x, into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, rowStable: rowStable)
         guard let linearHook else { return }
         let base = frozenLinear(layer: layer, site: site)
         for (start, length) in sequences ?? sequenceRows {
@@ -233,19 +233,27 @@ public final class LlamaModel {
     /// `y = x·Wᵀ` for a dense weight; for a quantized one tile by tile of W's rows, each
     /// dequantized right before its product into the columns it owns (every output column is its
     /// own chain, so the tiles change no bit); or through a factored weight's stages (intermediate
-    /// rows in the two scratch buffers, alternately).
+    /// rows in the two scratch buffers, alternately). `rowStable: false` lets a single row (a
+    /// generated token) take the matrix-vector product instead.
     func product(
         _ weight: LlamaWeights.Linear, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-        rows: Int, inFeatures: Int, outFeatures: Int
+        rows: Int, inFeatures: Int, outFeatures: Int, rowStable: Bool = true
     ) {
+        let vector = !rowStable && rows == 1
         switch weight {
+        case .dense(let offset) where vector:
+            Matmul.matrixVector(x, weights.pointer(offset), into: y, inFeatures: inFeatures, outFeatures: outFeatures)
         case .dense(let offset):
             Matmul.linear(x, weights.pointer(offset), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         case .quantized(let matrix):
             for tile in tiles(of: matrix) {
                 matrix.dequantize(rows: tile, from: weights.blocks, into: dequantized.pointer)
-                Matmul.rowStable(x, dequantized.pointer, into: y + tile.lowerBound, m: rows, n: tile.count, k: inFeatures, transposeB: true,
-                                 lda: inFeatures, ldb: inFeatures, ldc: outFeatures, accumulate: false)
+                if vector {
+                    Matmul.matrixVector(x, dequantized.pointer, into: y + tile.lowerBound, inFeatures: inFeatures, outFeatures: tile.count)
+                } else {
+                    Matmul.rowStable(x, dequantized.pointer, into: y + tile.lowerBound, m: rows, n: tile.count, k: inFeatures, transposeB: true,
+                                     lda: inFeatures, ldb: inFeatures, ldc: outFeatures, accumulate: false)
+                }
             }
         case .factored(let stages):
             var source = x

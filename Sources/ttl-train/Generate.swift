@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import HDF5
 import Kernels
 import Llama
 import Tokenizer
@@ -105,10 +106,13 @@ struct Generate: ParsableCommand {
         }
         let finished = DispatchTime.now().uptimeNanoseconds
         let final = tokenizer.decode(generated)
-        if final.hasPrefix(shown) { FileHandle.standardOutput.write(Data(final.dropFirst(shown.count).utf8)) }
-        print("")
+        FileHandle.standardOutput.write(Data(((final.hasPrefix(shown) ? String(final.dropFirst(shown.count)) : "") + "\n").utf8))
         let ids = generated.map(String.init).joined(separator: " ")
-        if idsOut == "-" { print(ids) } else if let idsOut { try (ids + "\n").write(toFile: idsOut, atomically: true, encoding: .utf8) }
+        if idsOut == "-" {
+            FileHandle.standardOutput.write(Data((ids + "\n").utf8))
+        } else if let idsOut {
+            try DurableFile.write(Array((ids + "\n").utf8), to: idsOut)
+        }
         let decodeSeconds = Double(finished - prefilled) / 1e9
         let steps = max(generated.count - 1, 0)
         FileHandle.standardError.write(Data(String(
