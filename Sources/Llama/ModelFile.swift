@@ -191,6 +191,12 @@ public final class ModelFile {
     }
 
     /// All values of weight `name`, row-major float32 (a quantized weight dequantized).
+    /// The values of weight `name` whatever its storage: decoded blocks, reconstructed factors.
+    public func decoded(_ name: String) throws -> [Float] {
+        if case .tucker = storage[name] { return try readFactoredWeights()[name]!.reconstructed() }
+        return try read(name)
+    }
+
     public func read(_ name: String) throws -> [Float] {
         if case .quantized(let format) = storage[name] { return format.dequantize(try readBlocks(name)) }
         return try weight(name).read(as: Float.self)

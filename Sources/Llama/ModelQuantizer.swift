@@ -64,7 +64,7 @@ public enum ModelQuantizer {
         var report: [Quantized] = []
         let factored = try model.readFactoredWeights()
         try ModelWriter.write(to: path, config: model.config, source: "\(model.source) (quantized to \(format) by ttl-train)",
-                              factored: factored, attributes: attributes) { name, shape in
+                              factored: factored, attributes: attributes, endOfSequence: model.endOfSequence) { name, shape in
             guard shape.count == 2, factored[name] == nil else { return try model.stored(name) }
             let chosen = shape[1] % QuantizationFormat.blockValues == 0 ? rules.last { $0.matches(name) }.map(\.format) ?? format : nil
             let before = try model.stored(name)

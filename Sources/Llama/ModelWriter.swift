@@ -32,7 +32,7 @@ public enum ModelWriter {
     /// (`HDF5File.writeAtomically`).
     public static func write(
         to path: String, config: LlamaConfig, source: String, factored: [String: TuckerFactors] = [:],
-        attributes extra: [String: String] = [:],
+        attributes extra: [String: String] = [:], endOfSequence: Int32? = nil,
         stored: (_ name: String, _ shape: [Int]) throws -> StoredWeight
     ) throws {
         try config.validate(file: path)
@@ -46,6 +46,7 @@ public enum ModelWriter {
             try attributes.set("source", source)
             try Writer.record(on: attributes)
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) { try attributes.set(key, value) }
+            if let endOfSequence { try attributes.set("eos_token_id", Int64(endOfSequence)) }
             for (name, factors) in factored.sorted(by: { $0.key < $1.key }) {
                 let group = try file.root.createGroup(ModelFile.tuckerPath(forWeight: name))
                 try group.attributes.set("tensor_shape", factors.tensorShape.map(Int64.init))

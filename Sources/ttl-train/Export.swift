@@ -1,26 +1,31 @@
 import ArgumentParser
 import Export
 import Foundation
+import Llama
 
-/// `ttl-train export C.h5 --format peft --out DIR`.
+/// `ttl-train export C.h5 --format peft --out DIR`, or `--format hf` for a checkpoint (merged into
+/// its base) or a model file.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a checkpoint's adapters as a PEFT LoRA adapter (adapter_model.safetensors, adapter_config.json, a README.md model card).",
+        abstract: "Write a checkpoint's adapters for PEFT, or a (fine-tuned) model as a Hugging Face checkpoint.",
         discussion: """
-            Each adapter kind writes its own PEFT form: LoRA as it is, sparse LoRA as a dense LoRA (pruned \
+            --format peft: adapter_model.safetensors, adapter_config.json and a README.md model card. Each \
+            adapter kind writes its own PEFT form: LoRA as it is, sparse LoRA as a dense LoRA (pruned \
             entries are zeros), TT-LoRA exactly as a LoRA of its tensor-train rank (the cores split at the \
             input/output boundary), and so on (README, "Export"). Load it with \
             PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), DIR). The model card names the \
             weights the adapter was trained on (fingerprint and source) and says when they are not BASE's own.
+            --format hf: config.json, model.safetensors (float32) and tokenizer.json of a model file, or of a \
+            checkpoint's base with its adapters merged in: LlamaForCausalLM.from_pretrained(DIR) loads it.
             """)
 
-    @Argument(help: ArgumentHelp("The checkpoint (HDF5).", valueName: "checkpoint.h5"))
-    var checkpoint: String
+    @Argument(help: ArgumentHelp("The checkpoint (HDF5), or for --format hf a model file.", valueName: "file.h5"))
+    var file: String
 
     /// What `export` can write.
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case peft
+        case peft, hf
     }
 
     @Option(help: "Export format.")
@@ -32,13 +37,32 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .customLong("base-model"), help: "Hugging Face id of the model the base .h5 was imported from (adapter_config.json's base_model_name_or_path).")
     var baseModel = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
+    @Option(help: ArgumentHelp("--format hf of a checkpoint: its base model (default: the model its job spec names).", valueName: "path"))
+    var model: String?
+
+    @Option(help: ArgumentHelp("--format hf: the tokenizer.json to include (default: the one beside the model).", valueName: "path"))
+    var tokenizer: String?
+
     func run() throws {
-        let result = try PEFTExport.write(checkpoint: checkpoint, to: out, baseModel: baseModel)
-        print("adapter_kind=\(result.kind)")
-        print("targets=\(result.targets)")
-        print("target_modules=\(result.targetModules.joined(separator: ","))")
-        print("r=\(result.rank)")
-        print("lora_alpha=\(result.loraAlpha)")
-        print("files=\((out as NSString).appendingPathComponent("adapter_model.safetensors")),\((out as NSString).appendingPathComponent("adapter_config.json"))")
+        switch format {
+        case .peft:
+            let result = try PEFTExport.write(checkpoint: file, to: out, baseModel: baseModel)
+            print("adapter_kind=\(result.kind)")
+            print("targets=\(result.targets)")
+            print("target_modules=\(result.targetModules.joined(separator: ","))")
+            print("r=\(result.rank)")
+            print("lora_alpha=\(result.loraAlpha)")
+            print("files=\((out as NSString).appendingPathComponent("adapter_model.safetensors")),\((out as NSString).appendingPathComponent("adapter_config.json"))")
+        case .hf:
+            let isModel = (try? ModelFile(path: file)) != nil
+            let base = isModel ? try ModelFile(path: file) : try BaseModel.of(checkpoint: file, given: model)
+            let merge = isModel ? nil : try ModelMerge(model: base, checkpoint: file)
+            let tokenizerPath = tokenizer ?? ((base.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer.json")
+            let result = try HuggingFaceExport.write(model: base, merge: merge, tokenizer: tokenizerPath, to: out)
+            print("merged=\(merge.map { _ in file } ?? "none")")
+            print("tensors=\(result.tensors)")
+            print("safetensors_bytes=\(result.bytes)")
+            print("files=\(["config.json", "model.safetensors", "tokenizer.json"].map { (out as NSString).appendingPathComponent($0) }.joined(separator: ","))")
+        }
     }
 }

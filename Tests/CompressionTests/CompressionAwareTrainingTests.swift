@@ -199,15 +199,20 @@ final class CompressionAwareCommandTests: XCTestCase {
         XCTAssertEqual(run.keyValues["accuracy"], String(format: "%.4f", accuracy!))
     }
 
-    func testPEFTExportRefusesRecoveryModulesWithOneLine() throws {
+    func testPEFTExportAndMergeRefuseRecoveryModulesWithOneLine() throws {
         let trainer = try setup.student(output: "export", steps: 2)
         try trainer.run(resume: .fresh) { _ in }
         let checkpoint = setup.directory.path("export/checkpoints/step-000002.h5")
         let out = setup.directory.path("peft")
-        let run = try ChildProcess.ttlTrain(["export", checkpoint, "--format", "peft", "--out", out])
-        XCTAssertNotEqual(run.status, 0)
-        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
-        XCTAssertTrue(run.stderr.contains("has a CA-LoRA recovery module (gelu rank 2 alpha 4.0), which a PEFT LoRA adapter cannot hold"), run.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        let cases = [(["export", checkpoint, "--format", "peft", "--out", out], "which a PEFT LoRA adapter cannot hold"),
+                     (["merge", checkpoint, "--out", out], "which cannot be merged into a weight"),
+                     (["export", checkpoint, "--format", "hf", "--out", out], "which cannot be merged into a weight")]
+        for (arguments, message) in cases {
+            let run = try ChildProcess.ttlTrain(arguments)
+            XCTAssertNotEqual(run.status, 0)
+            XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+            XCTAssertTrue(run.stderr.contains("has a CA-LoRA recovery module (gelu rank 2 alpha 4.0), \(message)"), run.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        }
     }
 }

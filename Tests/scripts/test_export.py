@@ -2,7 +2,9 @@
 the trained model: the exported LoRA merged into the base weights by numpy
 (scripts/reference_forward.py) reproduces the logits ttl-train computes with the checkpoint's
 adapters, for LoRA, sparse LoRA, TT-LoRA and DoRA (merged as PEFT's DoRA layer does:
-W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per output row)."""
+W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per output row). Then `ttl-train merge` (a model file with the
+adapters folded in gives the same logits without them) and `export --format hf` (config.json and
+model.safetensors, read here with numpy, reproduce the logits through the numpy forward)."""
 import json
 import os
 import struct
@@ -11,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from test_parity import REPO, key_values, needs_binary, reference_forward, ttl_train, write_random_llama
+from test_parity import REPO, TOKENIZER, key_values, needs_binary, reference_forward, ttl_train, write_random_llama
 
 
 def write_dataset(path, vocab, seed):
@@ -134,3 +136,80 @@ output: {tmp_path / "run"}
     base = reference_forward.forward(base_config, reference_forward.load(str(model))[1], np.array(ids))
     assert np.abs(reference - base).max() > 1e-2, "the trained adapters change the logits"
     assert np.abs(adapted - reference).max() < 1e-4 * max(1.0, np.abs(reference).max())
+
+
+@needs_binary
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_merged_model_and_hugging_face_export_reproduce_the_adapted_logits(tmp_path, kind):
+    model, data = tmp_path / "model.h5", tmp_path / "data.h5"
+    write_random_llama(model, seed=7, tied=kind != "lora")
+    write_dataset(data, vocab=97, seed=3)
+    job = tmp_path / "job.yaml"
+    job.write_text(f"""name: merge-{kind}
+model: {model}
+data: {{path: {data}}}
+task: classification
+adapter: {{{KINDS[kind]}, targets: [q_proj, v_proj, down_proj]}}
+optimizer: {{lr: 5.0e-2, weight_decay: 0.0}}
+schedule: {{kind: constant, warmup_steps: 0, total_steps: 4}}
+batch: {{global: 4, micro: 2, max_length: 16}}
+eval: {{every: 100, examples: 4}}
+output: {tmp_path / "run"}
+""")
+    assert ttl_train("train", str(job)).returncode == 0
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "step-000004.h5")
+    ids = [3, 17, 42, 8, 66, 23, 91, 5, 30, 12, 77, 50]
+    (tmp_path / "ids.txt").write_text(" ".join(map(str, ids)))
+
+    def logits(*args):
+        out = tmp_path / "logits.h5"
+        run = ttl_train("perplexity", "--ids", str(tmp_path / "ids.txt"), "--logits-out", str(out), *args)
+        assert run.returncode == 0, run.stderr
+        with h5py.File(out, "r") as f:
+            return f["logits"][()].astype(np.float64)
+
+    adapted = logits("--model", str(model), "--checkpoint", checkpoint)
+    merged = tmp_path / "merged.h5"
+    run = ttl_train("merge", checkpoint, "--out", str(merged))
+    assert run.returncode == 0, run.stderr
+    assert key_values(run.stdout)["weight_storage"].startswith("f32:")
+    tolerance = 1e-4 * max(1.0, np.abs(adapted).max())
+    assert np.abs(logits("--model", str(merged)) - adapted).max() < tolerance
+    assert np.abs(logits("--model", str(model)) - adapted).max() > 1e-2, "the adapters change the logits"
+
+    hf = tmp_path / "hf"
+    run = ttl_train("export", checkpoint, "--format", "hf", "--out", str(hf), "--tokenizer", TOKENIZER)
+    assert run.returncode == 0, run.stderr
+    config = json.loads((hf / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"] and config["tie_word_embeddings"] == (kind != "lora")
+    _, tensors = read_safetensors(hf / "model.safetensors")
+    assert ("lm_head.weight" in tensors) == (kind == "lora")
+    assert (hf / "tokenizer.json").read_bytes() == open(TOKENIZER, "rb").read()
+    reference = reference_forward.forward(config, {name: value.astype(np.float64) for name, value in tensors.items()}, np.array(ids))
+    assert np.abs(reference - adapted).max() < tolerance
+
+
+@needs_binary
+def test_merge_refuses_a_checkpoint_of_another_model(tmp_path):
+    model, other = tmp_path / "model.h5", tmp_path / "other.h5"
+    write_random_llama(model, seed=7, tied=True)
+    write_random_llama(other, seed=8, tied=True)
+    data = tmp_path / "data.h5"
+    write_dataset(data, vocab=97, seed=3)
+    job = tmp_path / "job.yaml"
+    job.write_text(f"""name: merge-refusal
+model: {model}
+data: {{path: {data}}}
+task: classification
+adapter: {{kind: lora, rank: 2, targets: [q_proj]}}
+optimizer: {{lr: 1.0e-2}}
+schedule: {{kind: constant, warmup_steps: 0, total_steps: 2}}
+batch: {{global: 2, micro: 1, max_length: 16}}
+eval: {{every: 100, examples: 2}}
+output: {tmp_path / "run"}
+""")
+    assert ttl_train("train", str(job)).returncode == 0
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "step-000002.h5")
+    run = ttl_train("merge", checkpoint, "--model", str(other), "--out", str(tmp_path / "m.h5"))
+    assert run.returncode != 0 and "another base model" in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not (tmp_path / "m.h5").exists()

@@ -1,0 +1,51 @@
+import Foundation
+import HDF5
+import Llama
+
+/// A model as a Hugging Face checkpoint directory — `config.json`, `model.safetensors` (float32,
+/// the weights' own Hugging Face names) and `tokenizer.json` — that
+/// `LlamaForCausalLM.from_pretrained` loads and llama.cpp's converter reads; with a `ModelMerge`,
+/// the fine-tuned model. Quantized weights are decoded and Tucker factors multiplied out, since
+/// the format holds dense tensors.
+public enum HuggingFaceExport {
+    public struct Result: Sendable {
+        public var tensors: Int
+        public var bytes: Int
+    }
+
+    public static func write(model: ModelFile, merge: ModelMerge?, tokenizer: String, to directory: String) throws -> Result {
+        guard FileManager.default.fileExists(atPath: tokenizer) else {
+            throw ExportError(path: tokenizer, problem: "no such tokenizer file (pass --tokenizer PATH)")
+        }
+        let config = model.config
+        var tensors: [SafeTensors.Tensor] = []
+        for (name, shape) in config.weightShapes {
+            let values = try merge?.merged(name) ?? model.decoded(name)
+            tensors.append(SafeTensors.Tensor(name: name, shape: shape, values: values))
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let file = { (name: String) in (directory as NSString).appendingPathComponent(name) }
+        let weights = try SafeTensors.encode(tensors, metadata: ["format": "pt", "ttl_train_base_model_fingerprint": model.fingerprint])
+        try DurableFile.write(Array(weights), to: file("model.safetensors"))
+        try DurableFile.write(Array(try JSONSerialization.data(withJSONObject: configJSON(model), options: [.prettyPrinted, .sortedKeys])),
+                              to: file("config.json"))
+        try DurableFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: tokenizer))), to: file("tokenizer.json"))
+        return Result(tensors: tensors.count, bytes: weights.count)
+    }
+
+    /// transformers' `LlamaConfig` of the model.
+    static func configJSON(_ model: ModelFile) -> [String: Any] {
+        let config = model.config
+        var json: [String: Any] = [
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": "float32",
+            "vocab_size": config.vocabSize, "hidden_size": config.hiddenSize, "intermediate_size": config.intermediateSize,
+            "num_hidden_layers": config.layerCount, "num_attention_heads": config.attentionHeads,
+            "num_key_value_heads": config.keyValueHeads, "head_dim": config.headDim,
+            "max_position_embeddings": config.contextLength, "rope_theta": config.ropeTheta, "rms_norm_eps": config.rmsNormEpsilon,
+            "tie_word_embeddings": config.tiedEmbeddings, "hidden_act": "silu", "attention_bias": false, "mlp_bias": false,
+            "rope_scaling": NSNull(), "initializer_range": 0.02, "use_cache": true,
+        ]
+        if let eos = model.endOfSequence { json["eos_token_id"] = Int(eos) }
+        return json
+    }
+}
