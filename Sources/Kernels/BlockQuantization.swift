@@ -109,6 +109,31 @@ public struct QuantizedMatrix: Sendable, Equatable {
     }
 }
 
+extension QuantizedMatrix {
+    /// `y (rows) = W·x (columns)` straight from the blocks, rows split over the compute threads:
+    /// one generated token's product, reading each block once instead of writing its floats out
+    /// (not bit-identical to the dequantized product: see quantized_product.c).
+    public func matrixVector(_ x: UnsafePointer<Float>, from storage: ByteBuffer, into y: UnsafeMutablePointer<Float>) {
+        let blocksPerRow = columns / QuantizationFormat.blockValues
+        let sums = (0..<blocksPerRow).map { block in (0..<QuantizationFormat.blockValues).reduce(Float(0)) { $0 + x[block * 32 + $1] } }
+        let base = UnsafePointer(storage.at(offset))
+        let target = UncheckedPointer(pointer: y)
+        let code = Int32(format == .q8_0 ? TTL_Q8_0 : format == .q4_0 ? TTL_Q4_0 : TTL_Q4_1)
+        sums.withUnsafeBufferPointer { blockSums in
+            let sumsPointer = UncheckedConstPointer(pointer: blockSums.baseAddress!)
+            let input = UncheckedConstPointer(pointer: x)
+            ComputeThreads.forEachRange(rows, grain: 8192) { _, part in
+                ttl_quantized_matrix_vector(code, base, part.lowerBound, part.count, blocksPerRow, input.pointer, sumsPointer.pointer, target.pointer)
+            }
+        }
+    }
+}
+
+/// A read-only float pointer shared by the threads of one product.
+private struct UncheckedConstPointer: @unchecked Sendable {
+    let pointer: UnsafePointer<Float>
+}
+
 /// A float pointer shared by the threads of one dequantization, each writing its own rows.
 private struct UncheckedPointer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>

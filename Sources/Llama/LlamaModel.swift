@@ -245,15 +245,13 @@ public final class LlamaModel {
             Matmul.matrixVector(x, weights.pointer(offset), into: y, inFeatures: inFeatures, outFeatures: outFeatures)
         case .dense(let offset):
             Matmul.linear(x, weights.pointer(offset), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        case .quantized(let matrix) where vector:
+            matrix.matrixVector(x, from: weights.blocks, into: y)
         case .quantized(let matrix):
             for tile in tiles(of: matrix) {
                 matrix.dequantize(rows: tile, from: weights.blocks, into: dequantized.pointer)
-                if vector {
-                    Matmul.matrixVector(x, dequantized.pointer, into: y + tile.lowerBound, inFeatures: inFeatures, outFeatures: tile.count)
-                } else {
-                    Matmul.rowStable(x, dequantized.pointer, into: y + tile.lowerBound, m: rows, n: tile.count, k: inFeatures, transposeB: true,
-                                     lda: inFeatures, ldb: inFeatures, ldc: outFeatures, accumulate: false)
-                }
+                Matmul.rowStable(x, dequantized.pointer, into: y + tile.lowerBound, m: rows, n: tile.count, k: inFeatures, transposeB: true,
+                                 lda: inFeatures, ldb: inFeatures, ldc: outFeatures, accumulate: false)
             }
         case .factored(let stages):
             var source = x

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import HDF5
 import Kernels
@@ -74,6 +75,32 @@ final class QuantizedModelTests: XCTestCase {
         let quantized = try ModelFile(path: quantizedPath)
         try ModelWriter.write(to: densePath, config: config, source: "test") { name, _ in try quantized.read(name) }
         return (quantized, try ModelFile(path: densePath))
+    }
+
+    /// One token's product straight from the blocks (`QuantizedMatrix.matrixVector`, generation)
+    /// against the dequantized matrix times x in Double, on the AVX-512 and the portable paths.
+    func testMatrixVectorFromBlocksEqualsTheDecodedProduct() {
+        var random = TestRandom(seed: 12)
+        let (rows, columns) = (300, 96)
+        let x = random.array(columns)
+        defer { _ = ttl_quantized_product_path(0) }
+        for portable in [false, true] {
+            _ = ttl_quantized_product_path(portable ? 1 : 0)
+            for format in QuantizationFormat.allCases {
+                let blocks = format.quantize(random.array(rows * columns))
+                let decoded = format.dequantize(blocks)
+                let storage = ByteBuffer(blocks)
+                let matrix = QuantizedMatrix(format: format, offset: 0, rows: rows, columns: columns)
+                var y = [Float](repeating: .nan, count: rows)
+                x.withUnsafeBufferPointer { input in
+                    y.withUnsafeMutableBufferPointer { matrix.matrixVector(input.baseAddress!, from: storage, into: $0.baseAddress!) }
+                }
+                for row in 0..<rows {
+                    let expected = (0..<columns).reduce(0.0) { $0 + Double(decoded[row * columns + $1]) * Double(x[$1]) }
+                    XCTAssertEqual(Double(y[row]), expected, accuracy: 1e-5 * max(1, abs(expected)), "\(format) row \(row) portable \(portable)")
+                }
+            }
+        }
     }
 
     func testAQuantizedModelComputesTheBitsOfItsDecodedValues() throws {

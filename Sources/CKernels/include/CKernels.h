@@ -39,6 +39,15 @@ void ttl_dequantize_q4_1(const uint8_t *blocks, long block_count, float *out);
 void ttl_quantize_q8_0(const float *values, long block_count, uint8_t *blocks);
 void ttl_quantize_q4_0(const float *values, long block_count, uint8_t *blocks);
 void ttl_quantize_q4_1(const float *values, long block_count, uint8_t *blocks);
+// `y[first_row ..< first_row + row_count] = W·x` for W of rows of `blocks_per_row` blocks of
+// `format`, reading the blocks once (one generated token's product; quantized_product.c).
+// `block_sums` holds the sum of each block's 32 values of x (used by Q4_1's minimum).
+enum { TTL_Q8_0 = 0, TTL_Q4_0 = 1, TTL_Q4_1 = 2 };
+void ttl_quantized_matrix_vector(int format, const uint8_t *blocks, long first_row, long row_count, long blocks_per_row,
+                                 const float *x, const float *block_sums, float *y);
+// 1 when the AVX-512 path runs, 0 for the portable one. `choice`: -1 asks, 1 switches to the
+// portable path, 0 back to the best the CPU has (tests compare both).
+int ttl_quantized_product_path(int choice);
 // IEEE half precision, round to nearest even (numpy's `astype(float16)`).
 float ttl_half_to_float(uint16_t half);
 uint16_t ttl_float_to_half(float value);
