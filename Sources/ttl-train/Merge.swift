@@ -1,6 +1,7 @@
 import ArgumentParser
 import Export
 import Foundation
+import HDF5
 import Kernels
 import Llama
 import Training
@@ -39,6 +40,11 @@ struct Merge: ParsableCommand {
     func run() throws {
         let merge = try ModelMerge(model: try BaseModel.of(checkpoint: checkpoint, given: model), checkpoint: checkpoint)
         try merge.write(to: out, format: dtype)
+        // The tokenizer goes with the weights: where commands look for it (beside the model).
+        let beside = { (model: String) in ((model as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer.json") }
+        if FileManager.default.fileExists(atPath: beside(merge.model.path)), !FileManager.default.fileExists(atPath: beside(out)) {
+            try DurableFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: beside(merge.model.path)))), to: beside(out))
+        }
         let merged = try ModelFile(path: out)
         print("model=\(out)")
         print("fingerprint=\(merged.fingerprint)")
