@@ -5,7 +5,7 @@ import HDF5
 struct TTLTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ttl-train",
-        abstract: "Fine-tune LoRA, TT-LoRA and sparse LoRA adapters on a frozen llama model, data-parallel under mpirun.",
+        abstract: "Fine-tune LoRA, TT-LoRA, sparse LoRA and DoRA adapters on a frozen llama model, data-parallel under mpirun; generate, merge and export.",
         discussion: """
             Launch training with `mpirun -np N ttl-train JOB.yaml`. Checkpoints and metrics are HDF5 \
             files that h5py, pandas, h5dump and MATLAB read as they are.
