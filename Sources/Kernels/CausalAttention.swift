@@ -39,15 +39,7 @@ public struct CausalAttention: Sendable {
                 let p = probabilities + head * length * length
                 Matmul.gemm(q + head * headDim, k + kvHead * headDim, into: p, m: length, n: length, k: headDim,
                             transposeB: true, lda: queryWidth, ldb: kvWidth, ldc: length, alpha: scale, beta: 0)
-                for row in 0..<length {
-                    let scores = p + row * length
-                    let valid = row + 1
-                    let peak = VectorMath.maximum(scores, count: valid)
-                    let total = VectorMath.expShifted(scores, into: scores, count: valid, shift: peak)
-                    let inverse = Float(1 / total)
-                    for column in 0..<valid { scores[column] *= inverse }
-                    for column in valid..<length { scores[column] = 0 }
-                }
+                Self.causalSoftmax(p, rows: length, columns: length, past: 0)
                 Matmul.gemm(p, v + kvHead * headDim, into: out + head * headDim, m: length, n: headDim, k: length,
                             transposeB: false, lda: length, ldb: kvWidth, ldc: queryWidth, beta: 0)
             }
@@ -69,17 +61,23 @@ public struct CausalAttention: Sendable {
             let kvHead = head / group
             Matmul.gemm(q + head * headDim, keys + kvHead * headDim, into: scores, m: rows, n: total, k: headDim,
                         transposeB: true, lda: queryWidth, ldb: kvWidth, ldc: total, alpha: scale, beta: 0)
-            for row in 0..<rows {
-                let p = scores + row * total
-                let valid = past + row + 1
-                let peak = VectorMath.maximum(p, count: valid)
-                let sum = VectorMath.expShifted(p, into: p, count: valid, shift: peak)
-                let inverse = Float(1 / sum)
-                for column in 0..<valid { p[column] *= inverse }
-                for column in valid..<total { p[column] = 0 }
-            }
+            Self.causalSoftmax(scores, rows: rows, columns: total, past: past)
             Matmul.gemm(scores, values + kvHead * headDim, into: out + head * headDim, m: rows, n: headDim, k: total,
                         transposeB: false, lda: total, ldb: kvWidth, ldc: queryWidth, beta: 0)
+        }
+    }
+
+    /// Softmax of each row of `scores (rows, columns)` over the keys it may see — row `r` is at
+    /// position `past + r` and sees columns `0...past + r` — and zero beyond.
+    private static func causalSoftmax(_ scores: UnsafeMutablePointer<Float>, rows: Int, columns: Int, past: Int) {
+        for row in 0..<rows {
+            let p = scores + row * columns
+            let valid = past + row + 1
+            let peak = VectorMath.maximum(p, count: valid)
+            let total = VectorMath.expShifted(p, into: p, count: valid, shift: peak)
+            let inverse = Float(1 / total)
+            for column in 0..<valid { p[column] *= inverse }
+            for column in valid..<columns { p[column] = 0 }
         }
     }
 

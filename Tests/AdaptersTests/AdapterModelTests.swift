@@ -205,9 +205,7 @@ final class AdapterModelTests: XCTestCase {
     }
 
     func testSmolLM2QueryValueRank8CountsLikePEFT() throws {
-        let smol = LlamaConfig(vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, layerCount: 30, attentionHeads: 9,
-                               keyValueHeads: 3, headDim: 64, contextLength: 8192, ropeTheta: 100_000, rmsNormEpsilon: 1e-5,
-                               tiedEmbeddings: true)
+        let smol = LlamaConfig.smolLM2
         let layout = try AdapterLayout(spec: AdapterSpec(kind: .lora, rank: 8, alpha: 16, targets: [.qProj, .vProj]), config: smol)
         // q: 8·(576 + 576), v: 8·(576 + 192), over 30 layers.
         XCTAssertEqual(layout.parameterCount, 460_800)

@@ -11,9 +11,7 @@ final class DoRATests: XCTestCase {
     private let rows = 5
 
     func testSmolLM2QueryValueRank8HasLoRAsParametersPlusOneMagnitudePerOutputRow() throws {
-        let smol = LlamaConfig(vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, layerCount: 30, attentionHeads: 9,
-                               keyValueHeads: 3, headDim: 64, contextLength: 8192, ropeTheta: 100_000, rmsNormEpsilon: 1e-5,
-                               tiedEmbeddings: true)
+        let smol = LlamaConfig.smolLM2
         let layout = try AdapterLayout(spec: AdapterSpec(kind: .dora, rank: 8, alpha: 16, targets: [.qProj, .vProj]), config: smol)
         // LoRA's 460,800 plus 30·(576 + 192) magnitudes.
         XCTAssertEqual(layout.parameterCount, 483_840)

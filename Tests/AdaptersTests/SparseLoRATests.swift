@@ -91,9 +91,7 @@ final class SparseLoRATests: XCTestCase {
     }
 
     func testSmolLM2TrainableCountsAtFiftyEightyNinetyPercent() throws {
-        let smol = LlamaConfig(vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, layerCount: 30, attentionHeads: 9,
-                               keyValueHeads: 3, headDim: 64, contextLength: 8192, ropeTheta: 100_000, rmsNormEpsilon: 1e-5,
-                               tiedEmbeddings: true)
+        let smol = LlamaConfig.smolLM2
         // Per layer at rank 8: A_q, B_q, A_v have 4,608 entries, B_v 1,536; each keeps count − round(s·count).
         for (sparsity, perLayer) in [(0.5, 3 * 2304 + 768), (0.8, 3 * 922 + 307), (0.9, 3 * 461 + 154)] {
             let spec = AdapterSpec(kind: .sparseLora, rank: 8, alpha: 16, targets: [.qProj, .vProj],

@@ -206,7 +206,7 @@ final class CommandLineTests: XCTestCase {
 
     func testAnUnknownCommandIsRefusedWithASuggestionNotTakenAsAJob() throws {
         for (arguments, message) in [(["trian", "jobs/quickstart.yaml"], "unknown command 'trian' (did you mean 'train'?)"),
-                                     (["generate", "--help"], "unknown command 'generate' (run 'ttl-train --help' for the commands)"),
+                                     (["summon", "--help"], "unknown command 'summon' (run 'ttl-train --help' for the commands)"),
                                      (["inspekt", "c.h5"], "unknown command 'inspekt' (did you mean 'inspect'?)"),
                                      (["valdate"], "unknown command 'valdate' (did you mean 'validate'?)")] {
             let run = try ChildProcess.ttlTrain(arguments)

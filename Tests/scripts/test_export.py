@@ -66,14 +66,14 @@ KINDS = {
 }
 
 
-@needs_binary
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_exported_lora_reproduces_the_trained_logits(tmp_path, kind):
+def train_tiny(tmp_path, kind, seed, tied):
+    """A random llama (`model.h5`), the parity data set, and 4 steps of `kind` on 3 targets:
+    (model path, checkpoint path)."""
     model, data = tmp_path / "model.h5", tmp_path / "data.h5"
-    write_random_llama(model, seed=5, tied=True)
-    write_dataset(data, vocab=97, seed=2)
+    write_random_llama(model, seed=seed, tied=tied)
+    write_dataset(data, vocab=97, seed=seed - 3)
     job = tmp_path / "job.yaml"
-    job.write_text(f"""name: export-{kind}
+    job.write_text(f"""name: tiny-{kind}
 model: {model}
 data: {{path: {data}}}
 task: classification
@@ -86,7 +86,13 @@ output: {tmp_path / "run"}
 """)
     trained = ttl_train("train", str(job))
     assert trained.returncode == 0, trained.stderr
-    checkpoint = tmp_path / "run" / "checkpoints" / "step-000004.h5"
+    return model, tmp_path / "run" / "checkpoints" / "step-000004.h5"
+
+
+@needs_binary
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_exported_lora_reproduces_the_trained_logits(tmp_path, kind):
+    model, checkpoint = train_tiny(tmp_path, kind, seed=5, tied=True)
     exported = ttl_train("export", str(checkpoint), "--format", "peft", "--out", str(tmp_path / "peft"))
     assert exported.returncode == 0, exported.stderr
     values = key_values(exported.stdout)
@@ -141,23 +147,8 @@ output: {tmp_path / "run"}
 @needs_binary
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_merged_model_and_hugging_face_export_reproduce_the_adapted_logits(tmp_path, kind):
-    model, data = tmp_path / "model.h5", tmp_path / "data.h5"
-    write_random_llama(model, seed=7, tied=kind != "lora")
-    write_dataset(data, vocab=97, seed=3)
-    job = tmp_path / "job.yaml"
-    job.write_text(f"""name: merge-{kind}
-model: {model}
-data: {{path: {data}}}
-task: classification
-adapter: {{{KINDS[kind]}, targets: [q_proj, v_proj, down_proj]}}
-optimizer: {{lr: 5.0e-2, weight_decay: 0.0}}
-schedule: {{kind: constant, warmup_steps: 0, total_steps: 4}}
-batch: {{global: 4, micro: 2, max_length: 16}}
-eval: {{every: 100, examples: 4}}
-output: {tmp_path / "run"}
-""")
-    assert ttl_train("train", str(job)).returncode == 0
-    checkpoint = str(tmp_path / "run" / "checkpoints" / "step-000004.h5")
+    model, checkpoint = train_tiny(tmp_path, kind, seed=7, tied=kind != "lora")
+    checkpoint = str(checkpoint)
     ids = [3, 17, 42, 8, 66, 23, 91, 5, 30, 12, 77, 50]
     (tmp_path / "ids.txt").write_text(" ".join(map(str, ids)))
 
