@@ -88,6 +88,32 @@ final class CompressedModelTests: XCTestCase {
         XCTAssertGreaterThan(zip(factored.logits, dense.logits).map { abs($0 - $1) }.max()!, 1e-3, "the compression changed the model")
     }
 
+    /// Generation on a factored base: cached decoding (one token at a time through the stages)
+    /// follows the full forward's logits and greedy choices.
+    func testCachedDecodingOnAFactoredBaseFollowsTheFullForward() throws {
+        let (compressed, _) = try compress("""
+            targets:
+              - {matrices: [q_proj], ranks: [3, 8, 20]}
+              - {matrices: [o_proj], view: heads, ranks: [24, 4, 8]}
+              - {matrices: [down_proj], view: matrix, ranks: [32, 32]}
+            """, name: "decode.h5")
+        let weights = try LlamaWeights(file: compressed)
+        let full = LlamaModel(weights: weights, maxTokens: 32, maxSequenceLength: 32, trainable: false)
+        let cached = LlamaModel(weights: weights, maxTokens: 32, maxSequenceLength: 32, trainable: false)
+        let cache = KeyValueCache(model: cached, capacity: 32)
+        var tokens: [Int32] = [5, 17, 200, 3, 99]
+        var logits = try cached.decode(tokens, cache: cache)
+        for step in 0..<10 {
+            try full.forward(TokenBatch(sequences: [tokens]))
+            let expected = full.logits(row: tokens.count - 1)
+            assertClose(logits, expected, tolerance: 1e-4, "step \(step)")
+            let next = Int32(expected.indices.max { expected[$0] < expected[$1] }!)
+            XCTAssertEqual(Int32(logits.indices.max { logits[$0] < logits[$1] }!), next, "step \(step)")
+            tokens.append(next)
+            logits = try cached.decode([next], cache: cache)
+        }
+    }
+
     func testCompressedFileDescribesItselfAndVerifies() throws {
         let dense = try ModelFile(path: densePath)
         let (compressed, report) = try compress("targets: [{matrices: [gate_proj], ranks: [10, 10]}]", name: "c.h5")
