@@ -34,7 +34,7 @@ public enum ModelCompressor {
         var attributes = ["compressed_from": model.fingerprint, "compression_plan": plan.text]
         if !model.tokenizerFingerprint.isEmpty { attributes["tokenizer_fingerprint"] = model.tokenizerFingerprint }
         try ModelWriter.write(to: path, config: model.config, source: "\(model.source) (Tucker-compressed by ttl-train)",
-                              factored: factored, attributes: attributes) { name, _ in try model.stored(name) }
+                              factored: factored, attributes: attributes, endOfSequence: model.endOfSequence) { name, _ in try model.stored(name) }
         return Report(weights: decomposed, parametersBefore: model.storedParameterCount,
                       parametersAfter: storedParameters(of: model, after: decomposed),
                       bytesBefore: try ModelFile.sizeOnDisk(model.path), bytesAfter: try ModelFile.sizeOnDisk(path))

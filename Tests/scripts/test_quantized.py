@@ -86,6 +86,7 @@ def test_ttl_train_quantize_writes_ggmls_reference_blocks(tmp_path):
                 "model.layers.0.self_attn.o_proj.weight": "q4_0", "model.layers.1.mlp.up_proj.weight": "q4_0"}
     with h5py.File(out, "r") as q, h5py.File(MODEL, "r") as f:
         assert q.attrs["quantized_from"] == f.attrs["fingerprint"] and q.attrs["format_version"] == 3
+        assert q.attrs["eos_token_id"] == f.attrs["eos_token_id"] == 2, "generation still knows where a reply ends"
         for name, kind in expected.items():
             location = "/" + name.replace(".", "/")
             stored, values = q[location], f[location][()]
