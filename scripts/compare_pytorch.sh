@@ -62,12 +62,12 @@ with h5py.File('$work/run/metrics.h5', 'r') as f:
   echo "ours eval 2 $(value examples_per_s <<<"$ours")" >>"$work/results"
   echo "peer eval 2 $(peer_run eval --data "$data" --threads 2 --examples 256 | value examples_per_s)" >>"$work/results"
   for threads in 1 2; do
-    peer=$(peer_run generate --threads "$threads" --prompt "$prompt" | value tokens_per_s)
+    theirs=$(peer_run generate --threads "$threads" --prompt "$prompt" | value tokens_per_s)
     for file in "$model" "$quantized"; do
       ours=$("$bin" generate --model "$file" --prompt "$prompt" --max-tokens 64 --threads "$threads" 2>&1 >/dev/null | sed -n 's/.*, \([0-9.]*\) tokens\/s$/\1/p')
       what=$([ "$file" = "$model" ] && echo generate || echo generate_q4_1)
       echo "ours $what $threads $ours" >>"$work/results"
-      echo "peer $what $threads $peer" >>"$work/results"
+      echo "peer $what $threads $theirs" >>"$work/results"
     done
   done
 done
