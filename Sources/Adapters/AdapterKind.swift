@@ -45,6 +45,12 @@ public protocol AdapterKind: Sendable {
 }
 
 extension AdapterKind {
+    /// 2·rank, PEFT's common choice for a low-rank update.
+    public func defaultAlpha(rank: Int) -> Float { Float(2 * rank) }
+
+    /// α/r, PEFT's LoRA scaling.
+    public func scale(alpha: Float, rank: Int) -> Float { alpha / Float(rank) }
+
     public var shapeAttributeNames: [String] { [] }
 
     public func shapeAttributes(inFeatures: Int, outFeatures: Int, spec: AdapterSpec) -> [String: [Int]] { [:] }

@@ -10,9 +10,6 @@ struct DoRAKind: AdapterKind {
     var name: String { "dora" }
     var summary: String { "DoRA: W' = m ⊙ (W + (α/r)·B·A) / ‖W + (α/r)·B·A‖ per output row" }
 
-    func defaultAlpha(rank: Int) -> Float { Float(2 * rank) }
-    func scale(alpha: Float, rank: Int) -> Float { alpha / Float(rank) }
-
     /// PEFT re-runs the base layer on the dropped-out input when DoRA has dropout; we keep DoRA
     /// to the exact, dropout-free form.
     var takesDropout: Bool { false }

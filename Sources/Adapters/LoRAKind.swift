@@ -7,10 +7,6 @@ struct LoRAKind: AdapterKind {
     var name: String { "lora" }
     var summary: String { "LoRA: ΔW = (α/r)·B·A" }
 
-    /// 2·rank, PEFT's common choice.
-    func defaultAlpha(rank: Int) -> Float { Float(2 * rank) }
-    func scale(alpha: Float, rank: Int) -> Float { alpha / Float(rank) }
-
     var takesDropout: Bool { true }
     var isMasked: Bool { false }
     var takesRecovery: Bool { true }

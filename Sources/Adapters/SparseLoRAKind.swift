@@ -6,9 +6,6 @@ struct SparseLoRAKind: AdapterKind {
     var name: String { "sparse-lora" }
     var summary: String { "sparse LoRA: LoRA with magnitude-pruned A and B" }
 
-    func defaultAlpha(rank: Int) -> Float { Float(2 * rank) }
-    func scale(alpha: Float, rank: Int) -> Float { alpha / Float(rank) }
-
     var takesDropout: Bool { true }
     var isMasked: Bool { true }
     var takesRecovery: Bool { false }

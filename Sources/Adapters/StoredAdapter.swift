@@ -110,3 +110,19 @@ extension AdapterLayout {
         }
     }
 }
+
+extension AdapterSet {
+    /// The adapters `stored` (a checkpoint's), laid out by `layout` — `AdapterLayout(stored:config:)`
+    /// of the same adapters — values and masks copied in.
+    public convenience init(layout: AdapterLayout, stored: [StoredAdapter], maxRows: Int) {
+        self.init(layout: layout, maxRows: maxRows)
+        let byTarget = Dictionary(stored.map { ($0.target, $0) }, uniquingKeysWith: { first, _ in first })
+        for entry in layout.entries {
+            for tensor in entry.tensors {
+                let read = byTarget[entry.target]!.tensor(tensor.name)!
+                parameters.copy(from: read.values, at: tensor.offset)
+                if let mask = read.mask { masks.copy(from: mask.map { Float($0) }, at: tensor.offset) }
+            }
+        }
+    }
+}

@@ -168,14 +168,16 @@ public final class ModelFile {
     /// The Tucker factors of every factored weight, by weight name.
     public func readFactoredWeights() throws -> [String: TuckerFactors] {
         var result: [String: TuckerFactors] = [:]
-        for name in factoredWeights {
-            guard case .tucker(let shape, let outputModes, let ranks) = storage[name]! else { continue }
-            let group = try file.root.openGroup(Self.tuckerPath(forWeight: name))
-            result[name] = TuckerFactors(tensorShape: shape, outputModes: outputModes, ranks: ranks,
-                                         core: try group.read("core"),
-                                         factors: try shape.indices.map { try group.read("factor_\($0)") })
-        }
+        for name in factoredWeights { result[name] = try readFactors(name) }
         return result
+    }
+
+    /// The Tucker factors of weight `name`, which must be stored factored.
+    public func readFactors(_ name: String) throws -> TuckerFactors {
+        guard case .tucker(let shape, let outputModes, let ranks) = storage[name] else { preconditionFailure("\(name) is not factored") }
+        let group = try file.root.openGroup(Self.tuckerPath(forWeight: name))
+        return TuckerFactors(tensorShape: shape, outputModes: outputModes, ranks: ranks, core: try group.read("core"),
+                             factors: try shape.indices.map { try group.read("factor_\($0)") })
     }
 
     /// The HDF5 path of a weight given its Hugging Face name.
@@ -193,7 +195,7 @@ public final class ModelFile {
     /// All values of weight `name`, row-major float32 (a quantized weight dequantized).
     /// The values of weight `name` whatever its storage: decoded blocks, reconstructed factors.
     public func decoded(_ name: String) throws -> [Float] {
-        if case .tucker = storage[name] { return try readFactoredWeights()[name]!.reconstructed() }
+        if case .tucker = storage[name] { return try readFactors(name).reconstructed() }
         return try read(name)
     }
 

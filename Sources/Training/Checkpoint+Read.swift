@@ -73,22 +73,17 @@ extension Checkpoint {
         guard summary.state.modelFingerprint == modelFingerprint else {
             throw CheckpointError(path: path, problem: "was trained on another base model (\(summary.state.modelFingerprint), this one is \(modelFingerprint))")
         }
-        let layout: AdapterLayout
+        return AdapterSet(layout: try layout(of: summary.adapters, config: config, path: path), stored: summary.adapters, maxRows: maxRows)
+    }
+
+    /// The layout of checkpoint `path`'s `stored` adapters on a model of `config`; a mismatch is a
+    /// `CheckpointError` naming the file.
+    public static func layout(of stored: [StoredAdapter], config: LlamaConfig, path: String) throws -> AdapterLayout {
         do {
-            layout = try AdapterLayout(stored: summary.adapters, config: config)
+            return try AdapterLayout(stored: stored, config: config)
         } catch let error as AdapterKindError {
             throw CheckpointError(path: path, problem: error.problem)
         }
-        let adapters = AdapterSet(layout: layout, maxRows: maxRows)
-        let stored = Dictionary(uniqueKeysWithValues: summary.adapters.map { ($0.target, $0) })
-        for entry in layout.entries {
-            for tensor in entry.tensors {
-                let read = stored[entry.target]!.tensor(tensor.name)!
-                adapters.parameters.copy(from: read.values, at: tensor.offset)
-                if let mask = read.mask { adapters.masks.copy(from: mask.map { Float($0) }, at: tensor.offset) }
-            }
-        }
-        return adapters
     }
 
     /// The state recorded in checkpoint `path` (root attributes only; no tensor is read).

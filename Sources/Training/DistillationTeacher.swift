@@ -20,8 +20,7 @@ final class DistillationTeacher {
     private let model: LlamaModel?
 
     init(_ teacher: JobSpec.Teacher, weight: Double, klWeight: Double, maxTokens: Int, maxSequenceLength: Int, memory: WeightMemory?) throws {
-        adapters = try Checkpoint.adapters(of: teacher.checkpoint, config: teacher.model.config, modelFingerprint: teacher.model.fingerprint,
-                                           maxRows: maxSequenceLength)
+        adapters = teacher.adapterSet(maxRows: maxSequenceLength)
         self.weight = weight
         self.klWeight = klWeight
         if weight > 0 || klWeight > 0 {

@@ -16,11 +16,17 @@ extension JobSpec {
         public let teacher: Teacher?
     }
 
-    /// The uncompressed model and the layout of its trained adapter.
+    /// The uncompressed model and its trained adapter, read once from the checkpoint.
     public struct Teacher {
         public let model: ModelFile
         public let layout: AdapterLayout
         public let checkpoint: String
+        public let adapters: [StoredAdapter]
+
+        /// The teacher's adapters as a set for `maxRows`-row calls.
+        public func adapterSet(maxRows: Int) -> AdapterSet {
+            AdapterSet(layout: layout, stored: adapters, maxRows: maxRows)
+        }
     }
 
     /// Opens the model and data and checks them against the spec: files exist, the adapter fits
@@ -83,7 +89,7 @@ extension JobSpec {
             throw SpecError(file: file, keyPath: "adapter",
                                problem: "inheriting needs the teacher's adapter (\(teacherAdapter.kind) rank \(teacherAdapter.rank) on \(teacherAdapter.targets.map(\.rawValue).joined(separator: ", "))) with the same kind, rank, alpha, targets and layers")
         }
-        return Teacher(model: teacher, layout: teacherLayout, checkpoint: aware.teacherCheckpoint)
+        return Teacher(model: teacher, layout: teacherLayout, checkpoint: aware.teacherCheckpoint, adapters: summary.adapters)
     }
 
     /// Runs `body`, reporting a failure to read a file as a mistake at `keyPath` of the spec.

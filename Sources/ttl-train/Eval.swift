@@ -73,10 +73,7 @@ struct Eval: ParsableCommand {
         if zeroShot { return "zero-shot (no adapter)" }
         if initial {
             let inheriting = spec.compressionAware?.inherit == true
-            let teacher = try resolved.teacher.flatMap { teacher in
-                inheriting ? try Checkpoint.adapters(of: teacher.checkpoint, config: teacher.model.config,
-                                                     modelFingerprint: teacher.model.fingerprint, maxRows: spec.batch.maxLength) : nil
-            }
+            let teacher = inheriting ? resolved.teacher?.adapterSet(maxRows: spec.batch.maxLength) : nil
             inference.attach(.starting(resolved.layout, spec: spec, model: inference.model, teacher: teacher))
             return inheriting ? "initial (inherited from \(spec.compressionAware!.teacherCheckpoint))" : "initial"
         }

@@ -90,23 +90,24 @@ struct Generate: ParsableCommand {
         var logits = try inference.model.decode(promptIDs, cache: cache)
         let prefilled = DispatchTime.now().uptimeNanoseconds
         var generated: [Int32] = []
-        var shown = ""
+        // Tokens not printed yet: a character split across tokens decodes as U+FFFD until its
+        // last byte arrives, so text is printed once the pending tokens end on a whole character.
+        var pending: [Int32] = []
         while generated.count < maxTokens && cache.count < capacity {
             let next = sampler.next(logits)
             if stops.contains(next) { break }
             generated.append(next)
-            let decoded = tokenizer.decode(generated)
-            // A character split across tokens decodes as U+FFFD until its last byte arrives.
-            if !decoded.hasSuffix("\u{FFFD}"), decoded.count >= shown.count, decoded.hasPrefix(shown) {
-                FileHandle.standardOutput.write(Data(decoded.dropFirst(shown.count).utf8))
-                shown = decoded
+            pending.append(next)
+            let text = tokenizer.decode(pending)
+            if !text.hasSuffix("\u{FFFD}") {
+                FileHandle.standardOutput.write(Data(text.utf8))
+                pending = []
             }
             guard generated.count < maxTokens, cache.count < capacity else { break }
             logits = try inference.model.decode([next], cache: cache)
         }
         let finished = DispatchTime.now().uptimeNanoseconds
-        let final = tokenizer.decode(generated)
-        FileHandle.standardOutput.write(Data(((final.hasPrefix(shown) ? String(final.dropFirst(shown.count)) : "") + "\n").utf8))
+        FileHandle.standardOutput.write(Data((tokenizer.decode(pending) + "\n").utf8))
         let ids = generated.map(String.init).joined(separator: " ")
         if idsOut == "-" {
             FileHandle.standardOutput.write(Data((ids + "\n").utf8))
