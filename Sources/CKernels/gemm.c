@@ -17,12 +17,16 @@
 // Block sizes: a (KC, 32) panel of B stays in L1 while the kernel walks down MC packed rows of A
 // (an (MC, KC) block, ~0.15 MB, in L2); NC packed columns of B (2 MB) stay in L2 across them. MC
 // is a multiple of every path's rows per tile.
-enum { KC = 256, MC = 144, NC = 2048 };
+// A weight read in place from its panels comes from memory, not L2, so its rows take a block of
+// MC_PANELS rows of A (~0.6 MB in L2) per pass: the weight streams once for up to that many rows.
+enum { KC = 256, MC = 144, MC_PANELS = 528, NC = 2048 };
 
 // C (mr, nr) (+)= Ap · Bp from packed panels: Ap (kc, mr) and Bp (kc, nr), k-major, so every step
-// of k reads mr and nr consecutive floats. (Reading A's rows in place, mr strided streams, measured
-// a third slower.)
-typedef void (*micro_kernel)(long kc, const float *a, const float *b, float *c, long ldc, int load);
+// of k reads mr and nr consecutive floats (Bp's steps `ldb` apart: nr, or TTL_PANEL_WIDTH inside a
+// weight's panels). (Reading A's rows in place, mr strided streams, measured a third slower.)
+// `next` is the C tile the following call loads, prefetched here: a large C (the output head's
+// logits) is not in cache when its tile comes round again for the next block of k.
+typedef void (*micro_kernel)(long kc, const float *a, const float *b, long ldb, float *c, long ldc, int load, const float *next);
 
 typedef struct {
     int mr, nr;
@@ -31,11 +35,12 @@ typedef struct {
 
 // ---- Micro-kernels ------------------------------------------------------------------------------
 
-static void kernel_portable(long kc, const float *a, const float *b, float *c, long ldc, int load) {
+static void kernel_portable(long kc, const float *a, const float *b, long ldb, float *c, long ldc, int load, const float *next) {
+    (void)next;
     float acc[4][4];
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) acc[i][j] = load ? c[i * ldc + j] : 0.0f;
-    for (long p = 0; p < kc; p++, a += 4, b += 4)
+    for (long p = 0; p < kc; p++, a += 4, b += ldb)
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
     for (int i = 0; i < 4; i++)
@@ -45,15 +50,17 @@ static void kernel_portable(long kc, const float *a, const float *b, float *c, l
 #if defined(__x86_64__)
 // 6 rows × 16 columns: 12 ymm accumulators, 2 for B, broadcasts of A from memory.
 __attribute__((target("avx2,fma")))
-static void kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, int load) {
+static void kernel_avx2(long kc, const float *a, const float *b, long ldb, float *c, long ldc, int load, const float *next) {
+    if (next)
+        for (int i = 0; i < 6; i++) _mm_prefetch((const char *)(next + i * ldc), _MM_HINT_T0);
     __m256 acc[6][2];
 #pragma clang loop unroll(full)
     for (int i = 0; i < 6; i++) {
         acc[i][0] = load ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps();
         acc[i][1] = load ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
     }
-    for (long p = 0; p < kc; p++, a += 6, b += 16) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    for (long p = 0; p < kc; p++, a += 6, b += ldb) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma clang loop unroll(full)
         for (int i = 0; i < 6; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i);
@@ -71,7 +78,12 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
 // 12 rows × 32 columns: 24 zmm accumulators, 2 for B, broadcasts of A from memory — two FMAs a
 // cycle need 24 independent chains at a latency of 4 cycles, and 24 + 2 + 1 of 32 registers fit.
 __attribute__((target("avx512f,fma")))
-static void kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc, int load) {
+static void kernel_avx512(long kc, const float *a, const float *b, long ldb, float *c, long ldc, int load, const float *next) {
+    if (next)
+        for (int i = 0; i < 12; i++) {
+            _mm_prefetch((const char *)(next + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(next + i * ldc + 16), _MM_HINT_T0);
+        }
     __m512 acc[12][2];
 #pragma clang loop unroll(full)
     for (int i = 0; i < 12; i++) {
@@ -79,8 +91,8 @@ static void kernel_avx512(long kc, const float *a, const float *b, float *c, lon
         acc[i][1] = load ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
     }
 #pragma clang loop unroll_count(4)
-    for (long p = 0; p < kc; p++, a += 12, b += 32) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    for (long p = 0; p < kc; p++, a += 12, b += ldb) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma clang loop unroll(full)
         for (int i = 0; i < 12; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
@@ -219,10 +231,58 @@ static float *grow(float **buffer, size_t *capacity, size_t floats) {
     return *buffer;
 }
 
+// ---- Weights in panels ------------------------------------------------------------------------
+
+long ttl_panels_float_count(long rows, long columns) {
+    return (rows + TTL_PANEL_WIDTH - 1) / TTL_PANEL_WIDTH * TTL_PANEL_WIDTH * columns;
+}
+
+void ttl_panels_pack(const float *w, long rows, long columns, float *panels) {
+    pack_b(1, w, columns, rows, columns, TTL_PANEL_WIDTH, panels);
+}
+
+void ttl_panels_row(const float *panels, long columns, long row, float *out) {
+    const float *source = panels + row / TTL_PANEL_WIDTH * TTL_PANEL_WIDTH * columns + row % TTL_PANEL_WIDTH;
+    for (long p = 0; p < columns; p++) out[p] = source[p * TTL_PANEL_WIDTH];
+}
+
+// Bp (kc, nr) panels of op(B) = W for W (k, n) in panels of TTL_PANEL_WIDTH rows (the backward
+// product dy·W): columns [jc, jc + nc) and rows [pc, pc + kc) of W, columns past n zero.
+static void pack_b_from_panels(const float *panels, long n, long pc, long kc, long jc, long nc, int nr, float *bp) {
+    const long band = TTL_PANEL_WIDTH * n;  // floats of one panel
+    for (long j0 = 0; j0 < nc; j0 += nr, bp += kc * nr) {
+        long columns = nc - j0 < nr ? nc - j0 : nr;
+        long p0 = 0;
+#if defined(__x86_64__)
+        // 16 rows of W (16 consecutive floats of a panel) by 16 columns, transposed in registers.
+        if (ttl_gemm_path() == 2 && columns == nr && pc % 16 == 0)
+            for (; p0 + 16 <= kc; p0 += 16) {
+                long row = pc + p0;
+                const float *source = panels + row / TTL_PANEL_WIDTH * band + row % TTL_PANEL_WIDTH;
+                for (long j = 0; j < nr; j += 16)
+                    transpose_16(source + (jc + j0 + j) * TTL_PANEL_WIDTH, TTL_PANEL_WIDTH, 16, bp + p0 * nr + j, nr, 16);
+            }
+#endif
+        for (long p = p0; p < kc; p++) {
+            long row = pc + p;
+            const float *source = panels + row / TTL_PANEL_WIDTH * band + row % TTL_PANEL_WIDTH + (jc + j0) * TTL_PANEL_WIDTH;
+            float *dst = bp + p * nr;
+            for (long j = 0; j < columns; j++) dst[j] = source[j * TTL_PANEL_WIDTH];
+            for (long j = columns; j < nr; j++) dst[j] = 0.0f;
+        }
+    }
+}
+
 // ---- The blocked loops ------------------------------------------------------------------------
 
-void ttl_gemm(int b_transposed, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-              float *c, long ldc, int accumulate, long column_begin, long column_end) {
+// Where op(B) comes from: a row-major matrix (transposed or not), packed per call, or a weight's
+// panels — read in place for x·Wᵀ, repacked per call for dy·W.
+typedef enum { B_ROWS, B_TRANSPOSED, B_PANELS, B_PANELS_TRANSPOSED } b_layout;
+
+// C (m, n) (+)= A (m, k) · op(B) for columns [column_begin, column_end), every element one fused
+// multiply-add chain over k in increasing order.
+static void gemm_blocked(b_layout layout, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                         float *c, long ldc, int accumulate, long column_begin, long column_end) {
     if (column_end > n) column_end = n;
     if (m <= 0 || column_begin >= column_end) return;
     if (k <= 0) {
@@ -235,9 +295,10 @@ void ttl_gemm(int b_transposed, long m, long n, long k, const float *a, long lda
     // k in equal blocks of at most KC: a short last block would pay a whole C tile's loads and
     // stores for a few multiply-adds.
     const long block_k = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
-    float *ap = grow(&buffer_a, &capacity_a, (size_t)MC * block_k);
-    float *bp = grow(&buffer_b, &capacity_b, (size_t)(NC + nr) * block_k);
-    if (!ap || !bp) abort();
+    const long block_m = layout == B_PANELS ? MC_PANELS : MC;
+    float *ap = grow(&buffer_a, &capacity_a, (size_t)block_m * block_k);
+    float *bp = layout == B_PANELS ? NULL : grow(&buffer_b, &capacity_b, (size_t)(NC + nr) * block_k);
+    if (!ap || (layout != B_PANELS && !bp)) abort();
     float edge[32 * 32] __attribute__((aligned(64))) = {0};
 
     for (long jc = column_begin; jc < column_end; jc += NC) {
@@ -245,30 +306,102 @@ void ttl_gemm(int b_transposed, long m, long n, long k, const float *a, long lda
         for (long pc = 0; pc < k; pc += block_k) {
             long kc = k - pc < block_k ? k - pc : block_k;
             int load = accumulate || pc > 0;
-            pack_b(b_transposed, b_transposed ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, nc, kc, nr, bp);
-            for (long ic = 0; ic < m; ic += MC) {
-                long mc = m - ic < MC ? m - ic : MC;
+            if (layout == B_ROWS || layout == B_TRANSPOSED)
+                pack_b(layout == B_TRANSPOSED, layout == B_TRANSPOSED ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, nc, kc, nr, bp);
+            else if (layout == B_PANELS_TRANSPOSED)
+                pack_b_from_panels(b, n, pc, kc, jc, nc, nr, bp);
+            for (long ic = 0; ic < m; ic += block_m) {
+                long mc = m - ic < block_m ? m - ic : block_m;
                 pack_a(a + ic * lda + pc, lda, mc, kc, mr, ap);
                 for (long jr = 0; jr < nc; jr += nr) {
                     long columns = nc - jr < nr ? nc - jr : nr;
-                    const float *panel_b = bp + (jr / nr) * kc * nr;
+                    long column = jc + jr;
+                    const float *panel_b = layout == B_PANELS
+                        ? b + column / TTL_PANEL_WIDTH * TTL_PANEL_WIDTH * k + pc * TTL_PANEL_WIDTH + column % TTL_PANEL_WIDTH
+                        : bp + (jr / nr) * kc * nr;
+                    long step_b = layout == B_PANELS ? TTL_PANEL_WIDTH : nr;
                     for (long ir = 0; ir < mc; ir += mr) {
                         long rows = mc - ir < mr ? mc - ir : mr;
                         const float *panel_a = ap + (ir / mr) * kc * mr;
-                        float *tile = c + (ic + ir) * ldc + jc + jr;
+                        float *tile = c + (ic + ir) * ldc + column;
+                        const float *next = ir + mr < mc ? tile + mr * ldc : NULL;
                         if (rows == mr && columns == nr) {
-                            path.kernel(kc, panel_a, panel_b, tile, ldc, load);
+                            path.kernel(kc, panel_a, panel_b, step_b, tile, ldc, load, next);
                             continue;
                         }
                         // An edge tile goes through a full-size scratch tile; the padded rows and
                         // columns compute zeros that are never stored.
                         if (load)
                             for (long i = 0; i < rows; i++) memcpy(edge + i * nr, tile + i * ldc, (size_t)columns * sizeof(float));
-                        path.kernel(kc, panel_a, panel_b, edge, nr, load);
+                        path.kernel(kc, panel_a, panel_b, step_b, edge, nr, load, NULL);
                         for (long i = 0; i < rows; i++) memcpy(tile + i * ldc, edge + i * nr, (size_t)columns * sizeof(float));
                     }
                 }
             }
         }
+    }
+}
+
+void ttl_gemm(int b_transposed, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+              float *c, long ldc, int accumulate, long column_begin, long column_end) {
+    gemm_blocked(b_transposed ? B_TRANSPOSED : B_ROWS, m, n, k, a, lda, b, ldb, c, ldc, accumulate, column_begin, column_end);
+}
+
+void ttl_gemm_panels(long m, long n, long k, const float *a, long lda, const float *panels, float *c, long ldc,
+                     int accumulate, long column_begin, long column_end) {
+    gemm_blocked(B_PANELS, m, n, k, a, lda, panels, 0, c, ldc, accumulate, column_begin, column_end);
+}
+
+void ttl_gemm_panels_transposed(long m, long n, long k, const float *a, long lda, const float *panels, float *c, long ldc,
+                                int accumulate, long column_begin, long column_end) {
+    gemm_blocked(B_PANELS_TRANSPOSED, m, n, k, a, lda, panels, 0, c, ldc, accumulate, column_begin, column_end);
+}
+
+// ---- One row times a weight in panels (generation) ---------------------------------------------
+
+static void panel_times_vector_portable(const float *panel, long k, const float *x, float *out) {
+    float acc[TTL_PANEL_WIDTH] = {0};
+    for (long p = 0; p < k; p++, panel += TTL_PANEL_WIDTH)
+        for (int j = 0; j < TTL_PANEL_WIDTH; j++) acc[j] += panel[j] * x[p];
+    memcpy(out, acc, sizeof acc);
+}
+
+#if defined(__x86_64__)
+// Four pairs of accumulators over k, summed at the end: the panel streams from memory at the rate
+// of two loads a cycle instead of waiting on one chain's FMA latency.
+__attribute__((target("avx512f,fma")))
+static void panel_times_vector_avx512(const float *panel, long k, const float *x, float *out) {
+    __m512 acc[4][2];
+    for (int u = 0; u < 4; u++) acc[u][0] = acc[u][1] = _mm512_setzero_ps();
+    long p = 0;
+    for (; p + 4 <= k; p += 4, panel += 4 * TTL_PANEL_WIDTH)
+        for (int u = 0; u < 4; u++) {
+            __m512 xp = _mm512_set1_ps(x[p + u]);
+            acc[u][0] = _mm512_fmadd_ps(_mm512_loadu_ps(panel + u * TTL_PANEL_WIDTH), xp, acc[u][0]);
+            acc[u][1] = _mm512_fmadd_ps(_mm512_loadu_ps(panel + u * TTL_PANEL_WIDTH + 16), xp, acc[u][1]);
+        }
+    for (; p < k; p++, panel += TTL_PANEL_WIDTH) {
+        __m512 xp = _mm512_set1_ps(x[p]);
+        acc[0][0] = _mm512_fmadd_ps(_mm512_loadu_ps(panel), xp, acc[0][0]);
+        acc[0][1] = _mm512_fmadd_ps(_mm512_loadu_ps(panel + 16), xp, acc[0][1]);
+    }
+    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_add_ps(acc[0][0], acc[1][0]), _mm512_add_ps(acc[2][0], acc[3][0])));
+    _mm512_storeu_ps(out + 16, _mm512_add_ps(_mm512_add_ps(acc[0][1], acc[1][1]), _mm512_add_ps(acc[2][1], acc[3][1])));
+}
+#endif
+
+void ttl_panels_matrix_vector(const float *panels, long rows, long columns, long first_panel, long panel_count,
+                              const float *x, float *y) {
+    for (long panel = first_panel; panel < first_panel + panel_count; panel++) {
+        float out[TTL_PANEL_WIDTH];
+        const float *source = panels + panel * TTL_PANEL_WIDTH * columns;
+#if defined(__x86_64__)
+        if (ttl_gemm_path() == 2)
+            panel_times_vector_avx512(source, columns, x, out);
+        else
+#endif
+            panel_times_vector_portable(source, columns, x, out);
+        long first = panel * TTL_PANEL_WIDTH, count = rows - first < TTL_PANEL_WIDTH ? rows - first : TTL_PANEL_WIDTH;
+        memcpy(y + first, out, (size_t)count * sizeof(float));
     }
 }

@@ -1,6 +1,5 @@
 import CBLAS
 import CKernels
-import Dispatch
 
 /// Dense matrix products; all matrices row-major.
 ///
@@ -30,6 +29,64 @@ public enum Matmul {
                   lda: outFeatures, ldb: inFeatures, ldc: inFeatures, accumulate: accumulate)
     }
 
+    /// `y (rows, out) = x (rows, in) · Wᵀ` for a frozen W kept in the GEMM's panels
+    /// (`WeightPanels`), read in place: the same bits as `linear` on the row-major W.
+    public static func linear(
+        _ x: UnsafePointer<Float>, panels: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+        rows: Int, inFeatures: Int, outFeatures: Int
+    ) {
+        split(m: rows, n: outFeatures, k: inFeatures, byRows: rows >= 2 * rowsPerPart) { rows, columns in
+            ttl_gemm_panels(rows.count, outFeatures, inFeatures, x + rows.lowerBound * inFeatures, inFeatures, panels,
+                            y + rows.lowerBound * outFeatures, outFeatures, 0, columns.lowerBound, columns.upperBound)
+        }
+    }
+
+    /// `dx (rows, in) (+)= dy (rows, out) · W` for W in panels: the activation gradient.
+    public static func linearBackward(
+        _ dy: UnsafePointer<Float>, panels: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
+        rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
+    ) {
+        split(m: rows, n: inFeatures, k: outFeatures, byRows: false) { rows, columns in
+            ttl_gemm_panels_transposed(rows.count, inFeatures, outFeatures, dy + rows.lowerBound * outFeatures, outFeatures, panels,
+                                       dx + rows.lowerBound * inFeatures, inFeatures, accumulate ? 1 : 0, columns.lowerBound, columns.upperBound)
+        }
+    }
+
+    /// `y (out) = W · x (in)` for W in panels, the panels split over `ComputeThreads`: one
+    /// generated token's product. Not row-stable (see `matrixVector`).
+    public static func matrixVector(
+        _ x: UnsafePointer<Float>, panels: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, inFeatures: Int, outFeatures: Int
+    ) {
+        let operands = GEMMOperands(a: x, b: panels, c: y)
+        let count = (outFeatures + Int(TTL_PANEL_WIDTH) - 1) / Int(TTL_PANEL_WIDTH)
+        ComputeThreads.forEachRange(count, grain: 32) { _, range in
+            ttl_panels_matrix_vector(operands.b, outFeatures, inFeatures, range.lowerBound, range.count, operands.a, operands.c)
+        }
+    }
+
+    /// Rows a thread takes at least when a panel product is split by rows: a weight read in place
+    /// is not packed per thread, so rows split without repeating work, as long as each part keeps
+    /// enough rows to reuse what it reads of W.
+    private static let rowsPerPart = 96
+
+    /// Runs `body(rows, columns)` on the parts of an `(m, n)` product: one part under ~1 MFLOP,
+    /// else `ComputeThreads.count` parts of whole rows (`byRows`) or of whole micro-tiles of
+    /// columns. Either way each element is computed exactly as alone (row-stable).
+    private static func split(m: Int, n: Int, k: Int, byRows: Bool, _ body: (Range<Int>, Range<Int>) -> Void) {
+        let tile = ttl_gemm_tile_columns()
+        let tiles = (n + tile - 1) / tile
+        let small = m * n * k < 1 << 19
+        let parts = small ? 1 : min(ComputeThreads.count, byRows ? m / rowsPerPart : tiles)
+        guard parts > 1 else { return body(0..<m, 0..<n) }
+        ComputeThreads.run(parts: parts) { part in
+            if byRows {
+                body((m * part / parts)..<(m * (part + 1) / parts), 0..<n)
+            } else {
+                body(0..<m, (tiles * part / parts * tile)..<min(n, tiles * (part + 1) / parts * tile))
+            }
+        }
+    }
+
     /// `C (m, n) (+)= A (m, k) · op(B)` on the row-stable GEMM, the columns split over
     /// `ComputeThreads.count` threads in whole micro-tiles (each thread packs only its own columns
     /// of B). Products under ~1 MFLOP stay on the calling thread.
@@ -37,18 +94,8 @@ public enum Matmul {
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
         m: Int, n: Int, k: Int, transposeB: Bool, lda: Int, ldb: Int, ldc: Int, accumulate: Bool
     ) {
-        let tile = ttl_gemm_tile_columns()
-        let tiles = (n + tile - 1) / tile
-        let parts = m * n * k < 1 << 19 ? 1 : min(ComputeThreads.count, tiles)
-        guard parts > 1 else {
-            ttl_gemm(transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate ? 1 : 0, 0, n)
-            return
-        }
-        let operands = GEMMOperands(a: a, b: b, c: c)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let begin = tiles * part / parts * tile
-            let end = min(n, tiles * (part + 1) / parts * tile)
-            ttl_gemm(transposeB ? 1 : 0, m, n, k, operands.a, lda, operands.b, ldb, operands.c, ldc, accumulate ? 1 : 0, begin, end)
+        split(m: m, n: n, k: k, byRows: false) { _, columns in
+            ttl_gemm(transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate ? 1 : 0, columns.lowerBound, columns.upperBound)
         }
     }
 
@@ -86,7 +133,8 @@ private struct GEMMOperands: @unchecked Sendable {
     let c: UnsafeMutablePointer<Float>
 }
 
-/// Threads of one process for the matrix products. The row-stable GEMM (every linear layer and
+/// Threads of one process for the matrix products, a fixed team (`ttl_parallel_run`) in which
+/// worker i always runs part i. The row-stable GEMM (every linear layer and
 /// the output head) splits its columns over `count` threads; OpenBLAS, which serves only the small
 /// per-sequence products of attention and adapters, runs on the calling thread: its idle workers
 /// spin on `sched_yield` after every call and took ~13 % of the cycles from the GEMM's second
@@ -113,18 +161,26 @@ public enum ComputeThreads {
             if count > 0 { body(0, 0..<count) }
             return
         }
+        run(parts: parts) { part in body(part, (count * part / parts)..<(count * (part + 1) / parts)) }
+    }
+
+    /// Runs `body(part)` for every part in `0..<parts`, part 0 on the calling thread and the others
+    /// on the team's workers (`ttl_parallel_run`), and waits for all.
+    static func run(parts: Int, _ body: (Int) -> Void) {
         withoutActuallyEscaping(body) { body in
-            let task = UncheckedTask(body: body)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                task.body(part, (count * part / parts)..<(count * (part + 1) / parts))
+            var task = PartBody(body: body)
+            withUnsafeMutablePointer(to: &task) { task in
+                ttl_parallel_run(Int32(parts), { context, part in
+                    context!.assumingMemoryBound(to: PartBody.self).pointee.body(Int(part))
+                }, task)
             }
         }
     }
 }
 
-/// A range body shared by the threads of `forEachRange`, which makes its items disjoint.
-private struct UncheckedTask: @unchecked Sendable {
-    let body: (Int, Range<Int>) -> Void
+/// The body of one `ComputeThreads.run`, passed to the C team by address.
+private struct PartBody {
+    let body: (Int) -> Void
 }
 
 /// Array conveniences for setup-time work (decompositions, folding factors), not the hot loop.

@@ -242,9 +242,9 @@ public final class LlamaModel {
         let vector = !rowStable && rows == 1
         switch weight {
         case .dense(let offset) where vector:
-            Matmul.matrixVector(x, weights.pointer(offset), into: y, inFeatures: inFeatures, outFeatures: outFeatures)
+            Matmul.matrixVector(x, panels: weights.pointer(offset), into: y, inFeatures: inFeatures, outFeatures: outFeatures)
         case .dense(let offset):
-            Matmul.linear(x, weights.pointer(offset), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+            Matmul.linear(x, panels: weights.pointer(offset), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         case .quantized(let matrix) where vector:
             matrix.matrixVector(x, from: weights.blocks, into: y)
         case .quantized(let matrix):
@@ -274,7 +274,7 @@ public final class LlamaModel {
     ) {
         switch weight {
         case .dense(let offset):
-            Matmul.linearBackward(dy, weights.pointer(offset), into: dx, rows: rows, inFeatures: inFeatures,
+            Matmul.linearBackward(dy, panels: weights.pointer(offset), into: dx, rows: rows, inFeatures: inFeatures,
                                   outFeatures: outFeatures, accumulate: accumulate)
         case .quantized(let matrix):
             for tile in tiles(of: matrix) {

@@ -5,8 +5,9 @@ import Kernels
 /// again (the base is frozen) — so the processes of a node may share one copy (`WeightMemory`):
 /// one of them reads the file into the shared pages, the others map them.
 public final class LlamaWeights {
-    /// Where a matrix lives: a dense `(out, in)` matrix at a float offset, quantized blocks, or the
-    /// stages of a Tucker-factored one (`TuckerFactors.stages()`), each at its offset.
+    /// Where a matrix lives: a dense `(out, in)` matrix in `WeightPanels` at a float offset,
+    /// quantized blocks, or the stages of a Tucker-factored one (`TuckerFactors.stages()`), each a
+    /// row-major matrix at its offset.
     public enum Linear: Sendable {
         case dense(Int)
         case quantized(QuantizedMatrix)
@@ -66,9 +67,12 @@ public final class LlamaWeights {
                 precondition([factors.outFeatures, factors.inFeatures] == shape, "factors of \(name) have another shape")
                 stages[name] = factors.stages()
                 total += stages[name]!.reduce(0) { $0 + $1.weight.count }
+            } else if shape.count == 2 {
+                total += WeightPanels.floatCount(rows: shape[0], columns: shape[1])
             } else {
                 total += shape.reduce(1, *)
             }
+            total = (total + 15) / 16 * 16  // every tensor on a cache line
         }
         let floatBytes = (total * MemoryLayout<Float>.size + 63) / 64 * 64
         let region = try memory?.region(bytes: floatBytes + totalBytes)
@@ -100,7 +104,11 @@ public final class LlamaWeights {
                     case .dense(let offset):
                         let loaded = try values(name)
                         precondition(loaded.count == shape.reduce(1, *), "weight \(name) has \(loaded.count) values")
-                        buffer.copy(from: loaded, at: offset)
+                        if shape.count == 2 {
+                            WeightPanels.pack(loaded, rows: shape[0], columns: shape[1], into: buffer.at(offset))
+                        } else {
+                            buffer.copy(from: loaded, at: offset)
+                        }
                     }
                 }
             } catch {
@@ -180,13 +188,13 @@ public final class LlamaWeights {
 
     /// Row `row` of a `(rows, width)` dense or quantized matrix — the embedding table, the output
     /// projection, a linear layer — into `out`, decoded when quantized.
-    func copyRow(_ row: Int, of matrix: Linear, into out: UnsafeMutablePointer<Float>) {
+    public func copyRow(_ row: Int, of matrix: Linear, into out: UnsafeMutablePointer<Float>) {
         copyRow(row, of: matrix, width: config.hiddenSize, into: out)
     }
 
     func copyRow(_ row: Int, of matrix: Linear, width h: Int, into out: UnsafeMutablePointer<Float>) {
         switch matrix {
-        case .dense(let offset): out.update(from: pointer(offset) + row * h, count: h)
+        case .dense(let offset): WeightPanels.copyRow(row, of: pointer(offset), columns: h, into: out)
         case .quantized(let quantized): quantized.format.dequantize(UnsafePointer(blocks.at(quantized.offset + row * quantized.rowBytes)), values: h, into: out)
         case .factored: preconditionFailure("a factored matrix has no rows to copy")
         }

@@ -63,6 +63,78 @@ final class RowStableGEMMTests: XCTestCase {
         XCTAssertEqual(threaded.map(\.bitPattern), whole.map(\.bitPattern), "3 threads")
     }
 
+    /// A weight in panels multiplies to the same chains as the row-major weight: forward (x·Wᵀ,
+    /// split by rows and by columns over threads) and backward (dy·W), on every path, with rows
+    /// past the last whole band of 32 and k-blocks that start inside a band.
+    func testWeightPanelsGiveTheChainsOfTheRowMajorWeight() {
+        var random = TestRandom(seed: 13)
+        for shape in shapes + [(200, 100, 288), (300, 64, 600)] {
+            let x = random.array(shape.m * shape.k)
+            let w = random.array(shape.n * shape.k)
+            let dy = random.array(shape.m * shape.n)
+            let initial = random.array(shape.m * shape.k)
+            var panels = [Float](repeating: .nan, count: WeightPanels.floatCount(rows: shape.n, columns: shape.k))
+            panels.withUnsafeMutableBufferPointer { WeightPanels.pack(w, rows: shape.n, columns: shape.k, into: $0.baseAddress!) }
+            let forward = chain(x, w, initial: nil, shape: shape, transposed: true)
+            let backward = chain(dy, w, initial: initial, shape: (shape.m, shape.k, shape.n), transposed: false)
+            for path in 0...2 where ttl_gemm_force_path(Int32(path)) == path {
+                for threads in [1, 2, 3] {
+                    ComputeThreads.set(threads)
+                    var y = [Float](repeating: 0, count: shape.m * shape.n)
+                    var dx = initial
+                    x.withUnsafeBufferPointer { x in
+                        dy.withUnsafeBufferPointer { dy in
+                            panels.withUnsafeBufferPointer { panels in
+                                y.withUnsafeMutableBufferPointer { y in
+                                    Matmul.linear(x.baseAddress!, panels: panels.baseAddress!, into: y.baseAddress!, rows: shape.m,
+                                                  inFeatures: shape.k, outFeatures: shape.n)
+                                }
+                                dx.withUnsafeMutableBufferPointer { dx in
+                                    Matmul.linearBackward(dy.baseAddress!, panels: panels.baseAddress!, into: dx.baseAddress!, rows: shape.m,
+                                                          inFeatures: shape.k, outFeatures: shape.n, accumulate: true)
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(y.map(\.bitPattern), forward.map(\.bitPattern), "forward, path \(path), \(threads) threads, \(shape)")
+                    XCTAssertEqual(dx.map(\.bitPattern), backward.map(\.bitPattern), "backward, path \(path), \(threads) threads, \(shape)")
+                }
+            }
+            var row = [Float](repeating: 0, count: shape.k)
+            for index in Set([0, shape.n / 2, shape.n - 1]) {
+                panels.withUnsafeBufferPointer { panels in
+                    row.withUnsafeMutableBufferPointer { WeightPanels.copyRow(index, of: panels.baseAddress!, columns: shape.k, into: $0.baseAddress!) }
+                }
+                XCTAssertEqual(row, Array(w[(index * shape.k)..<((index + 1) * shape.k)]), "row \(index) of \(shape)")
+            }
+        }
+    }
+
+    /// One row times a weight in panels (generation) agrees with the product in Double.
+    func testMatrixVectorOnPanelsMatchesTheProduct() {
+        var random = TestRandom(seed: 14)
+        for (n, k) in [(1, 1), (33, 7), (100, 577), (576, 576)] {
+            let x = random.array(k)
+            let w = random.array(n * k)
+            var panels = [Float](repeating: 0, count: WeightPanels.floatCount(rows: n, columns: k))
+            panels.withUnsafeMutableBufferPointer { WeightPanels.pack(w, rows: n, columns: k, into: $0.baseAddress!) }
+            for path in [0, 2] where ttl_gemm_force_path(Int32(path)) == path {
+                var y = [Float](repeating: .nan, count: n)
+                x.withUnsafeBufferPointer { x in
+                    panels.withUnsafeBufferPointer { panels in
+                        y.withUnsafeMutableBufferPointer {
+                            Matmul.matrixVector(x.baseAddress!, panels: panels.baseAddress!, into: $0.baseAddress!, inFeatures: k, outFeatures: n)
+                        }
+                    }
+                }
+                for row in 0..<n {
+                    let exact = (0..<k).reduce(0.0) { $0 + Double(w[row * k + $1]) * Double(x[$1]) }
+                    XCTAssertEqual(Double(y[row]), exact, accuracy: 1e-4 * Double(k).squareRoot(), "row \(row) of (\(n), \(k)), path \(path)")
+                }
+            }
+        }
+    }
+
     private func product(_ a: [Float], _ b: [Float], into c: inout [Float], shape: (m: Int, n: Int, k: Int), transposed: Bool, accumulate: Bool) {
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in

@@ -20,6 +20,27 @@ extern "C" {
 void ttl_gemm(int b_transposed, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
               float *c, long ldc, int accumulate, long column_begin, long column_end);
 
+// A frozen weight W (rows, columns) laid out once for these products ("panels"): bands of
+// TTL_PANEL_WIDTH rows, each stored column by column — element (r, p) at
+// `(r / 32) · 32 · columns + p · 32 + r % 32`, rows past the last padded with zeros — which is the
+// order the micro-kernels read Wᵀ in, so x·Wᵀ reads it in place instead of transposing W on every
+// call. The same bits as `ttl_gemm` on the row-major W, on every path.
+enum { TTL_PANEL_WIDTH = 32 };
+long ttl_panels_float_count(long rows, long columns);
+void ttl_panels_pack(const float *w, long rows, long columns, float *panels);
+// Row `row` of W into `out` (columns floats).
+void ttl_panels_row(const float *panels, long columns, long row, float *out);
+// C (m, n) (+)= A (m, k) · Wᵀ for W (n, k) in panels: a linear layer's forward.
+void ttl_gemm_panels(long m, long n, long k, const float *a, long lda, const float *panels, float *c, long ldc,
+                     int accumulate, long column_begin, long column_end);
+// C (m, n) (+)= A (m, k) · W for W (k, n) in panels: a linear layer's activation gradient.
+void ttl_gemm_panels_transposed(long m, long n, long k, const float *a, long lda, const float *panels, float *c, long ldc,
+                                int accumulate, long column_begin, long column_end);
+// y[r] = Σ_p W[r, p]·x[p] for the rows of panels [first_panel, first_panel + panel_count) of
+// W (rows, columns): one generated token's product. Not row-stable (partial sums in lanes).
+void ttl_panels_matrix_vector(const float *panels, long rows, long columns, long first_panel, long panel_count,
+                              const float *x, float *y);
+
 // The code path ttl_gemm uses: 0 portable, 1 AVX2 + FMA, 2 AVX-512; chosen from the CPU at first
 // use. `ttl_gemm_force_path` picks another one the CPU supports (tests compare their bits) and
 // returns the path in use.
@@ -27,6 +48,13 @@ int ttl_gemm_path(void);
 int ttl_gemm_force_path(int path);
 // Columns per micro-tile of the path in use; thread ranges that are multiples of it waste nothing.
 long ttl_gemm_tile_columns(void);
+
+// ---- Compute threads (thread_pool.c) ----------------------------------------------------------
+// Runs body(context, part) for part in [0, parts), part 0 on the caller and part i on the team's
+// worker i (started on first use and kept), and returns when all are done. A call made from
+// inside a part, or while another thread's call runs, runs its parts in turn on its own thread.
+typedef void (*ttl_parallel_body)(void *context, int part);
+void ttl_parallel_run(int parts, ttl_parallel_body body, void *context);
 
 // ---- Block quantization (GGUF's Q8_0, Q4_0, Q4_1; quantization.c) ---------------------------
 // Blocks of 32 values: Q8_0 = half scale + 32 int8 (34 bytes), Q4_0 = half scale + 16 bytes of
