@@ -19,7 +19,11 @@
 // is a multiple of every path's rows per tile.
 // A weight read in place from its panels comes from memory, not L2, so its rows take a block of
 // MC_PANELS rows of A (~0.6 MB in L2) per pass: the weight streams once for up to that many rows.
-enum { KC = 256, MC = 144, MC_PANELS = 528, NC = 2048 };
+// Its k-blocks go up to KC_PANELS: a hidden size of up to 640 is one block, so each C tile is
+// stored once instead of stored and loaded again — measured 9 % faster on the output head, whose
+// logits do not stay in cache, and a few % on the layers, although a (640, 32) panel of the
+// weight outgrows L1.
+enum { KC = 256, MC = 144, KC_PANELS = 640, MC_PANELS = 528, NC = 2048 };
 
 // C (mr, nr) (+)= Ap · Bp from packed panels: Ap (kc, mr) and Bp (kc, nr), k-major, so every step
 // of k reads mr and nr consecutive floats (Bp's steps `ldb` apart: nr, or TTL_PANEL_WIDTH inside a
@@ -292,9 +296,10 @@ static void gemm_blocked(b_layout layout, long m, long n, long k, const float *a
     }
     const gemm_path path = paths[ttl_gemm_path()];
     const int mr = path.mr, nr = path.nr;
-    // k in equal blocks of at most KC: a short last block would pay a whole C tile's loads and
+    // k in equal blocks of at most KC (KC_PANELS): a short last block would pay a whole C tile's loads and
     // stores for a few multiply-adds.
-    const long block_k = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
+    const long most_k = layout == B_PANELS ? KC_PANELS : KC;
+    const long block_k = (k + (k + most_k - 1) / most_k - 1) / ((k + most_k - 1) / most_k);
     const long block_m = layout == B_PANELS ? MC_PANELS : MC;
     float *ap = grow(&buffer_a, &capacity_a, (size_t)block_m * block_k);
     float *bp = layout == B_PANELS ? NULL : grow(&buffer_b, &capacity_b, (size_t)(NC + nr) * block_k);

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Kernels
 import TestSupport
@@ -115,6 +116,21 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(FiniteDifferences.coordinateError(input: &up, indices: Array(0..<count), analytic: dUp) {
             FiniteDifferences.probe(forward(gateValues, $0), c)
         }, 1e-3)
+    }
+
+    /// The AVX-512 lanes of SwiGLU's forward give the bits of the scalar Swift arithmetic, over
+    /// the whole range of VectorMath.exp: saturation, underflow to 0, ±0, subnormals.
+    func testSwiGLUForwardLanesGiveTheScalarBits() {
+        var random = TestRandom(seed: 15)
+        let special: [Float] = [0, -0.0, 1e-40, -1e-40, 87.3, -87.3, 87.34, -87.34, 88.5, -88.5, 88.8, -88.8, 100, -100, 1e30, -1e30]
+        let gate = special + random.array(4096, scale: 12) + random.array(1000, scale: 120)
+        let up = random.array(gate.count, scale: 3)
+        var a = [Float](repeating: .nan, count: gate.count)
+        SwiGLU.forward(gate: gate, up: up, into: &a, count: gate.count)
+        let scalar = zip(gate, up).map { g, u in g / (1 + VectorMath.exp(-g)) * u }
+        XCTAssertEqual(a.map(\.bitPattern), scalar.map(\.bitPattern))
+        XCTAssertEqual(ttl_swiglu_forward(gate, up, &a, gate.count) > 0, ttl_cpu_features() & UInt32(TTL_CPU_AVX512F) != 0,
+                       "an AVX-512 CPU runs the vector lanes")
     }
 
     func testCausalGroupedQueryAttentionForwardAndBackward() {

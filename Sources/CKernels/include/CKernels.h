@@ -56,6 +56,11 @@ long ttl_gemm_tile_columns(void);
 typedef void (*ttl_parallel_body)(void *context, int part);
 void ttl_parallel_run(int parts, ttl_parallel_body body, void *context);
 
+// ---- Elementwise (elementwise.c) ----------------------------------------------------------------
+// a = SiLU(gate) ⊙ up with the bits of SwiGLU.forward's Swift loop, 16 lanes at a time on an
+// AVX-512 CPU; returns how many leading elements it wrote (a multiple of 16, or 0 on other CPUs).
+long ttl_swiglu_forward(const float *gate, const float *up, float *a, long count);
+
 // ---- Block quantization (GGUF's Q8_0, Q4_0, Q4_1; quantization.c) ---------------------------
 // Blocks of 32 values: Q8_0 = half scale + 32 int8 (34 bytes), Q4_0 = half scale + 16 bytes of
 // nibbles, value i in the low nibble of byte i and value i + 16 in its high nibble (18 bytes),
