@@ -13,7 +13,17 @@ static uint32_t xcr0(void) {
     return eax;
 }
 
+static uint32_t read_cpu_features(void);
+
+// Read once: CPUID traps to the hypervisor in a VM (tens of µs), and the elementwise kernels ask
+// for every row.
 uint32_t ttl_cpu_features(void) {
+    static uint32_t features = UINT32_MAX;
+    if (features == UINT32_MAX) features = read_cpu_features();
+    return features;
+}
+
+static uint32_t read_cpu_features(void) {
     unsigned eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
     uint32_t features = 0;

@@ -39,7 +39,7 @@ public enum CrossEntropy {
             for row in range {
                 let values = logits + row * vocabulary
                 let shift = logSumExp[row]
-                for index in 0..<vocabulary { values[index] = scale * VectorMath.exp(values[index] - shift) }
+                VectorMath.scaledExpShifted(values, count: vocabulary, shift: shift, scale: scale)
                 values[Int(targets[row])] -= scale
             }
         }

@@ -9,7 +9,8 @@ import CKernels
 /// multiply-add chain over the inner dimension in a fixed order, so a row's bits do not depend on
 /// how many rows share the call, on the code path (AVX-512, AVX2, portable) or on the threads. The
 /// model therefore multiplies a whole batch at once and each sequence still gets the bits it would
-/// get alone. `gemm` (attention, adapters) is OpenBLAS's sgemm.
+/// get alone. The frozen base's dense weights are kept in the GEMM's panels (`WeightPanels`) and
+/// multiplied in place. `gemm` (attention, adapters) is OpenBLAS's sgemm.
 public enum Matmul {
     /// `y (rows, out) = x (rows, in) · Wᵀ`, added to `y` when `accumulate`.
     public static func linear(
@@ -53,14 +54,15 @@ public enum Matmul {
     }
 
     /// `y (out) = W · x (in)` for W in panels, the panels split over `ComputeThreads`: one
-    /// generated token's product. Not row-stable (see `matrixVector`).
+    /// generated token's product, where the GEMM would spend its time on a single row's tiles.
+    /// Not row-stable (partial sums in vector lanes): generation compares with the full forward
+    /// by value, not by bits.
     public static func matrixVector(
         _ x: UnsafePointer<Float>, panels: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, inFeatures: Int, outFeatures: Int
     ) {
-        let operands = GEMMOperands(a: x, b: panels, c: y)
         let count = (outFeatures + Int(TTL_PANEL_WIDTH) - 1) / Int(TTL_PANEL_WIDTH)
         ComputeThreads.forEachRange(count, grain: 32) { _, range in
-            ttl_panels_matrix_vector(operands.b, outFeatures, inFeatures, range.lowerBound, range.count, operands.a, operands.c)
+            ttl_panels_matrix_vector(panels, outFeatures, inFeatures, range.lowerBound, range.count, x, y)
         }
     }
 
@@ -110,35 +112,14 @@ public enum Matmul {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
-
-    /// `y (out) = W (out, in) · x (in)` through OpenBLAS's sgemv, the rows of W split over
-    /// `ComputeThreads`: one token's product while generating, where the row-stable GEMM would
-    /// spend most of its time packing W for a single row. Not row-stable: generation compares with
-    /// the full forward by value, not by bits.
-    public static func matrixVector(
-        _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, inFeatures: Int, outFeatures: Int
-    ) {
-        let operands = GEMMOperands(a: x, b: weight, c: y)
-        ComputeThreads.forEachRange(outFeatures, grain: 1024) { _, rows in
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(rows.count), blasint(inFeatures), 1, operands.b + rows.lowerBound * inFeatures,
-                        blasint(inFeatures), operands.a, 1, 0, operands.c + rows.lowerBound, 1)
-        }
-    }
 }
 
-/// The pointers of one threaded product: each thread writes its own columns of `c` only.
-private struct GEMMOperands: @unchecked Sendable {
-    let a: UnsafePointer<Float>
-    let b: UnsafePointer<Float>
-    let c: UnsafeMutablePointer<Float>
-}
-
-/// Threads of one process for the matrix products, a fixed team (`ttl_parallel_run`) in which
-/// worker i always runs part i. The row-stable GEMM (every linear layer and
-/// the output head) splits its columns over `count` threads; OpenBLAS, which serves only the small
-/// per-sequence products of attention and adapters, runs on the calling thread: its idle workers
-/// spin on `sched_yield` after every call and took ~13 % of the cycles from the GEMM's second
-/// thread on a 2-core machine.
+/// Threads of one process for the matrix products and the elementwise kernels: a fixed team in C
+/// (`ttl_parallel_run`) in which worker i always runs part i — Dispatch's pool, woken per product,
+/// reached 187 GFLOP/s on two threads where the same GEMM on two fixed threads reaches 245.
+/// OpenBLAS, which serves only the small per-sequence products of attention and adapters, runs on
+/// the calling thread: its idle workers spin on `sched_yield` after every call and took ~13 % of
+/// the cycles from the GEMM's second thread on a 2-core machine.
 public enum ComputeThreads {
     nonisolated(unsafe) private static var gemmThreads = 1
 

@@ -16,13 +16,15 @@ public enum SwiGLU {
     }
 
     /// Writes `dgate` and `dup` for upstream `da`:
-    /// `dup = da · SiLU(g)`, `dgate = da · u · σ(g)(1 + g(1 − σ(g)))`.
+    /// `dup = da · SiLU(g)`, `dgate = da · u · σ(g)(1 + g(1 − σ(g)))` (AVX-512 lanes as in `forward`).
     public static func backward(
         _ da: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
         gateGradient: UnsafeMutablePointer<Float>, upGradient: UnsafeMutablePointer<Float>, count: Int
     ) {
         ComputeThreads.forEachRange(count, grain: 1 << 14) { _, range in
-            for index in range {
+            let start = range.lowerBound
+            let vectorized = ttl_swiglu_backward(da + start, gate + start, up + start, gateGradient + start, upGradient + start, range.count)
+            for index in (start + vectorized)..<range.upperBound {
                 let g = gate[index]
                 let sigmoid = 1 / (1 + VectorMath.exp(-g))
                 upGradient[index] = da[index] * g * sigmoid

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Fast `exp` and the reductions around it, for the softmaxes and SiLU, which otherwise spend
 /// more time in scalar libm `expf` than in the matrix products around them.
 ///
@@ -30,11 +32,20 @@ public enum VectorMath {
     }
 
     /// `y[i] = exp(x[i] − shift)` for `count` elements (`y` may be `x`); returns their sum in
-    /// Double, so long vocabulary rows keep full precision.
+    /// Double, so long vocabulary rows keep full precision. 16 lanes at a time on an AVX-512 CPU
+    /// (`ttl_exp_shifted`, the same bits).
     @inline(__always)
     public static func expShifted(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, shift: Float) -> Double {
-        for index in 0..<count { y[index] = exp(x[index] - shift) }
+        let vectorized = ttl_exp_shifted(x, y, count, shift)
+        for index in vectorized..<count { y[index] = exp(x[index] - shift) }
         return sum(y, count: count)
+    }
+
+    /// `values[i] = scale · exp(values[i] − shift)` for `count` elements (a softmax's gradient).
+    @inline(__always)
+    public static func scaledExpShifted(_ values: UnsafeMutablePointer<Float>, count: Int, shift: Float, scale: Float) {
+        let vectorized = ttl_exp_shifted_scaled(values, count, shift, scale)
+        for index in vectorized..<count { values[index] = scale * exp(values[index] - shift) }
     }
 
     /// The sum of `count` elements, eight running partial sums (Float) folded into a Double.

@@ -57,9 +57,17 @@ typedef void (*ttl_parallel_body)(void *context, int part);
 void ttl_parallel_run(int parts, ttl_parallel_body body, void *context);
 
 // ---- Elementwise (elementwise.c) ----------------------------------------------------------------
-// a = SiLU(gate) ⊙ up with the bits of SwiGLU.forward's Swift loop, 16 lanes at a time on an
-// AVX-512 CPU; returns how many leading elements it wrote (a multiple of 16, or 0 on other CPUs).
+// The bits of VectorMath.exp and its Swift callers, 16 lanes at a time on an AVX-512 CPU; each
+// returns how many leading elements it wrote (a multiple of 16, or 0 on other CPUs) and the
+// caller's Swift loop does the rest.
+// a = SiLU(gate) ⊙ up (SwiGLU.forward).
 long ttl_swiglu_forward(const float *gate, const float *up, float *a, long count);
+// dgate, dup for upstream da (SwiGLU.backward).
+long ttl_swiglu_backward(const float *da, const float *gate, const float *up, float *gate_gradient, float *up_gradient, long count);
+// y = exp(x − shift) (VectorMath.expShifted; y may be x).
+long ttl_exp_shifted(const float *x, float *y, long count, float shift);
+// values = scale · exp(values − shift) (CrossEntropy.backward).
+long ttl_exp_shifted_scaled(float *values, long count, float shift, float scale);
 
 // ---- Block quantization (GGUF's Q8_0, Q4_0, Q4_1; quantization.c) ---------------------------
 // Blocks of 32 values: Q8_0 = half scale + 32 int8 (34 bytes), Q4_0 = half scale + 16 bytes of
