@@ -1,5 +1,6 @@
 import Foundation
 import HDF5
+import Kernels
 import TestSupport
 import XCTest
 
@@ -88,7 +89,8 @@ final class SlurmTests: XCTestCase {
         // The banner: both ranks in one job on this host, and OpenBLAS on the CPU's kernel under srun too.
         let version = try ttlTrainVersion()
         XCTAssertTrue(text.contains("ttl-train \(version): 2 ranks on \(ProcessInfo.processInfo.hostName) ×2; 1 thread per rank; BLAS "), text)
-        XCTAssertFalse(text.contains("BLAS Prescott") || text.contains("chosen by openblas"), text)
+        let core = try XCTUnwrap(text.components(separatedBy: "; BLAS ").dropFirst().first?.components(separatedBy: " (").first, text)
+        XCTAssertFalse(ComputePlatform.isBehindCPU(core: core), "srun's ranks run OpenBLAS's \(core) on \(ComputePlatform.cpu): \(text)")
         XCTAssertTrue(text.contains("done: 6 steps"), text)
         let checkpoint = "\(output)/checkpoints/step-000006.h5"
         let inspect = try ChildProcess.ttlTrain(["inspect", checkpoint])
