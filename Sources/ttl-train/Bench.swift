@@ -131,15 +131,16 @@ struct Bench: ParsableCommand {
         return elapsed / Double(calls)
     }
 
-    /// FLOP/s of sgemm at the model's largest layer shape (`x·Wᵀ` with W = gate_proj).
+    /// FLOP/s of the row-stable GEMM at the model's largest layer shape (`x·Wᵀ` with W = gate_proj),
+    /// the weight in panels as the model keeps it: the peak the model's MFU is measured against.
     private func measureSgemm(rows: Int, inFeatures: Int, outFeatures: Int) -> Double {
         let x = FloatBuffer(count: rows * inFeatures)
-        let w = FloatBuffer(count: outFeatures * inFeatures)
+        let w = FloatBuffer(count: WeightPanels.floatCount(rows: outFeatures, columns: inFeatures))
         let y = FloatBuffer(count: rows * outFeatures)
         for index in 0..<x.count { x.pointer[index] = Float(index % 13) * 0.01 }
-        for index in 0..<w.count { w.pointer[index] = Float(index % 7) * 0.01 }
+        WeightPanels.pack((0..<outFeatures * inFeatures).map { Float($0 % 7) * 0.01 }, rows: outFeatures, columns: inFeatures, into: w.pointer)
         let seconds = try! time {
-            Matmul.linear(x.pointer, w.pointer, into: y.pointer, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+            Matmul.linear(x.pointer, panels: w.pointer, into: y.pointer, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         }
         return 2 * Double(rows * inFeatures * outFeatures) / seconds
     }
