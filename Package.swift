@@ -46,7 +46,7 @@ let package = Package(
         ),
 
         // Shared by the test targets: temporary directories, child processes, repository files.
-        .target(name: "TestSupport", dependencies: ["Llama", "HDF5"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Llama", "Kernels", "CKernels", "HDF5"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"], exclude: ["h5py_interop.py"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "TestSupport"]),

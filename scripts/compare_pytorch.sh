@@ -3,6 +3,9 @@
 # Face model is built from ttl-train's HDF5 file), the same shapes, threads and data.
 #
 #   scripts/compare_pytorch.sh          (ROUNDS=3 SECONDS_EACH=8; about 20 minutes, plus the venv once)
+#   ISA=avx2 scripts/compare_pytorch.sh both tools held to AVX2, as on a CPU without AVX-512:
+#                                       ttl-train by TTL_TRAIN_MAX_ISA, PyTorch by ATEN_CPU_CAPABILITY,
+#                                       MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA
 #
 # Optional, not part of scripts/test.sh: it makes its own .venv-peer with torch, transformers and
 # peft from PyPI (a few GB: PyPI's torch wheel is the CUDA build). Each measurement runs ROUNDS
@@ -13,6 +16,12 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --product ttl-train >/dev/null
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+case "${ISA:-}" in
+  "") ;;
+  avx2) export TTL_TRAIN_MAX_ISA=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 ;;
+  avx512) export TTL_TRAIN_MAX_ISA=avx512 ATEN_CPU_CAPABILITY=avx512 MKL_ENABLE_INSTRUCTIONS=AVX512 ONEDNN_MAX_CPU_ISA=AVX512_CORE ;;
+  *) echo "compare_pytorch: ISA=$ISA: use avx2 or avx512 (or leave it unset for the CPU's best)" >&2; exit 2 ;;
+esac
 
 peer=.venv-peer
 if [ ! -x "$peer/bin/python" ] || ! cmp -s scripts/requirements-peer.txt "$peer/requirements.installed"; then
@@ -40,6 +49,7 @@ peer_run() { "$peer/bin/python" -W ignore scripts/compare_pytorch.py "$model" "$
 value() { sed -n "s/^$1=//p"; }
 
 "$bin" info >"$work/info.txt"
+"$peer/bin/python" -c "import torch; print('peer_cpu_capability=' + torch.backends.cpu.get_cpu_capability())" >>"$work/info.txt"
 for round in $(seq "$rounds"); do
   echo "compare_pytorch: round $round of $rounds" >&2
   for threads in 1 2; do
@@ -81,7 +91,8 @@ for line in open(sys.argv[1]):
     rows[(what, threads, tool)].append(float(number))
 info = dict(line.strip().split("=", 1) for line in open(sys.argv[2]) if "=" in line)
 print(f"CPU: {info['cpu']} ({info['cpu_features']}); ttl-train: OpenBLAS core {info['blas_core']} "
-      f"(chosen by {info['blas_core_chosen_by']}), row-stable GEMM path {info['gemm_path']}; medians of {sys.argv[3]} rounds")
+      f"(chosen by {info['blas_core_chosen_by']}), kernel path {info['kernel_path']} (chosen by {info['kernel_path_chosen_by']}); "
+      f"PyTorch: CPU capability {info['peer_cpu_capability']}; medians of {sys.argv[3]} rounds")
 print()
 print("| measurement | threads | PyTorch + PEFT | ttl-train | ttl-train / PyTorch | goal |")
 print("|---|---|---|---|---|---|")

@@ -20,19 +20,24 @@ extern char *openblas_get_corename(void);
 static const char *const chosen_marker = "TTL_TRAIN_BLAS_CORE";
 static const char *chosen_by = "openblas";
 
-// The vector extension an OpenBLAS kernel family is written for: 3 AVX-512, 2 AVX2 + FMA, 1 AVX,
-// 0 SSE (the generic fallbacks: Prescott, Core2, Nehalem, Barcelona, …).
+// The vector-extension generation (TTL_ISA_…) an OpenBLAS kernel family is written for; the
+// generic fallbacks (Prescott, Core2, Nehalem, Barcelona, …) are SSE3.
 static int core_level(const char *core) {
     static const char *const avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
     static const char *const avx2[] = {"Haswell", "Zen"};
     static const char *const avx[] = {"Sandybridge", "Bulldozer", "Piledriver", "Steamroller", "Excavator"};
     for (size_t i = 0; i < sizeof avx512 / sizeof *avx512; i++)
-        if (strcasecmp(core, avx512[i]) == 0) return 3;
+        if (strcasecmp(core, avx512[i]) == 0) return TTL_ISA_AVX512;
     for (size_t i = 0; i < sizeof avx2 / sizeof *avx2; i++)
-        if (strcasecmp(core, avx2[i]) == 0) return 2;
+        if (strcasecmp(core, avx2[i]) == 0) return TTL_ISA_AVX2;
     for (size_t i = 0; i < sizeof avx / sizeof *avx; i++)
-        if (strcasecmp(core, avx[i]) == 0) return 1;
-    return 0;
+        if (strcasecmp(core, avx[i]) == 0) return TTL_ISA_AVX;
+    return TTL_ISA_SSE3;
+}
+
+int ttl_blas_core_is_above_ceiling(const char *core) {
+    int ceiling = ttl_isa_ceiling();
+    return ceiling >= TTL_ISA_SSE3 && core_level(core) > ceiling;
 }
 
 const char *ttl_blas_best_core(void) {
@@ -65,8 +70,9 @@ __attribute__((constructor)) static void choose_blas_core(int argc, char **argv,
         return;
     }
     const char *core = openblas_get_corename();
-    if (argv == NULL || core == NULL || !ttl_blas_core_is_behind_cpu(core)) return;
-    const char *best = ttl_blas_best_core();
+    if (argv == NULL || core == NULL || !(ttl_blas_core_is_behind_cpu(core) || ttl_blas_core_is_above_ceiling(core))) return;
+    // Below AVX (a TTL_TRAIN_MAX_ISA of sse3) the generic kernel is the best there is.
+    const char *best = ttl_blas_best_core() ? ttl_blas_best_core() : "Prescott";
     setenv("OPENBLAS_CORETYPE", best, 1);
     setenv(chosen_marker, best, 1);
     // The resolved path rather than /proc/self/exe itself, so the process keeps its name

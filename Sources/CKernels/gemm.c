@@ -63,6 +63,7 @@ static void kernel_avx2(long kc, const float *a, const float *b, long ldb, float
         acc[i][0] = load ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps();
         acc[i][1] = load ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
     }
+#pragma clang loop unroll_count(4)
     for (long p = 0; p < kc; p++, a += 6, b += ldb) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma clang loop unroll(full)
@@ -120,26 +121,7 @@ static const gemm_path paths[] = {
 #endif
 };
 
-static int supported_path(void) {
-    uint32_t features = ttl_cpu_features();
-    if ((features & TTL_CPU_AVX512F) && (features & TTL_CPU_FMA)) return 2;
-    if ((features & TTL_CPU_AVX2) && (features & TTL_CPU_FMA)) return 1;
-    return 0;
-}
-
-static int active_path = -1;
-
-int ttl_gemm_path(void) {
-    if (active_path < 0) active_path = supported_path();
-    return active_path;
-}
-
-int ttl_gemm_force_path(int path) {
-    if (path >= 0 && path <= supported_path()) active_path = path;
-    return ttl_gemm_path();
-}
-
-long ttl_gemm_tile_columns(void) { return paths[ttl_gemm_path()].nr; }
+long ttl_gemm_tile_columns(void) { return paths[ttl_kernel_path()].nr; }
 
 // ---- Packing ----------------------------------------------------------------------------------
 
@@ -172,18 +154,64 @@ static void transpose_16(const float *src, long lds, int rows, float *dst, long 
         _mm512_mask_storeu_ps(dst + (c + 12) * ldd, stored, _mm512_shuffle_f32x4(odd_low, odd_high, 0xdd));
     }
 }
+
+// dst (8, width) = srcᵀ for src (rows, 8), as transpose_16 with 256-bit vectors: unpack pairs of
+// rows, interleave pairs of pairs, then swap 128-bit lanes. The first seven rows of dst are
+// stored whole, spilling into the next row (which is written after them); the last is masked.
+__attribute__((target("avx2")))
+static void transpose_8(const float *src, long lds, int rows, float *dst, long ldd, int width) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = i < rows ? _mm256_loadu_ps(src + i * lds) : _mm256_setzero_ps();
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    // Now r[4g + c] holds column c of rows 4g … 4g + 3 in its low lane, column c + 4 in its high.
+    for (int g = 0; g < 8; g += 4) {
+        r[g] = _mm256_shuffle_ps(t[g], t[g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    __m256 out[8];
+    for (int c = 0; c < 4; c++) {
+        out[c] = _mm256_permute2f128_ps(r[c], r[4 + c], 0x20);
+        out[c + 4] = _mm256_permute2f128_ps(r[c], r[4 + c], 0x31);
+    }
+    for (int c = 0; c < 7; c++) _mm256_storeu_ps(dst + c * ldd, out[c]);
+    __m256i stored = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(dst + 7 * ldd, stored, out[7]);
+}
 #endif
+
+// The side of the square blocks packing transposes in registers on the path in use (0: none),
+// and the transpose: dst (size, width) = srcᵀ for src (rows, size), rows past `rows` zero.
+static int transpose_size(void) {
+    switch (ttl_kernel_path()) {
+    case TTL_PATH_AVX512: return 16;
+    case TTL_PATH_AVX2: return 8;
+    default: return 0;
+    }
+}
+
+static void transpose(int size, const float *src, long lds, int rows, float *dst, long ldd, int width) {
+#if defined(__x86_64__)
+    if (size == 16) transpose_16(src, lds, rows, dst, ldd, width);
+    else transpose_8(src, lds, rows, dst, ldd, width);
+#else
+    (void)size, (void)src, (void)lds, (void)rows, (void)dst, (void)ldd, (void)width;
+#endif
+}
 
 // Ap: panels of mr rows, each (kc, mr); rows past m are zero (their results are never stored).
 static void pack_a(const float *a, long lda, long m, long kc, int mr, float *ap) {
+    const int size = transpose_size();
     for (long i0 = 0; i0 < m; i0 += mr, ap += kc * mr) {
         long rows = m - i0 < mr ? m - i0 : mr;
         long p0 = 0;
-#if defined(__x86_64__)
-        // 16 columns of up to mr ≤ 16 rows at a time in registers, as pack_b does.
-        if (ttl_gemm_path() == 2)
-            for (; p0 + 16 <= kc; p0 += 16) transpose_16(a + i0 * lda + p0, lda, (int)rows, ap + p0 * mr, mr, mr);
-#endif
+        // `size` columns of up to mr ≤ size rows at a time in registers, as pack_b does.
+        if (size >= mr)
+            for (; p0 + size <= kc; p0 += size) transpose(size, a + i0 * lda + p0, lda, (int)rows, ap + p0 * mr, mr, mr);
         for (long p = p0; p < kc; p++) {
             float *dst = ap + p * mr;
             for (long i = 0; i < rows; i++) dst[i] = a[(i0 + i) * lda + p];
@@ -194,6 +222,7 @@ static void pack_a(const float *a, long lda, long m, long kc, int mr, float *ap)
 
 // Bp: panels of nr columns of op(B), each (kc, nr); columns past n are zero.
 static void pack_b(int transposed, const float *b, long ldb, long n, long kc, int nr, float *bp) {
+    const int size = transpose_size();
     for (long j0 = 0; j0 < n; j0 += nr, bp += kc * nr) {
         long columns = n - j0 < nr ? n - j0 : nr;
         if (!transposed) {  // B (k, n): rows of B are rows of the panel
@@ -205,13 +234,11 @@ static void pack_b(int transposed, const float *b, long ldb, long n, long kc, in
         }
         // B (n, k): column j of op(B) is row j of B
         long p0 = 0;
-#if defined(__x86_64__)
-        // Whole 16 × 16 blocks in registers: the strided scalar stores of the loop below cost as
+        // Whole square blocks in registers: the strided scalar stores of the loop below cost as
         // much as a sixth of a forward pass at a sequence's worth of rows.
-        if (ttl_gemm_path() == 2 && columns == nr)
-            for (; p0 + 16 <= kc; p0 += 16)
-                for (long j = 0; j < nr; j += 16) transpose_16(b + (j0 + j) * ldb + p0, ldb, 16, bp + p0 * nr + j, nr, 16);
-#endif
+        if (size > 0 && columns == nr)
+            for (; p0 + size <= kc; p0 += size)
+                for (long j = 0; j < nr; j += size) transpose(size, b + (j0 + j) * ldb + p0, ldb, size, bp + p0 * nr + j, nr, size);
         for (long j = 0; j < columns; j++) {
             const float *src = b + (j0 + j) * ldb;
             for (long p = p0; p < kc; p++) bp[p * nr + j] = src[p];
@@ -254,19 +281,18 @@ void ttl_panels_row(const float *panels, long columns, long row, float *out) {
 // product dy·W): columns [jc, jc + nc) and rows [pc, pc + kc) of W, columns past n zero.
 static void pack_b_from_panels(const float *panels, long n, long pc, long kc, long jc, long nc, int nr, float *bp) {
     const long band = TTL_PANEL_WIDTH * n;  // floats of one panel
+    const int size = transpose_size();
     for (long j0 = 0; j0 < nc; j0 += nr, bp += kc * nr) {
         long columns = nc - j0 < nr ? nc - j0 : nr;
         long p0 = 0;
-#if defined(__x86_64__)
-        // 16 rows of W (16 consecutive floats of a panel) by 16 columns, transposed in registers.
-        if (ttl_gemm_path() == 2 && columns == nr && pc % 16 == 0)
-            for (; p0 + 16 <= kc; p0 += 16) {
+        // `size` rows of W (consecutive floats of a panel) by `size` columns, transposed in registers.
+        if (size > 0 && columns == nr && pc % size == 0)
+            for (; p0 + size <= kc; p0 += size) {
                 long row = pc + p0;
                 const float *source = panels + row / TTL_PANEL_WIDTH * band + row % TTL_PANEL_WIDTH;
-                for (long j = 0; j < nr; j += 16)
-                    transpose_16(source + (jc + j0 + j) * TTL_PANEL_WIDTH, TTL_PANEL_WIDTH, 16, bp + p0 * nr + j, nr, 16);
+                for (long j = 0; j < nr; j += size)
+                    transpose(size, source + (jc + j0 + j) * TTL_PANEL_WIDTH, TTL_PANEL_WIDTH, size, bp + p0 * nr + j, nr, size);
             }
-#endif
         for (long p = p0; p < kc; p++) {
             long row = pc + p;
             const float *source = panels + row / TTL_PANEL_WIDTH * band + row % TTL_PANEL_WIDTH + (jc + j0) * TTL_PANEL_WIDTH;
@@ -294,7 +320,7 @@ static void gemm_blocked(b_layout layout, long m, long n, long k, const float *a
             for (long i = 0; i < m; i++) memset(c + i * ldc + column_begin, 0, (size_t)(column_end - column_begin) * sizeof(float));
         return;
     }
-    const gemm_path path = paths[ttl_gemm_path()];
+    const gemm_path path = paths[ttl_kernel_path()];
     const int mr = path.mr, nr = path.nr;
     // k in equal blocks of at most KC (KC_PANELS): a short last block would pay a whole C tile's loads and
     // stores for a few multiply-adds.
@@ -393,6 +419,27 @@ static void panel_times_vector_avx512(const float *panel, long k, const float *x
     _mm512_storeu_ps(out, _mm512_add_ps(_mm512_add_ps(acc[0][0], acc[1][0]), _mm512_add_ps(acc[2][0], acc[3][0])));
     _mm512_storeu_ps(out + 16, _mm512_add_ps(_mm512_add_ps(acc[0][1], acc[1][1]), _mm512_add_ps(acc[2][1], acc[3][1])));
 }
+
+// A panel's step of k is four ymm vectors: two sets of four accumulators (even and odd k) give
+// eight independent chains.
+__attribute__((target("avx2,fma")))
+static void panel_times_vector_avx2(const float *panel, long k, const float *x, float *out) {
+    __m256 acc[2][4];
+    for (int u = 0; u < 2; u++)
+        for (int v = 0; v < 4; v++) acc[u][v] = _mm256_setzero_ps();
+    long p = 0;
+    for (; p + 2 <= k; p += 2, panel += 2 * TTL_PANEL_WIDTH)
+        for (int u = 0; u < 2; u++) {
+            __m256 xp = _mm256_set1_ps(x[p + u]);
+            for (int v = 0; v < 4; v++)
+                acc[u][v] = _mm256_fmadd_ps(_mm256_loadu_ps(panel + u * TTL_PANEL_WIDTH + 8 * v), xp, acc[u][v]);
+        }
+    for (; p < k; p++, panel += TTL_PANEL_WIDTH) {
+        __m256 xp = _mm256_set1_ps(x[p]);
+        for (int v = 0; v < 4; v++) acc[0][v] = _mm256_fmadd_ps(_mm256_loadu_ps(panel + 8 * v), xp, acc[0][v]);
+    }
+    for (int v = 0; v < 4; v++) _mm256_storeu_ps(out + 8 * v, _mm256_add_ps(acc[0][v], acc[1][v]));
+}
 #endif
 
 void ttl_panels_matrix_vector(const float *panels, long rows, long columns, long first_panel, long panel_count,
@@ -400,12 +447,13 @@ void ttl_panels_matrix_vector(const float *panels, long rows, long columns, long
     for (long panel = first_panel; panel < first_panel + panel_count; panel++) {
         float out[TTL_PANEL_WIDTH];
         const float *source = panels + panel * TTL_PANEL_WIDTH * columns;
+        switch (ttl_kernel_path()) {
 #if defined(__x86_64__)
-        if (ttl_gemm_path() == 2)
-            panel_times_vector_avx512(source, columns, x, out);
-        else
+        case TTL_PATH_AVX512: panel_times_vector_avx512(source, columns, x, out); break;
+        case TTL_PATH_AVX2: panel_times_vector_avx2(source, columns, x, out); break;
 #endif
-            panel_times_vector_portable(source, columns, x, out);
+        default: panel_times_vector_portable(source, columns, x, out);
+        }
         long first = panel * TTL_PANEL_WIDTH, count = rows - first < TTL_PANEL_WIDTH ? rows - first : TTL_PANEL_WIDTH;
         memcpy(y + first, out, (size_t)count * sizeof(float));
     }

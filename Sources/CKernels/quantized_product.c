@@ -72,25 +72,52 @@ static void rows_avx512(int format, const uint8_t *blocks, long first, long coun
         y[row] = _mm512_reduce_add_ps(sum) + minimums;
     }
 }
-#endif
 
-// 1 for the AVX-512 rows, 0 for the portable ones; -1 until first asked. CPUID is slow (a VM
-// traps it), so the features are read once.
-static int avx512 = -1;
-
-int ttl_quantized_product_path(int choice) {
-    if (avx512 < 0 || choice == 0) avx512 = (ttl_cpu_features() & (TTL_CPU_AVX512F | TTL_CPU_AVX512BW)) == (TTL_CPU_AVX512F | TTL_CPU_AVX512BW);
-    if (choice == 1) avx512 = 0;
-    return avx512;
+// The same with a block as four vectors of eight: values 8v … 8v + 7 of the block in vector v.
+// Q4's byte i holds value i (low nibble) and i + 16 (high), so bytes 0–7 give vectors 0 and 2.
+__attribute__((target("avx2,fma,f16c")))
+static void rows_avx2(int format, const uint8_t *blocks, long first, long count, long blocks_per_row,
+                      const float *x, const float *block_sums, float *y) {
+    long bytes = block_bytes(format);
+    const __m256i low = _mm256_set1_epi32(0x0f);
+    const __m256 offset = _mm256_set1_ps(format == TTL_Q4_0 ? 8 : 0);
+    for (long row = first; row < first + count; row++) {
+        const uint8_t *block = blocks + row * blocks_per_row * bytes;
+        __m256 sum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        float minimums = 0;
+        for (long b = 0; b < blocks_per_row; b++, block += bytes) {
+            __m256 values[4];
+            if (format == TTL_Q8_0) {
+                for (int v = 0; v < 4; v++)
+                    values[v] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * v))));
+            } else {
+                const uint8_t *nibbles = block + (format == TTL_Q4_0 ? 2 : 4);
+                for (int h = 0; h < 2; h++) {
+                    __m256i packed = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(nibbles + 8 * h)));
+                    values[h] = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(packed, low)), offset);
+                    values[h + 2] = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(packed, 4)), offset);
+                }
+            }
+            __m256 scale = _mm256_set1_ps(half_at_f16c(block));
+            for (int v = 0; v < 4; v++)
+                sum[v & 1] = _mm256_fmadd_ps(_mm256_mul_ps(values[v], scale), _mm256_loadu_ps(x + b * 32 + 8 * v), sum[v & 1]);
+            if (format == TTL_Q4_1) minimums += half_at_f16c(block + 2) * block_sums[b];
+        }
+        __m256 both = _mm256_add_ps(sum[0], sum[1]);
+        __m128 half = _mm_add_ps(_mm256_castps256_ps128(both), _mm256_extractf128_ps(both, 1));
+        half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        y[row] = _mm_cvtss_f32(_mm_add_ss(half, _mm_movehdup_ps(half))) + minimums;
+    }
 }
+#endif
 
 void ttl_quantized_matrix_vector(int format, const uint8_t *blocks, long first_row, long row_count, long blocks_per_row,
                                  const float *x, const float *block_sums, float *y) {
+    switch (ttl_kernel_path()) {
 #if defined(__x86_64__)
-    if (avx512 > 0 || (avx512 < 0 && ttl_quantized_product_path(-1))) {
-        rows_avx512(format, blocks, first_row, row_count, blocks_per_row, x, block_sums, y);
-        return;
-    }
+    case TTL_PATH_AVX512: rows_avx512(format, blocks, first_row, row_count, blocks_per_row, x, block_sums, y); break;
+    case TTL_PATH_AVX2: rows_avx2(format, blocks, first_row, row_count, blocks_per_row, x, block_sums, y); break;
 #endif
-    rows_portable(format, blocks, first_row, row_count, blocks_per_row, x, block_sums, y);
+    default: rows_portable(format, blocks, first_row, row_count, blocks_per_row, x, block_sums, y);
+    }
 }

@@ -1,17 +1,25 @@
 import ArgumentParser
 import Foundation
+import Kernels
 
 /// Starts `ttl-train`. `train` is the default subcommand (`ttl-train JOB.yaml`), so a mistyped
 /// command would otherwise be taken as train's job argument ("Unexpected argument") or, with
 /// `--help`, print train's help and succeed. A first word that is neither a command nor a file is
 /// refused here with a suggestion and exit status 2 (a usage error, as for any bad option). A bad
-/// option value is one line too (ArgumentParser would add its help and usage lines).
+/// option value is one line too (ArgumentParser would add its help and usage lines), and so is a
+/// TTL_TRAIN_MAX_ISA that names no instruction set.
 @main
 enum EntryPoint {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let word = arguments.first, let problem = unknownCommand(word) {
             FileHandle.standardError.write(Data("Error: \(problem)\n".utf8))
+            exit(2)
+        }
+        do {
+            try ComputePlatform.checkISACeiling()
+        } catch {
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
             exit(2)
         }
         do {

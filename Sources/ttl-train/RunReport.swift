@@ -28,7 +28,8 @@ enum RunReport {
         }
         return [
             "ttl-train \(TTLTrainVersion.string): \(hosts.count) rank\(hosts.count == 1 ? "" : "s") on \(placement); \(threads) thread\(threads == 1 ? "" : "s") per rank; "
-                + "BLAS \(ComputePlatform.blasCore) (chosen by \(ComputePlatform.blasCoreChosenBy)), GEMM \(ComputePlatform.gemmPath)",
+                + "BLAS \(ComputePlatform.blasCore) (chosen by \(ComputePlatform.blasCoreChosenBy)), kernels \(ComputePlatform.kernelPath)"
+                + (ComputePlatform.kernelPathChosenBy == "user" ? " (capped by \(ComputePlatform.isaCeilingVariable))" : ""),
             "model \(spec.model) (\(resolved.model.fingerprint)): \(config.layerCount) layers, \(config.parameterCount) parameters",
             "adapter \(adapter.kind.rawValue) rank \(adapter.rank) alpha \(adapter.alpha) on \(targets), \(layers): \(trainable) trainable parameters, "
                 + "\(GradientReducer.bytesPerStep(count: trainable, mode: spec.reduction)) bytes reduced per step (\(spec.reduction.rawValue))",

@@ -18,7 +18,6 @@ final class RowStableGEMMTests: XCTestCase {
     }
 
     override func tearDown() {
-        _ = ttl_gemm_force_path(2)  // back to the best path the CPU has (forcing clamps to it)
         ComputeThreads.set(threads)
     }
 
@@ -31,7 +30,7 @@ final class RowStableGEMMTests: XCTestCase {
                     let b = random.array(shape.n * shape.k)
                     let initial = random.array(shape.m * shape.n)
                     let expected = chain(a, b, initial: accumulate ? initial : nil, shape: shape, transposed: transposed)
-                    for path in 0...2 where ttl_gemm_force_path(Int32(path)) == path {
+                    KernelPaths.each { path in
                         var c = initial
                         product(a, b, into: &c, shape: shape, transposed: transposed, accumulate: accumulate)
                         XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern),
@@ -40,7 +39,7 @@ final class RowStableGEMMTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(ttl_gemm_force_path(2) >= 1, ttl_cpu_features() & UInt32(TTL_CPU_AVX2) != 0,
+        XCTAssertEqual(ComputePlatform.kernelPath != "portable", ttl_cpu_features() & UInt32(TTL_CPU_AVX2) != 0,
                        "an AVX2 machine runs a vector path")
     }
 
@@ -77,7 +76,7 @@ final class RowStableGEMMTests: XCTestCase {
             panels.withUnsafeMutableBufferPointer { WeightPanels.pack(w, rows: shape.n, columns: shape.k, into: $0.baseAddress!) }
             let forward = chain(x, w, initial: nil, shape: shape, transposed: true)
             let backward = chain(dy, w, initial: initial, shape: (shape.m, shape.k, shape.n), transposed: false)
-            for path in 0...2 where ttl_gemm_force_path(Int32(path)) == path {
+            KernelPaths.each { path in
                 for threads in [1, 2, 3] {
                     ComputeThreads.set(threads)
                     var y = [Float](repeating: 0, count: shape.m * shape.n)
@@ -118,7 +117,7 @@ final class RowStableGEMMTests: XCTestCase {
             let w = random.array(n * k)
             var panels = [Float](repeating: 0, count: WeightPanels.floatCount(rows: n, columns: k))
             panels.withUnsafeMutableBufferPointer { WeightPanels.pack(w, rows: n, columns: k, into: $0.baseAddress!) }
-            for path in [0, 2] where ttl_gemm_force_path(Int32(path)) == path {
+            KernelPaths.each { path in
                 var y = [Float](repeating: .nan, count: n)
                 x.withUnsafeBufferPointer { x in
                     panels.withUnsafeBufferPointer { panels in

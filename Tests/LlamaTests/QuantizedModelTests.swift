@@ -78,14 +78,12 @@ final class QuantizedModelTests: XCTestCase {
     }
 
     /// One token's product straight from the blocks (`QuantizedMatrix.matrixVector`, generation)
-    /// against the dequantized matrix times x in Double, on the AVX-512 and the portable paths.
+    /// against the dequantized matrix times x in Double, on every kernel path.
     func testMatrixVectorFromBlocksEqualsTheDecodedProduct() {
         var random = TestRandom(seed: 12)
         let (rows, columns) = (300, 96)
         let x = random.array(columns)
-        defer { _ = ttl_quantized_product_path(0) }
-        for portable in [false, true] {
-            _ = ttl_quantized_product_path(portable ? 1 : 0)
+        KernelPaths.each { path in
             for format in QuantizationFormat.allCases {
                 let blocks = format.quantize(random.array(rows * columns))
                 let decoded = format.dequantize(blocks)
@@ -97,7 +95,7 @@ final class QuantizedModelTests: XCTestCase {
                 }
                 for row in 0..<rows {
                     let expected = (0..<columns).reduce(0.0) { $0 + Double(decoded[row * columns + $1]) * Double(x[$1]) }
-                    XCTAssertEqual(Double(y[row]), expected, accuracy: 1e-5 * max(1, abs(expected)), "\(format) row \(row) portable \(portable)")
+                    XCTAssertEqual(Double(y[row]), expected, accuracy: 1e-5 * max(1, abs(expected)), "\(format) row \(row), \(path)")
                 }
             }
         }

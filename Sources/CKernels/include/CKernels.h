@@ -41,11 +41,6 @@ void ttl_gemm_panels_transposed(long m, long n, long k, const float *a, long lda
 void ttl_panels_matrix_vector(const float *panels, long rows, long columns, long first_panel, long panel_count,
                               const float *x, float *y);
 
-// The code path ttl_gemm uses: 0 portable, 1 AVX2 + FMA, 2 AVX-512; chosen from the CPU at first
-// use. `ttl_gemm_force_path` picks another one the CPU supports (tests compare their bits) and
-// returns the path in use.
-int ttl_gemm_path(void);
-int ttl_gemm_force_path(int path);
 // Columns per micro-tile of the path in use; thread ranges that are multiples of it waste nothing.
 long ttl_gemm_tile_columns(void);
 
@@ -86,9 +81,6 @@ void ttl_quantize_q4_1(const float *values, long block_count, uint8_t *blocks);
 enum { TTL_Q8_0 = 0, TTL_Q4_0 = 1, TTL_Q4_1 = 2 };
 void ttl_quantized_matrix_vector(int format, const uint8_t *blocks, long first_row, long row_count, long blocks_per_row,
                                  const float *x, const float *block_sums, float *y);
-// 1 when the AVX-512 path runs, 0 for the portable one. `choice`: -1 asks, 1 switches to the
-// portable path, 0 back to the best the CPU has (tests compare both).
-int ttl_quantized_product_path(int choice);
 // IEEE half precision, round to nearest even (numpy's `astype(float16)`).
 float ttl_half_to_float(uint16_t half);
 uint16_t ttl_float_to_half(float value);
@@ -108,10 +100,28 @@ enum {
     TTL_CPU_AVX512_FP16 = 1 << 10,
     TTL_CPU_AVX_VNNI = 1 << 11,
     TTL_CPU_AMX_TILE = 1 << 12,
+    TTL_CPU_F16C = 1 << 13,
 };
 // Features the CPU has and the operating system enables (XSAVE state for ymm/zmm registers);
 // 0 on other architectures.
+uint32_t ttl_cpu_features_detected(void);
+// The vector-extension generations the kernels are written for, oldest first.
+enum { TTL_ISA_UNKNOWN = -2, TTL_ISA_UNSET = -1, TTL_ISA_SSE3 = 0, TTL_ISA_AVX = 1, TTL_ISA_AVX2 = 2, TTL_ISA_AVX512 = 3 };
+// TTL_TRAIN_MAX_ISA (sse3, avx, avx2 or avx512, any case): the newest generation ttl-train's kernels
+// and OpenBLAS's may use, as oneDNN's ONEDNN_MAX_CPU_ISA or PyTorch's ATEN_CPU_CAPABILITY — to
+// run as on an older CPU (and measure it) or to step around a broken extension. TTL_ISA_UNSET
+// when the variable is not set, TTL_ISA_UNKNOWN when it names no generation (the program refuses it).
+int ttl_isa_ceiling(void);
+// What the kernels may use: the detected features without those above the ceiling.
 uint32_t ttl_cpu_features(void);
+// The code path every kernel of this module takes (GEMM, packing, elementwise, matrix-vector):
+// AVX-512 (F + FMA), AVX2 (+ FMA, F16C) or portable C — the newest `ttl_cpu_features` allows,
+// chosen at first use. The GEMM's paths give the same bits, and so do the elementwise ones.
+// `ttl_kernel_force_path` picks another path, or the best the CPU supports where it supports less
+// (tests compare them), and returns the path in use.
+enum { TTL_PATH_PORTABLE = 0, TTL_PATH_AVX2 = 1, TTL_PATH_AVX512 = 2 };
+int ttl_kernel_path(void);
+int ttl_kernel_force_path(int path);
 // "GenuineIntel", "AuthenticAMD", … ("" on other architectures); `family` and `model` as Linux
 // reports them (extended fields folded in).
 const char *ttl_cpu_vendor(void);
@@ -121,8 +131,9 @@ int ttl_cpu_model(void);
 // ---- OpenBLAS kernel choice ------------------------------------------------------------------
 // OpenBLAS (DYNAMIC_ARCH) picks its kernels from the CPU model when the library loads and falls
 // back to generic SSE3 ones for a model it does not know. Before main, ttl-train compares that
-// choice with the CPU's features and, when OpenBLAS runs a kernel older than the CPU allows and
-// the user did not set OPENBLAS_CORETYPE, re-executes the process once with the best kernel set.
+// choice with the CPU's features and, when OpenBLAS runs a kernel older than the CPU allows (or
+// newer than TTL_TRAIN_MAX_ISA allows) and the user did not set OPENBLAS_CORETYPE, re-executes
+// the process once with the best kernel set.
 //
 // The OpenBLAS core in use ("SkylakeX", "Haswell", "Prescott", …).
 const char *ttl_blas_core(void);
@@ -134,6 +145,8 @@ const char *ttl_blas_core_chosen_by(void);
 const char *ttl_blas_best_core(void);
 // Whether `core` is a kernel that uses less of this CPU than `ttl_blas_best_core` would.
 int ttl_blas_core_is_behind_cpu(const char *core);
+// Whether `core` is written for a newer generation than TTL_TRAIN_MAX_ISA allows.
+int ttl_blas_core_is_above_ceiling(const char *core);
 
 #ifdef __cplusplus
 }
