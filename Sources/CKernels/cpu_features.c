@@ -10,8 +10,9 @@
 static const char *const isa_names[] = {"sse3", "avx", "avx2", "avx512"};
 
 int ttl_isa_ceiling(void) {
-    static int ceiling = -3;
-    if (ceiling == -3) {
+    enum { NOT_READ = TTL_ISA_UNKNOWN - 1 };
+    static int ceiling = NOT_READ;
+    if (ceiling == NOT_READ) {
         const char *requested = getenv("TTL_TRAIN_MAX_ISA");
         // Empty counts as unset, as for a shell's `TTL_TRAIN_MAX_ISA= ttl-train …`.
         ceiling = requested == NULL || requested[0] == '\0' ? TTL_ISA_UNSET : TTL_ISA_UNKNOWN;

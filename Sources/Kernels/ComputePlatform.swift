@@ -9,7 +9,7 @@ public enum ComputePlatform {
     /// them (whatever TTL_TRAIN_MAX_ISA says), in Linux's `/proc/cpuinfo` spelling.
     public static var cpuFeatures: [String] {
         let names: [(UInt32, String)] = [
-            (UInt32(TTL_CPU_SSE3), "sse3"), (UInt32(TTL_CPU_AVX), "avx"), (UInt32(TTL_CPU_FMA), "fma"),
+            (UInt32(TTL_CPU_SSE3), "sse3"), (UInt32(TTL_CPU_AVX), "avx"), (UInt32(TTL_CPU_FMA), "fma"), (UInt32(TTL_CPU_F16C), "f16c"),
             (UInt32(TTL_CPU_AVX2), "avx2"), (UInt32(TTL_CPU_AVX512F), "avx512f"), (UInt32(TTL_CPU_AVX512BW), "avx512bw"),
             (UInt32(TTL_CPU_AVX512VL), "avx512vl"), (UInt32(TTL_CPU_AVX512DQ), "avx512dq"), (UInt32(TTL_CPU_AVX512CD), "avx512cd"),
             (UInt32(TTL_CPU_AVX512_BF16), "avx512_bf16"), (UInt32(TTL_CPU_AVX512_FP16), "avx512_fp16"),

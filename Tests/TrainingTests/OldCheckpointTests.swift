@@ -2,6 +2,7 @@ import Adapters
 import Distributed
 import Foundation
 import HDF5
+import Kernels
 import Llama
 import TestSupport
 import Training
@@ -31,6 +32,14 @@ final class OldCheckpointTests: XCTestCase {
         return path
     }
 
+    /// The fixtures' logits were computed with OpenBLAS's `SkylakeX`/`Cooperlake` kernels (which
+    /// give the same bits) under attention's products; ttl-train's own kernels give the same bits
+    /// on every path. OpenBLAS's kernels for older extensions sum in another order, so there the
+    /// logits agree to rounding.
+    private var writtenWithTheseKernels: Bool {
+        ["SkylakeX", "Cooperlake"].contains(ComputePlatform.blasCore)
+    }
+
     func testEveryKindLoadsForInferenceAndGivesTheLogitsItGaveThen() throws {
         let job = try TinyJob(directory: directory)
         let file = try ModelFile(path: job.modelPath)
@@ -44,7 +53,13 @@ final class OldCheckpointTests: XCTestCase {
             try inference.model.forward(TokenBatch(sequences: [tokens]))
             let logits = inference.model.logits(rows: 0..<tokens.count)
             let expected = try HDF5File.open(try fixture("\(kind)-logits.h5")).root.read("logits", as: Float.self)
-            XCTAssertEqual(logits, expected, "\(kind): the same bits as when it was written")
+            if writtenWithTheseKernels {
+                XCTAssertEqual(logits, expected, "\(kind): the same bits as when it was written")
+            } else {
+                XCTAssertEqual(logits.count, expected.count)
+                let worst = zip(logits, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+                XCTAssertLessThan(worst, 1e-5, "\(kind): the logits it gave then, to rounding (other BLAS kernels)")
+            }
             inference.attach(nil)
             try inference.model.forward(TokenBatch(sequences: [tokens]))
             XCTAssertNotEqual(inference.model.logits(rows: 0..<tokens.count), expected, "\(kind): the adapters matter")
