@@ -21,22 +21,12 @@ struct Compress: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The compression plan (YAML).", valueName: "path"))
     var plan: String
 
-    @Option(name: .long, help: ArgumentHelp("Where to write the compressed model (refused if it exists, unless --force).", valueName: "path"))
-    var out: String
-
-    @Flag(name: .long, help: "Overwrite --out if it exists.")
-    var force = false
-
-    func validate() throws {
-        if !force, FileManager.default.fileExists(atPath: out) {
-            throw ValidationError("\(out) exists; choose another --out or pass --force to overwrite it")
-        }
-    }
+    @OptionGroup var output: OutputFileOptions
 
     func run() throws {
         let file = try model.open()
         let parsed = try CompressionPlan.load(path: plan, config: file.config)
-        let report = try ModelCompressor.compress(model: file, plan: parsed, to: out) { weight in
+        let report = try ModelCompressor.compress(model: file, plan: parsed, to: output.out) { weight in
             let ranks = weight.ranks.map(String.init).joined(separator: ",")
             let shape = weight.target.tensorShape.map(String.init).joined(separator: "×")
             print("\(weight.target.weightName)  view \(shape)  ranks \(ranks)  params \(weight.denseParameters) -> \(weight.factoredParameters)  relative_error \(String(format: "%.4f", weight.relativeError))")
@@ -47,6 +37,6 @@ struct Compress: ParsableCommand {
         print("parameter_reduction=\(String(format: "%.4f", 1 - Double(report.parametersAfter) / Double(report.parametersBefore)))")
         print("file_bytes_before=\(report.bytesBefore)")
         print("file_bytes_after=\(report.bytesAfter)")
-        print("out=\(out)")
+        print("out=\(output.out)")
     }
 }

@@ -26,13 +26,24 @@ struct ExportCommand: ParsableCommand {
     /// What `export` can write.
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case peft, hf
+
+        /// The files it writes in --out.
+        var files: [String] {
+            switch self {
+            case .peft: return ["adapter_model.safetensors", "adapter_config.json", "README.md"]
+            case .hf: return ["config.json", "model.safetensors", "tokenizer.json"]
+            }
+        }
     }
 
     @Option(help: "Export format.")
     var format: Format = .peft
 
-    @Option(help: ArgumentHelp("Directory to write (created if missing).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Directory to write (created if missing; refused if it holds a file of the format, unless --force).", valueName: "dir"))
     var out: String
+
+    @Flag(help: "Overwrite the format's files in --out if they exist.")
+    var force = false
 
     @Option(name: .customLong("base-model"), help: "Hugging Face id of the model the base .h5 was imported from (adapter_config.json's base_model_name_or_path).")
     var baseModel = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -43,6 +54,13 @@ struct ExportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("--format hf: the tokenizer.json to include (default: the one beside the model).", valueName: "path"))
     var tokenizer: String?
 
+    /// The paths of the files the export writes.
+    private var paths: [String] { format.files.map { (out as NSString).appendingPathComponent($0) } }
+
+    func validate() throws {
+        try OutputFileOptions.refuseOverwriting(paths, force: force)
+    }
+
     func run() throws {
         switch format {
         case .peft:
@@ -52,7 +70,7 @@ struct ExportCommand: ParsableCommand {
             print("target_modules=\(result.targetModules.joined(separator: ","))")
             print("r=\(result.rank)")
             print("lora_alpha=\(result.loraAlpha)")
-            print("files=\((out as NSString).appendingPathComponent("adapter_model.safetensors")),\((out as NSString).appendingPathComponent("adapter_config.json"))")
+            print("files=\(paths.joined(separator: ","))")
         case .hf:
             let isModel = (try? ModelFile(path: file)) != nil
             let base = isModel ? try ModelFile(path: file) : try BaseModel.of(checkpoint: file, given: model)
@@ -62,7 +80,7 @@ struct ExportCommand: ParsableCommand {
             print("merged=\(merge.map { _ in file } ?? "none")")
             print("tensors=\(result.tensors)")
             print("safetensors_bytes=\(result.bytes)")
-            print("files=\(["config.json", "model.safetensors", "tokenizer.json"].map { (out as NSString).appendingPathComponent($0) }.joined(separator: ","))")
+            print("files=\(paths.joined(separator: ","))")
         }
     }
 }

@@ -22,34 +22,24 @@ struct Merge: ParsableCommand {
     @Option(help: ArgumentHelp("The base model it was trained on (default: the model its job spec names).", valueName: "path"))
     var model: String?
 
-    @Option(help: ArgumentHelp("The merged model file to write.", valueName: "path"))
-    var out: String
+    @OptionGroup var output: OutputFileOptions
 
     @Option(help: "Store every matrix in this block format instead of keeping the base's storage (adapted matrices: float32).")
     var dtype: QuantizationFormat?
 
-    @Flag(help: "Overwrite --out if it exists.")
-    var force = false
-
-    func validate() throws {
-        if !force, FileManager.default.fileExists(atPath: out) {
-            throw ValidationError("\(out) exists; choose another --out or pass --force to overwrite it")
-        }
-    }
-
     func run() throws {
         let merge = try ModelMerge(model: try BaseModel.of(checkpoint: checkpoint, given: model), checkpoint: checkpoint)
-        try merge.write(to: out, format: dtype)
+        try merge.write(to: output.out, format: dtype)
         // The tokenizer goes with the weights: where commands look for it (beside the model).
         let beside = { (model: String) in ((model as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer.json") }
-        if FileManager.default.fileExists(atPath: beside(merge.model.path)), !FileManager.default.fileExists(atPath: beside(out)) {
-            try DurableFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: beside(merge.model.path)))), to: beside(out))
+        if FileManager.default.fileExists(atPath: beside(merge.model.path)), !FileManager.default.fileExists(atPath: beside(output.out)) {
+            try DurableFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: beside(merge.model.path)))), to: beside(output.out))
         }
-        let merged = try ModelFile(path: out)
-        print("model=\(out)")
+        let merged = try ModelFile(path: output.out)
+        print("model=\(output.out)")
         print("fingerprint=\(merged.fingerprint)")
         print("weight_storage=\(merged.storageDescription)")
-        print("file_bytes=\(try ModelFile.sizeOnDisk(out))")
+        print("file_bytes=\(try ModelFile.sizeOnDisk(output.out))")
     }
 }
 

@@ -26,34 +26,24 @@ struct Quantize: ParsableCommand {
             help: ArgumentHelp("A matrix in another format, e.g. embed_tokens=q8_0, lm_head=f32 or model.layers.0.mlp.down_proj=q8_0; repeatable, the last match wins.", valueName: "name=format"))
     var keep: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Where to write the quantized model (refused if it exists, unless --force).", valueName: "path"))
-    var out: String
-
-    @Flag(name: .long, help: "Overwrite --out if it exists.")
-    var force = false
-
-    func validate() throws {
-        if !force, FileManager.default.fileExists(atPath: out) {
-            throw ValidationError("\(out) exists; choose another --out or pass --force to overwrite it")
-        }
-    }
+    @OptionGroup var output: OutputFileOptions
 
     func run() throws {
         let file = try model.open()
         let rules = try keep.map(ModelQuantizer.Rule.init(parsing:))
-        let report = try ModelQuantizer.quantize(model: file, to: to, rules: rules, path: out) { weight in
+        let report = try ModelQuantizer.quantize(model: file, to: to, rules: rules, path: output.out) { weight in
             print("\(weight.name)  \(weight.format?.rawValue ?? "f32")  bytes \(weight.bytesBefore) -> \(weight.bytesAfter)  relative_error \(String(format: "%.5f", weight.relativeError))")
         }
-        let quantized = try ModelFile(path: out)
+        let quantized = try ModelFile(path: output.out)
         let worst = report.max { $0.relativeError < $1.relativeError }
         print("weight_storage=\(quantized.storageDescription)")
         print("weight_bytes_before=\(file.residentWeightBytes)")
         print("weight_bytes_after=\(quantized.residentWeightBytes)")
         if let worst { print("max_relative_error=\(String(format: "%.5f", worst.relativeError)) (\(worst.name))") }
         print("file_bytes_before=\(try ModelFile.sizeOnDisk(model.path))")
-        print("file_bytes_after=\(try ModelFile.sizeOnDisk(out))")
+        print("file_bytes_after=\(try ModelFile.sizeOnDisk(output.out))")
         print("fingerprint=\(quantized.fingerprint)")
-        print("out=\(out)")
+        print("out=\(output.out)")
     }
 }
 

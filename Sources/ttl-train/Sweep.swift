@@ -39,8 +39,8 @@ struct Sweep: ParsableCommand {
     @Option(help: "Window length in tokens for the perplexity.")
     var ctx = 512
 
-    @Option(name: .long, help: ArgumentHelp("The results file (HDF5; ttl-train-sweep format).", valueName: "path"))
-    var out: String
+    /// The results file (HDF5; ttl-train-sweep format).
+    @OptionGroup var output: OutputFileOptions
 
     @OptionGroup var threads: ThreadOptions
 
@@ -75,13 +75,13 @@ struct Sweep: ParsableCommand {
             throw error
         }
         guard world.isRoot else { return }
-        try SweepResultsFile.write(to: out, names: names, planTexts: [""] + named.map(\.1.text), measurements: measurements, attributes: [
+        try SweepResultsFile.write(to: output.out, names: names, planTexts: [""] + named.map(\.1.text), measurements: measurements, attributes: [
             "model": model.path, "model_fingerprint": sweep.model.fingerprint, "job": job, "eval_split": sweep.job.evalSplit,
             "eval_examples": "\(examples)", "held_out": heldOut.source, "held_out_tokens": "\(sweep.heldOut.count)", "ctx": "\(sweep.window)",
             "checkpoint": checkpoint ?? "",
         ], worldSize: world.size)
         print("plans=\(names.count)")
-        print("out=\(out)")
+        print("out=\(output.out)")
     }
 
     /// Every plan file named, directories expanded to their `.yaml` files in name order.

@@ -55,5 +55,14 @@ final class ExportCommandTests: XCTestCase {
         let plain = directory.path("peft-plain")
         XCTAssertEqual(try ChildProcess.ttlTrain(["export", "\(output)/checkpoints/step-000002.h5", "--out", plain]).status, 0)
         XCTAssertFalse(try String(contentsOfFile: "\(plain)/README.md", encoding: .utf8).contains("**not**"))
+
+        // A second export into the same directory would replace the first: refused, nothing touched, unless --force.
+        let before = try Data(contentsOf: URL(fileURLWithPath: "\(exported)/README.md"))
+        let again = try ChildProcess.ttlTrain(["export", "\(output)/checkpoints/step-000002.h5", "--out", exported])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertEqual(again.stderr, "Error: \(exported)/adapter_model.safetensors exists; choose another --out or pass --force to overwrite it\n")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(exported)/README.md")), before)
+        XCTAssertEqual(try ChildProcess.ttlTrain(["export", "\(output)/checkpoints/step-000002.h5", "--out", exported, "--force"]).status, 0)
+        XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: "\(exported)/README.md")), before, "the card of the dropout-free weights")
     }
 }

@@ -69,18 +69,40 @@ final class SweepCommandTests: XCTestCase {
         }
     }
 
-    func testABadPlanFailsBeforeAnyRankMeasures() throws {
+    /// `ttl-train sweep` of the tiny job over one plan (its YAML text), 4 held-out ids, into `results`.
+    private func sweep(plan text: String, into results: String, _ extra: [String] = []) throws -> ChildProcess {
         let jobPath = directory.path("job.yaml")
         try job.yaml(output: directory.path("run")).write(toFile: jobPath, atomically: true, encoding: .utf8)
-        let plan = directory.path("bad.yaml")
-        try "targets: [{matrices: [q_proj], ranks: [4, 16, 0]}]".write(toFile: plan, atomically: true, encoding: .utf8)
+        let plan = directory.path("plan.yaml")
+        try text.write(toFile: plan, atomically: true, encoding: .utf8)
         let ids = directory.path("ids.txt")
         try "1 2 3 4".write(toFile: ids, atomically: true, encoding: .utf8)
-        let run = try ChildProcess.ttlTrain(["sweep", "--model", job.modelPath, "--job", jobPath, "--plans", plan, "--ids", ids, "--out", directory.path("r.h5")])
+        return try ChildProcess.ttlTrain(["sweep", "--model", job.modelPath, "--job", jobPath, "--plans", plan, "--ids", ids, "--out", results,
+                                          "--examples", "4"] + extra)
+    }
+
+    func testABadPlanFailsBeforeAnyRankMeasures() throws {
+        let run = try sweep(plan: "targets: [{matrices: [q_proj], ranks: [4, 16, 0]}]", into: directory.path("r.h5"))
         XCTAssertNotEqual(run.status, 0)
         XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
-        XCTAssertTrue(run.stderr.contains("\(plan): targets[0].ranks[2]: rank 0 must be at least 1"), run.stderr)
+        XCTAssertTrue(run.stderr.contains("\(directory.path("plan.yaml")): targets[0].ranks[2]: rank 0 must be at least 1"), run.stderr)
         XCTAssertEqual(run.stdout, "")
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path("r.h5")))
+    }
+
+    /// Results written by an earlier sweep are not replaced at the end of the next: refused before
+    /// any rank measures, unless --force.
+    func testAnExistingResultsFileIsRefusedBeforeAnyWork() throws {
+        let results = directory.path("r.h5")
+        try "an earlier sweep's results".write(toFile: results, atomically: true, encoding: .utf8)
+        let plan = "targets: [{matrices: [q_proj], ranks: [2, 4, 8]}]"
+        let run = try sweep(plan: plan, into: results)
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertEqual(run.stderr, "Error: \(results) exists; choose another --out or pass --force to overwrite it\n")
+        XCTAssertEqual(run.stdout, "")
+        XCTAssertEqual(try String(contentsOfFile: results, encoding: .utf8), "an earlier sweep's results")
+        let forced = try sweep(plan: plan, into: results, ["--force"])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertEqual(try HDF5File.open(results).root.openDataset("plan").readStrings(), ["dense", "plan"])
     }
 }
