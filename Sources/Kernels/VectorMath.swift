@@ -32,8 +32,8 @@ public enum VectorMath {
     }
 
     /// `y[i] = exp(x[i] − shift)` for `count` elements (`y` may be `x`); returns their sum in
-    /// Double, so long vocabulary rows keep full precision. 16 lanes at a time on an AVX-512 CPU
-    /// (`ttl_exp_shifted`, the same bits).
+    /// Double, so long vocabulary rows keep full precision. 16 or 8 lanes at a time on the AVX-512
+    /// or AVX2 path (`ttl_exp_shifted`, the same bits).
     @inline(__always)
     public static func expShifted(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, shift: Float) -> Double {
         let vectorized = ttl_exp_shifted(x, y, count, shift)

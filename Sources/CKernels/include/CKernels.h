@@ -52,9 +52,9 @@ typedef void (*ttl_parallel_body)(void *context, int part);
 void ttl_parallel_run(int parts, ttl_parallel_body body, void *context);
 
 // ---- Elementwise (elementwise.c) ----------------------------------------------------------------
-// The bits of VectorMath.exp and its Swift callers, 16 lanes at a time on an AVX-512 CPU; each
-// returns how many leading elements it wrote (a multiple of 16, or 0 on other CPUs) and the
-// caller's Swift loop does the rest.
+// The bits of VectorMath.exp and its Swift callers, 16 lanes at a time on the AVX-512 path, 8 on
+// the AVX2 path; each returns how many leading elements it wrote (a multiple of the lanes, or 0
+// on the portable path) and the caller's Swift loop does the rest.
 // a = SiLU(gate) ⊙ up (SwiGLU.forward).
 long ttl_swiglu_forward(const float *gate, const float *up, float *a, long count);
 // dgate, dup for upstream da (SwiGLU.backward).
