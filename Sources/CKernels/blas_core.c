@@ -72,7 +72,8 @@ __attribute__((constructor)) static void choose_blas_core(int argc, char **argv,
     const char *core = openblas_get_corename();
     if (argv == NULL || core == NULL || !(ttl_blas_core_is_behind_cpu(core) || ttl_blas_core_is_above_ceiling(core))) return;
     // Below AVX (a TTL_TRAIN_MAX_ISA of sse3) the generic kernel is the best there is.
-    const char *best = ttl_blas_best_core() ? ttl_blas_best_core() : "Prescott";
+    const char *best = ttl_blas_best_core();
+    if (best == NULL) best = "Prescott";
     setenv("OPENBLAS_CORETYPE", best, 1);
     setenv(chosen_marker, best, 1);
     // The resolved path rather than /proc/self/exe itself, so the process keeps its name

@@ -13,7 +13,7 @@ int ttl_isa_ceiling(void) {
     enum { NOT_READ = TTL_ISA_UNKNOWN - 1 };
     static int ceiling = NOT_READ;
     if (ceiling == NOT_READ) {
-        const char *requested = getenv("TTL_TRAIN_MAX_ISA");
+        const char *requested = getenv(TTL_ISA_CEILING_VARIABLE);
         // Empty counts as unset, as for a shell's `TTL_TRAIN_MAX_ISA= ttl-train …`.
         ceiling = requested == NULL || requested[0] == '\0' ? TTL_ISA_UNSET : TTL_ISA_UNKNOWN;
         for (int level = TTL_ISA_SSE3; requested != NULL && level <= TTL_ISA_AVX512; level++)
@@ -21,6 +21,8 @@ int ttl_isa_ceiling(void) {
     }
     return ceiling;
 }
+
+const char *ttl_isa_name(int level) { return isa_names[level]; }
 
 // The features at or below `ceiling`: AVX-512 and AMX go above avx2; AVX2, FMA and AVX-VNNI
 // (VEX-coded, from the AVX2 generation) above avx; AVX and F16C above sse3.

@@ -53,42 +53,41 @@
 #include "elementwise_lanes.h"
 #endif
 
-long ttl_exp_shifted(const float *x, float *y, long count, float shift) {
+// The lanes of each vector path, indexed by `ttl_kernel_path()` (none on the portable path).
+typedef struct {
+    long (*swiglu_forward)(const float *gate, const float *up, float *a, long count);
+    long (*swiglu_backward)(const float *da, const float *gate, const float *up, float *gate_gradient, float *up_gradient, long count);
+    long (*exp_shifted)(const float *x, float *y, long count, float shift, float scale, int scaled);
+} lanes;
+
+static const lanes *lanes_in_use(void) {
 #if defined(__x86_64__)
-    switch (ttl_kernel_path()) {
-    case TTL_PATH_AVX512: return exp_shifted_avx512(x, y, count, shift, 1, 0);
-    case TTL_PATH_AVX2: return exp_shifted_avx2(x, y, count, shift, 1, 0);
-    }
+    static const lanes paths[] = {
+        [TTL_PATH_AVX2] = {swiglu_forward_avx2, swiglu_backward_avx2, exp_shifted_avx2},
+        [TTL_PATH_AVX512] = {swiglu_forward_avx512, swiglu_backward_avx512, exp_shifted_avx512},
+    };
+    int path = ttl_kernel_path();
+    if (path != TTL_PATH_PORTABLE) return &paths[path];
 #endif
-    return 0;
+    return NULL;
+}
+
+long ttl_exp_shifted(const float *x, float *y, long count, float shift) {
+    const lanes *vector = lanes_in_use();
+    return vector ? vector->exp_shifted(x, y, count, shift, 1, 0) : 0;
 }
 
 long ttl_exp_shifted_scaled(float *values, long count, float shift, float scale) {
-#if defined(__x86_64__)
-    switch (ttl_kernel_path()) {
-    case TTL_PATH_AVX512: return exp_shifted_avx512(values, values, count, shift, scale, 1);
-    case TTL_PATH_AVX2: return exp_shifted_avx2(values, values, count, shift, scale, 1);
-    }
-#endif
-    return 0;
+    const lanes *vector = lanes_in_use();
+    return vector ? vector->exp_shifted(values, values, count, shift, scale, 1) : 0;
 }
 
 long ttl_swiglu_backward(const float *da, const float *gate, const float *up, float *gate_gradient, float *up_gradient, long count) {
-#if defined(__x86_64__)
-    switch (ttl_kernel_path()) {
-    case TTL_PATH_AVX512: return swiglu_backward_avx512(da, gate, up, gate_gradient, up_gradient, count);
-    case TTL_PATH_AVX2: return swiglu_backward_avx2(da, gate, up, gate_gradient, up_gradient, count);
-    }
-#endif
-    return 0;
+    const lanes *vector = lanes_in_use();
+    return vector ? vector->swiglu_backward(da, gate, up, gate_gradient, up_gradient, count) : 0;
 }
 
 long ttl_swiglu_forward(const float *gate, const float *up, float *a, long count) {
-#if defined(__x86_64__)
-    switch (ttl_kernel_path()) {
-    case TTL_PATH_AVX512: return swiglu_forward_avx512(gate, up, a, count);
-    case TTL_PATH_AVX2: return swiglu_forward_avx2(gate, up, a, count);
-    }
-#endif
-    return 0;
+    const lanes *vector = lanes_in_use();
+    return vector ? vector->swiglu_forward(gate, up, a, count) : 0;
 }

@@ -32,9 +32,16 @@ enum { KC = 256, MC = 144, KC_PANELS = 640, MC_PANELS = 528, NC = 2048 };
 // logits) is not in cache when its tile comes round again for the next block of k.
 typedef void (*micro_kernel)(long kc, const float *a, const float *b, long ldb, float *c, long ldc, int load, const float *next);
 
+// dst (size, width) = srcᵀ for src (rows, size) in registers, rows past `rows` read as zero: how
+// packing moves square blocks of `transpose_size` on a vector path (none on the portable one).
+typedef void (*register_transpose)(const float *src, long lds, int rows, float *dst, long ldd, int width);
+
+// What each code path computes with, indexed by `ttl_kernel_path()`.
 typedef struct {
     int mr, nr;
     micro_kernel kernel;
+    int transpose_size;
+    register_transpose transpose;
 } gemm_path;
 
 // ---- Micro-kernels ------------------------------------------------------------------------------
@@ -113,16 +120,6 @@ static void kernel_avx512(long kc, const float *a, const float *b, long ldb, flo
 }
 #endif
 
-static const gemm_path paths[] = {
-    {4, 4, kernel_portable},
-#if defined(__x86_64__)
-    {6, 16, kernel_avx2},
-    {12, 32, kernel_avx512},
-#endif
-};
-
-long ttl_gemm_tile_columns(void) { return paths[ttl_kernel_path()].nr; }
-
 // ---- Packing ----------------------------------------------------------------------------------
 
 #if defined(__x86_64__)
@@ -184,34 +181,28 @@ static void transpose_8(const float *src, long lds, int rows, float *dst, long l
 }
 #endif
 
-// The side of the square blocks packing transposes in registers on the path in use (0: none),
-// and the transpose: dst (size, width) = srcᵀ for src (rows, size), rows past `rows` zero.
-static int transpose_size(void) {
-    switch (ttl_kernel_path()) {
-    case TTL_PATH_AVX512: return 16;
-    case TTL_PATH_AVX2: return 8;
-    default: return 0;
-    }
-}
-
-static void transpose(int size, const float *src, long lds, int rows, float *dst, long ldd, int width) {
+static const gemm_path paths[] = {
+    {4, 4, kernel_portable, 0, NULL},
 #if defined(__x86_64__)
-    if (size == 16) transpose_16(src, lds, rows, dst, ldd, width);
-    else transpose_8(src, lds, rows, dst, ldd, width);
-#else
-    (void)size, (void)src, (void)lds, (void)rows, (void)dst, (void)ldd, (void)width;
+    {6, 16, kernel_avx2, 8, transpose_8},
+    {12, 32, kernel_avx512, 16, transpose_16},
 #endif
-}
+};
+
+static const gemm_path *path_in_use(void) { return &paths[ttl_kernel_path()]; }
+
+long ttl_gemm_tile_columns(void) { return path_in_use()->nr; }
 
 // Ap: panels of mr rows, each (kc, mr); rows past m are zero (their results are never stored).
 static void pack_a(const float *a, long lda, long m, long kc, int mr, float *ap) {
-    const int size = transpose_size();
+    const gemm_path *path = path_in_use();
+    const int size = path->transpose_size;
     for (long i0 = 0; i0 < m; i0 += mr, ap += kc * mr) {
         long rows = m - i0 < mr ? m - i0 : mr;
         long p0 = 0;
         // `size` columns of up to mr ≤ size rows at a time in registers, as pack_b does.
         if (size >= mr)
-            for (; p0 + size <= kc; p0 += size) transpose(size, a + i0 * lda + p0, lda, (int)rows, ap + p0 * mr, mr, mr);
+            for (; p0 + size <= kc; p0 += size) path->transpose(a + i0 * lda + p0, lda, (int)rows, ap + p0 * mr, mr, mr);
         for (long p = p0; p < kc; p++) {
             float *dst = ap + p * mr;
             for (long i = 0; i < rows; i++) dst[i] = a[(i0 + i) * lda + p];
@@ -222,7 +213,8 @@ static void pack_a(const float *a, long lda, long m, long kc, int mr, float *ap)
 
 // Bp: panels of nr columns of op(B), each (kc, nr); columns past n are zero.
 static void pack_b(int transposed, const float *b, long ldb, long n, long kc, int nr, float *bp) {
-    const int size = transpose_size();
+    const gemm_path *path = path_in_use();
+    const int size = path->transpose_size;
     for (long j0 = 0; j0 < n; j0 += nr, bp += kc * nr) {
         long columns = n - j0 < nr ? n - j0 : nr;
         if (!transposed) {  // B (k, n): rows of B are rows of the panel
@@ -238,7 +230,7 @@ static void pack_b(int transposed, const float *b, long ldb, long n, long kc, in
         // much as a sixth of a forward pass at a sequence's worth of rows.
         if (size > 0 && columns == nr)
             for (; p0 + size <= kc; p0 += size)
-                for (long j = 0; j < nr; j += size) transpose(size, b + (j0 + j) * ldb + p0, ldb, size, bp + p0 * nr + j, nr, size);
+                for (long j = 0; j < nr; j += size) path->transpose(b + (j0 + j) * ldb + p0, ldb, size, bp + p0 * nr + j, nr, size);
         for (long j = 0; j < columns; j++) {
             const float *src = b + (j0 + j) * ldb;
             for (long p = p0; p < kc; p++) bp[p * nr + j] = src[p];
@@ -281,7 +273,8 @@ void ttl_panels_row(const float *panels, long columns, long row, float *out) {
 // product dy·W): columns [jc, jc + nc) and rows [pc, pc + kc) of W, columns past n zero.
 static void pack_b_from_panels(const float *panels, long n, long pc, long kc, long jc, long nc, int nr, float *bp) {
     const long band = TTL_PANEL_WIDTH * n;  // floats of one panel
-    const int size = transpose_size();
+    const gemm_path *path = path_in_use();
+    const int size = path->transpose_size;
     for (long j0 = 0; j0 < nc; j0 += nr, bp += kc * nr) {
         long columns = nc - j0 < nr ? nc - j0 : nr;
         long p0 = 0;
@@ -291,7 +284,7 @@ static void pack_b_from_panels(const float *panels, long n, long pc, long kc, lo
                 long row = pc + p0;
                 const float *source = panels + row / TTL_PANEL_WIDTH * band + row % TTL_PANEL_WIDTH;
                 for (long j = 0; j < nr; j += size)
-                    transpose(size, source + (jc + j0 + j) * TTL_PANEL_WIDTH, TTL_PANEL_WIDTH, size, bp + p0 * nr + j, nr, size);
+                    path->transpose(source + (jc + j0 + j) * TTL_PANEL_WIDTH, TTL_PANEL_WIDTH, size, bp + p0 * nr + j, nr, size);
             }
         for (long p = p0; p < kc; p++) {
             long row = pc + p;
@@ -320,7 +313,7 @@ static void gemm_blocked(b_layout layout, long m, long n, long k, const float *a
             for (long i = 0; i < m; i++) memset(c + i * ldc + column_begin, 0, (size_t)(column_end - column_begin) * sizeof(float));
         return;
     }
-    const gemm_path path = paths[ttl_kernel_path()];
+    const gemm_path path = *path_in_use();
     const int mr = path.mr, nr = path.nr;
     // k in equal blocks of at most KC (KC_PANELS): a short last block would pay a whole C tile's loads and
     // stores for a few multiply-adds.

@@ -27,11 +27,12 @@ public enum ComputePlatform {
     public static func checkISACeiling() throws {
         guard ttl_isa_ceiling() == Int32(TTL_ISA_UNKNOWN) else { return }
         let value = ProcessInfo.processInfo.environment[isaCeilingVariable] ?? ""
-        throw PlatformError(message: "\(isaCeilingVariable)=\(value): not an instruction set ttl-train knows (sse3, avx, avx2, avx512)")
+        let known = (TTL_ISA_SSE3...TTL_ISA_AVX512).map { String(cString: ttl_isa_name(Int32($0))) }.joined(separator: ", ")
+        throw PlatformError(message: "\(isaCeilingVariable)=\(value): not an instruction set ttl-train knows (\(known))")
     }
 
     /// The environment variable that caps the kernels' instruction set.
-    public static let isaCeilingVariable = "TTL_TRAIN_MAX_ISA"
+    public static let isaCeilingVariable = TTL_ISA_CEILING_VARIABLE
 
     /// `GenuineIntel family 6 model 207`, or the architecture's name off x86.
     public static var cpu: String {

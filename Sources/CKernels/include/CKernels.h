@@ -111,7 +111,10 @@ enum { TTL_ISA_UNKNOWN = -2, TTL_ISA_UNSET = -1, TTL_ISA_SSE3 = 0, TTL_ISA_AVX =
 // and OpenBLAS's may use, as oneDNN's ONEDNN_MAX_CPU_ISA or PyTorch's ATEN_CPU_CAPABILITY — to
 // run as on an older CPU (and measure it) or to step around a broken extension. TTL_ISA_UNSET
 // when the variable is not set, TTL_ISA_UNKNOWN when it names no generation (the program refuses it).
+#define TTL_ISA_CEILING_VARIABLE "TTL_TRAIN_MAX_ISA"
 int ttl_isa_ceiling(void);
+// The name TTL_TRAIN_MAX_ISA takes for a level: "sse3", "avx", "avx2", "avx512".
+const char *ttl_isa_name(int level);
 // What the kernels may use: the detected features without those above the ceiling.
 uint32_t ttl_cpu_features(void);
 // The code path every kernel of this module takes (GEMM, packing, elementwise, matrix-vector):
