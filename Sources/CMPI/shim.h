@@ -19,5 +19,8 @@ static inline int ttl_mpi_success(void) { return MPI_SUCCESS; }
 static inline int ttl_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline MPI_Info ttl_mpi_info_null(void) { return MPI_INFO_NULL; }
 static inline int ttl_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int ttl_mpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline MPI_Status *ttl_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Request ttl_mpi_request_null(void) { return MPI_REQUEST_NULL; }
 
 #endif

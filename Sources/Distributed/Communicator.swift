@@ -14,6 +14,12 @@ public protocol Communicator: AnyObject {
     /// Number of processes in the group.
     var size: Int { get }
 
+    /// The longest any collective waits for the slowest rank before the job ends.
+    var timeout: CollectiveTimeout { get set }
+    /// What the ranks are doing ("step 12: gradient reduction"), named in the line a timed-out
+    /// collective prints; see `during(_:_:)`.
+    var activity: String { get set }
+
     /// Combines `values` elementwise across all ranks; every rank ends with the result.
     /// Every rank must pass the same count.
     func allreduce<T: CommunicatorScalar>(_ values: inout [T], _ operation: ReductionOperation) throws
@@ -40,6 +46,14 @@ public protocol Communicator: AnyObject {
 extension Communicator {
     /// Whether this rank is the one that writes files and prints progress.
     public var isRoot: Bool { rank == 0 }
+
+    /// Runs `body` with `activity` naming what the ranks do, restoring the previous one after.
+    public func during<Value>(_ activity: String, _ body: () throws -> Value) rethrows -> Value {
+        let outer = self.activity
+        self.activity = activity
+        defer { self.activity = outer }
+        return try body()
+    }
 
     /// Combines one value across all ranks.
     public func allreduce<T: CommunicatorScalar>(_ value: T, _ operation: ReductionOperation) throws -> T {

@@ -9,10 +9,13 @@ import Glibc
 /// only once per process, so `world()` initialises on first use, returns the same communicator
 /// afterwards, and finalises MPI at exit. Errors come back as `CommunicatorError` rather than
 /// MPI's default of aborting, so the caller can say which rank failed and why before aborting.
+/// Every collective is MPI's nonblocking one completed by a `BoundedWait`, so none waits longer
+/// than `timeout` for a peer that is gone.
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
     private let comm: MPI_Comm
+    private let wait: BoundedWait
 
     private init(comm: MPI_Comm) {
         self.comm = comm
@@ -22,40 +25,62 @@ public final class MPICommunicator: Communicator {
         MPI_Comm_size(comm, &size)
         self.rank = Int(rank)
         self.size = Int(size)
+        wait = BoundedWait(comm: comm, rank: Int(rank), size: Int(size))
     }
 
-    /// The world communicator, initialising MPI the first time it is asked for.
+    nonisolated(unsafe) private static var worldCommunicator: MPICommunicator?
+
+    /// The world communicator, initialising MPI the first time it is asked for. The same object
+    /// every time, so a timeout set once holds for every user of the world.
     public static func world() throws -> MPICommunicator {
         try MPIRuntime.initialize()
-        return MPICommunicator(comm: ttl_mpi_comm_world())
+        if let worldCommunicator { return worldCommunicator }
+        let world = MPICommunicator(comm: ttl_mpi_comm_world())
+        worldCommunicator = world
+        return world
+    }
+
+    public var timeout: CollectiveTimeout {
+        get { wait.timeout }
+        set { wait.timeout = newValue }
+    }
+
+    public var activity: String {
+        get { wait.activity }
+        set { wait.activity = newValue }
     }
 
     public func allreduce<T: CommunicatorScalar>(_ values: inout [T], _ operation: ReductionOperation) throws {
-        let count = values.count
+        let count = Int32(values.count)
         try values.withUnsafeMutableBytes { buffer in
-            try check(MPI_Allreduce(ttl_mpi_in_place(), buffer.baseAddress, Int32(count),
-                                    MPIRuntime.datatype(T.self), MPIRuntime.op(operation), comm), "allreduce")
+            try wait.run("all-reduce") {
+                MPI_Iallreduce(ttl_mpi_in_place(), buffer.baseAddress, count, MPIRuntime.datatype(T.self), MPIRuntime.op(operation), comm, $0)
+            }
         }
     }
 
     public func broadcast<T: CommunicatorScalar>(_ values: inout [T], root: Int) throws {
         var count = [Int64(values.count)]
         try count.withUnsafeMutableBytes { buffer in
-            try check(MPI_Bcast(buffer.baseAddress, 1, ttl_mpi_int64(), Int32(root), comm), "broadcast")
+            try wait.run("broadcast") { MPI_Ibcast(buffer.baseAddress, 1, ttl_mpi_int64(), Int32(root), comm, $0) }
         }
         if rank != root {
             values = [T](repeating: .zero, count: Int(count[0]))
         }
-        let elements = values.count
+        let elements = Int32(values.count)
         try values.withUnsafeMutableBytes { buffer in
-            try check(MPI_Bcast(buffer.baseAddress, Int32(elements), MPIRuntime.datatype(T.self), Int32(root), comm), "broadcast")
+            try wait.run("broadcast") { MPI_Ibcast(buffer.baseAddress, elements, MPIRuntime.datatype(T.self), Int32(root), comm, $0) }
         }
     }
 
     public func allgather<T: CommunicatorScalar>(_ values: [T]) throws -> [[T]] {
         var counts = [Int32](repeating: 0, count: size)
         var mine = Int32(values.count)
-        try check(MPI_Allgather(&mine, 1, ttl_mpi_int32(), &counts, 1, ttl_mpi_int32(), comm), "allgather")
+        try withUnsafeMutablePointer(to: &mine) { send in
+            try counts.withUnsafeMutableBufferPointer { receive in
+                try wait.run("all-gather") { MPI_Iallgather(send, 1, ttl_mpi_int32(), receive.baseAddress, 1, ttl_mpi_int32(), comm, $0) }
+            }
+        }
         var offsets = [Int32](repeating: 0, count: size)
         for index in 1..<max(size, 1) { offsets[index] = offsets[index - 1] + counts[index - 1] }
         let total = Int(counts.reduce(0, +))
@@ -63,14 +88,20 @@ public final class MPICommunicator: Communicator {
         let type = MPIRuntime.datatype(T.self)
         try values.withUnsafeBytes { send in
             try gathered.withUnsafeMutableBytes { receive in
-                try check(MPI_Allgatherv(send.baseAddress, mine, type, receive.baseAddress, counts, offsets, type, comm), "allgather")
+                try counts.withUnsafeBufferPointer { counts in
+                    try offsets.withUnsafeBufferPointer { offsets in
+                        try wait.run("all-gather") {
+                            MPI_Iallgatherv(send.baseAddress, mine, type, receive.baseAddress, counts.baseAddress, offsets.baseAddress, type, comm, $0)
+                        }
+                    }
+                }
             }
         }
         return (0..<size).map { Array(gathered[Int(offsets[$0])..<Int(offsets[$0] + counts[$0])]) }
     }
 
     public func barrier() throws {
-        try check(MPI_Barrier(comm), "barrier")
+        try wait.run("barrier") { MPI_Ibarrier(comm, $0) }
     }
 
     public func abort(_ message: String, exitCode: Int32) -> Never {
@@ -78,11 +109,6 @@ public final class MPICommunicator: Communicator {
         fflush(nil)
         MPI_Abort(comm, exitCode)
         exit(exitCode)
-    }
-
-    private func check(_ code: Int32, _ operation: String) throws {
-        guard code != ttl_mpi_success() else { return }
-        throw CommunicatorError(operation: operation, rank: rank, message: MPIRuntime.errorString(code))
     }
 }
 

@@ -14,14 +14,26 @@ public final class NodeWeightMemory: WeightMemory {
     private let node: MPI_Comm
     private let nodeRank: Int
     public let sharers: Int
+    /// The node's collectives, bounded by the world's timeout and named by its activity.
+    private let nodeWait: BoundedWait
+    private let world: MPICommunicator
 
-    init(node: MPI_Comm) {
+    init(node: MPI_Comm, world: MPICommunicator) {
         self.node = node
+        self.world = world
         var rank: Int32 = 0, size: Int32 = 0
         MPI_Comm_rank(node, &rank)
         MPI_Comm_size(node, &size)
         nodeRank = Int(rank)
         sharers = Int(size)
+        nodeWait = BoundedWait(comm: node, rank: Int(rank), size: Int(size))
+    }
+
+    /// Runs a collective of the node's ranks within the world's timeout.
+    private func bounded(_ operation: String, _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) throws {
+        nodeWait.timeout = world.timeout
+        nodeWait.activity = world.activity
+        try nodeWait.run("\(operation) of the node's ranks", start)
     }
 
     public func region(bytes: Int) throws -> WeightRegion {
@@ -30,6 +42,9 @@ public final class NodeWeightMemory: WeightMemory {
         // 63 bytes of slack: the segment starts at the same offset of a page in every process,
         // so rounding each mapping up to 64 bytes lands on the same byte of the segment.
         let mine = nodeRank == 0 ? bytes + 63 : 0
+        // MPI_Win_allocate_shared cannot be bounded; the barrier before it can, and a rank that
+        // passed it is alive and about to allocate.
+        try bounded("barrier") { MPI_Ibarrier(node, $0) }
         try check(withUnsafeMutablePointer(to: &base) { MPI_Win_allocate_shared(MPI_Aint(mine), 1, ttl_mpi_info_null(), node, $0, &window) },
                   "MPI_Win_allocate_shared")
         if nodeRank != 0 {
@@ -49,10 +64,14 @@ public final class NodeWeightMemory: WeightMemory {
         // The broadcast leaves rank 0 only after its writes; the others read after receiving.
         var message = Array((failure ?? "").utf8)
         var count = Int64(message.count)
-        try check(MPI_Bcast(&count, 1, ttl_mpi_int64(), 0, node), "broadcast")
+        try withUnsafeMutablePointer(to: &count) { count in
+            try bounded("broadcast") { MPI_Ibcast(count, 1, ttl_mpi_int64(), 0, node, $0) }
+        }
         if nodeRank != 0 { message = [UInt8](repeating: 0, count: Int(count)) }
         if count > 0 {
-            try check(MPI_Bcast(&message, Int32(count), ttl_mpi_uint8(), 0, node), "broadcast")
+            try message.withUnsafeMutableBufferPointer { message in
+                try bounded("broadcast") { MPI_Ibcast(message.baseAddress, Int32(count), ttl_mpi_uint8(), 0, node, $0) }
+            }
             if nodeRank != 0 { throw WeightMemoryError(reason: String(decoding: message, as: UTF8.self)) }
         }
     }
@@ -72,22 +91,23 @@ extension MPICommunicator {
 }
 
 extension NodeWeightMemory {
-    nonisolated(unsafe) private static var world: NodeWeightMemory??
+    nonisolated(unsafe) private static var ofThisProcess: NodeWeightMemory??
 
     /// The world's node groups, split once per process.
     static func ofWorld() throws -> NodeWeightMemory? {
-        if let world { return world }
-        try MPIRuntime.initialize()
+        if let ofThisProcess { return ofThisProcess }
+        let world = try MPICommunicator.world()
+        // MPI_Comm_split_type cannot be bounded; the barrier before it can.
+        try world.barrier()
         var node: MPI_Comm?
-        var rank: Int32 = 0
-        MPI_Comm_rank(ttl_mpi_comm_world(), &rank)
+        let rank = Int32(world.rank)
         let code = MPI_Comm_split_type(ttl_mpi_comm_world(), ttl_mpi_comm_type_shared(), rank, ttl_mpi_info_null(), &node)
         guard code == ttl_mpi_success(), let node else {
             throw CommunicatorError(operation: "MPI_Comm_split_type", rank: Int(rank), message: MPIRuntime.errorString(code))
         }
         MPI_Comm_set_errhandler(node, ttl_mpi_errors_return())
-        let memory = NodeWeightMemory(node: node)
-        world = .some(memory.sharers > 1 ? memory : nil)
-        return world!
+        let memory = NodeWeightMemory(node: node, world: world)
+        ofThisProcess = .some(memory.sharers > 1 ? memory : nil)
+        return ofThisProcess!
     }
 }

@@ -10,6 +10,9 @@ public final class SingleProcessCommunicator: Communicator {
 
     public var rank: Int { 0 }
     public var size: Int { 1 }
+    /// Kept for the protocol: one rank never waits for another.
+    public var timeout = CollectiveTimeout.standard
+    public var activity = ""
 
     public func nodeWeightMemory() throws -> WeightMemory? { nil }
 

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 
 extension JobSpec {
@@ -21,6 +22,8 @@ extension JobSpec {
             ("batch.global", "\(batch.global)"), ("batch.micro", "\(batch.micro)"), ("batch.max_length", "\(batch.maxLength)"),
             ("seed", "\(seed)"), ("reduction", reduction.rawValue), ("eval.every", "\(evalEvery)"), ("eval.examples", "\(evalExamples)"),
             ("checkpoint.every", "\(checkpointEvery)"), ("checkpoint.keep", "\(checkpointKeep)"), ("output", output),
+            ("comm.timeout_s", CollectiveTimeout.format(comm.timeout.seconds)),
+            ("comm.startup_timeout_s", CollectiveTimeout.format(comm.startupTimeout.seconds)),
         ]
         if let aware = compressionAware {
             rows += [("compression_aware.teacher_model", aware.teacherModel), ("compression_aware.teacher_checkpoint", aware.teacherCheckpoint),
@@ -31,9 +34,11 @@ extension JobSpec {
     }
 
     /// Settings that never change what a step computes — where files go, when to evaluate and
-    /// checkpoint, the longest-example bound — so a resume may change them freely.
+    /// checkpoint, the longest-example bound, how long collectives wait — so a resume may change
+    /// them freely.
     public static let settingsOutsideTheMath: Set<String> = [
         "name", "output", "data.eval_split", "eval.every", "eval.examples", "checkpoint.every", "checkpoint.keep", "batch.max_length",
+        "comm.timeout_s", "comm.startup_timeout_s",
     ]
 
     /// One setting that differs between the spec a checkpoint was trained with and this one.

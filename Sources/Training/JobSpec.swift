@@ -1,4 +1,5 @@
 import Adapters
+import Distributed
 import Foundation
 import Llama
 import SpecFiles
@@ -44,6 +45,15 @@ public struct JobSpec: Sendable {
         public var klWeight: Double
     }
 
+    /// `comm`: how long collectives wait for a lost or stalled peer (see `CollectiveTimeout`).
+    public struct Comm: Sendable, Equatable {
+        /// Once training runs: every step's, evaluation's and checkpoint's collectives.
+        public var timeout: CollectiveTimeout
+        /// While the ranks start: loading the model (one rank per node reads it while the
+        /// others wait), resuming, broadcasting the initial adapters.
+        public var startupTimeout: CollectiveTimeout
+    }
+
     public var name: String
     public var model: String
     public var dataPath: String
@@ -59,6 +69,7 @@ public struct JobSpec: Sendable {
     /// `memory.recompute`: keep each layer's input only and recompute its activations in backward
     /// (the same bits, less memory, more time). Not a setting a resume compares: it changes no result.
     public var recompute: Bool
+    public var comm: Comm
     public var evalEvery: Int
     public var evalExamples: Int
     public var checkpointEvery: Int
@@ -103,7 +114,7 @@ public struct JobSpec: Sendable {
         let r = reader
         let top = try r.table(root, at: "", keys: ["name", "model", "data", "task", "adapter", "optimizer", "schedule",
                                                    "batch", "seed", "reduction", "eval", "checkpoint", "output", "compression_aware",
-                                                   "memory"])
+                                                   "memory", "comm"])
         name = try r.string(top, "name", at: "")
         try Self.checkName(name, reader: r)
         model = try r.string(top, "model", at: "")
@@ -144,6 +155,14 @@ public struct JobSpec: Sendable {
         reduction = try r.choice(top, "reduction", at: "", GradientReducer.Mode.allCases, default: .exact)
         let memoryTable = try r.table(top["memory"], at: "memory", keys: ["recompute"])
         recompute = try r.bool(memoryTable, "recompute", at: "memory", default: false)
+        let commTable = try r.table(top["comm"], at: "comm", keys: ["timeout_s", "startup_timeout_s"])
+        let seconds = CollectiveTimeout.allowedSeconds
+        let timeoutSeconds = { (key: String, standard: Double) in
+            try r.double(commTable, key, at: "comm", "seconds in [\(seconds.lowerBound), \(Int(seconds.upperBound))]",
+                         valid: seconds.contains, default: standard)
+        }
+        comm = Comm(timeout: CollectiveTimeout(seconds: try timeoutSeconds("timeout_s", CollectiveTimeout.standard.seconds), setting: "comm.timeout_s"),
+                    startupTimeout: CollectiveTimeout(seconds: try timeoutSeconds("startup_timeout_s", 1800), setting: "comm.startup_timeout_s"))
         let evalTable = try r.table(top["eval"], at: "eval", keys: ["every", "examples"])
         evalEvery = try r.int(evalTable, "every", at: "eval", in: 1...Limits.steps, default: 50)
         evalExamples = try r.int(evalTable, "examples", at: "eval", in: 1...Limits.examples, default: 256)

@@ -51,6 +51,7 @@ extension Trainer {
 
         let total = spec.schedule.totalSteps
         let firstStep = state.step
+        communicator.timeout = spec.comm.timeout
         let started = DispatchTime.now().uptimeNanoseconds
         var checkpoint: String?
         var processedTokens = 0
@@ -76,6 +77,7 @@ extension Trainer {
             state.epoch = state.dataCursor / resolved.train.count
             let rate = spec.schedule.rate(at: state.step - 1)
             let tokensPerSecond = Double(result.processedTokens) / seconds
+            communicator.activity = "after step \(state.step)"
             try communicator.onRoot {
                 try log?.appendTrain(step: state.step, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
                                      tokensPerSecond: tokensPerSecond, seconds: seconds)
@@ -88,7 +90,9 @@ extension Trainer {
             let stopping = try communicator.allreduce(stop.receivedSignal, .max)
             let last = state.step == total
             if state.step % spec.evalEvery == 0 || last {
-                let (loss, accuracy) = try evaluate(split: spec.evalSplit, examples: spec.evalExamples)
+                let (loss, accuracy) = try communicator.during("evaluation after step \(state.step)") {
+                    try evaluate(split: spec.evalSplit, examples: spec.evalExamples)
+                }
                 lastEval = (loss, accuracy)
                 try communicator.onRoot { try log?.appendEval(step: state.step, loss: loss, accuracy: accuracy ?? .nan) }
                 if communicator.isRoot {
@@ -96,7 +100,7 @@ extension Trainer {
                 }
             }
             if state.step % spec.checkpointEvery == 0 || last || stopping != 0 {
-                checkpoint = try writeCheckpoint(state, report: report)
+                checkpoint = try communicator.during("checkpoint of step \(state.step)") { try writeCheckpoint(state, report: report) }
             }
             if stopping != 0 {
                 if communicator.isRoot { report(.note("stopped by \(StopRequest.signalName(stopping)) after step \(state.step) of \(total)")) }

@@ -27,6 +27,8 @@ public final class Trainer {
     public init(spec: JobSpec, file: String, communicator: Communicator, weights: LlamaWeights? = nil) throws {
         self.spec = spec
         self.communicator = communicator
+        communicator.timeout = spec.comm.startupTimeout
+        communicator.activity = "starting"
         accumulation = try spec.accumulation(worldSize: communicator.size)
         let resolved = try spec.resolve(file: file)
         self.resolved = resolved
@@ -95,7 +97,7 @@ public final class Trainer {
         adapters.dropoutSeed = nil
         let reduced: GradientReducer.Step
         do {
-            reduced = try reducer.reduce()
+            reduced = try communicator.during("step \(step + 1): gradient reduction") { try reducer.reduce() }
         } catch GradientReducerError.nonFinite {
             throw DivergenceError(step: step + 1, detail: "a loss or gradient is NaN or infinite", advice: lossAdvice(step))
         }

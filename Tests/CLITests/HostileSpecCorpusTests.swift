@@ -32,11 +32,11 @@ final class HostileSpecCorpusTests: XCTestCase {
         ("schedule.total_steps", .count(minimum: 1)), ("batch.global", .count(minimum: 1)), ("batch.micro", .count(minimum: 1)),
         ("batch.max_length", .count(minimum: 1)), ("seed", .anyInteger), ("reduction", .choice), ("eval.every", .count(minimum: 1)),
         ("eval.examples", .count(minimum: 1)), ("checkpoint.every", .count(minimum: 1)), ("checkpoint.keep", .count(minimum: 1)),
-        ("output", .output),
+        ("output", .output), ("comm.timeout_s", .positive), ("comm.startup_timeout_s", .positive),
     ]
 
     private static let sections = ["data", "adapter", "optimizer", "schedule", "batch", "eval", "checkpoint", "adapter.tt",
-                                   "adapter.sparsity", "adapter.recovery", "compression_aware"]
+                                   "adapter.sparsity", "adapter.recovery", "compression_aware", "comm"]
 
     private static func badValues(_ kind: Kind, job: TinyJob) -> [String] {
         let notNumbers = ["abc", "[1, 2]", "{a: 1}", "''", "~", "true"]

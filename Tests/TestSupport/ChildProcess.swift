@@ -40,6 +40,8 @@ public final class RunningProcess {
     public var isRunning: Bool { process.isRunning }
     /// Standard output so far.
     public var stdout: String { output.text() }
+    /// Standard error so far.
+    public var stderr: String { errors.text() }
 
     /// Waits until standard output contains `text`; false if the process ended or `timeout`
     /// passed first.
@@ -59,19 +61,37 @@ public final class RunningProcess {
 
     /// The processes this one started (from /proc), with their environment variables.
     public func children() -> [(pid: Int32, environment: [String: String])] {
+        processes().filter { $0.parent == pid }.map { ($0.pid, $0.environment) }
+    }
+
+    /// Every process descended from this one — under mpirun with a launch agent, the ranks of
+    /// other hosts are its grandchildren' children — with their environment variables.
+    public func descendants() -> [(pid: Int32, environment: [String: String])] {
+        let all = processes()
+        var family: Set<Int32> = [pid]
+        var grew = true
+        while grew {
+            let before = family.count
+            for process in all where family.contains(process.parent) { family.insert(process.pid) }
+            grew = family.count > before
+        }
+        return all.filter { $0.pid != pid && family.contains($0.pid) }.map { ($0.pid, $0.environment) }
+    }
+
+    private func processes() -> [(pid: Int32, parent: Int32, environment: [String: String])] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).compactMap { child in
             guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
                   let afterName = stat.range(of: ") ", options: .backwards) else { return nil }
             let fields = stat[afterName.upperBound...].split(separator: " ")
-            guard fields.count > 1, Int32(fields[1]) == pid,
+            guard fields.count > 1, let parent = Int32(fields[1]),
                   let environ = FileManager.default.contents(atPath: "/proc/\(child)/environ") else { return nil }
             var environment: [String: String] = [:]
             for entry in environ.split(separator: 0) {
                 let parts = String(decoding: entry, as: UTF8.self).split(separator: "=", maxSplits: 1).map(String.init)
                 if parts.count == 2 { environment[parts[0]] = parts[1] }
             }
-            return (child, environment)
+            return (child, parent, environment)
         }
     }
 

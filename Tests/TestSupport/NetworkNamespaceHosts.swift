@@ -8,6 +8,8 @@ import XCTest
 public final class NetworkNamespaceHosts {
     public let names: [String]
     public let addresses: [String]
+    /// Each host's end of the veth pair.
+    public let links: [String]
     private let agent: String
     private let hostfile: String
 
@@ -16,6 +18,7 @@ public final class NetworkNamespaceHosts {
         names = ["ttl\(tag)a", "ttl\(tag)b"]
         let subnet = "10.\(77 + getpid() % 50).\(getpid() % 250)"
         addresses = ["\(subnet).1", "\(subnet).2"]
+        links = ["veth-\(tag)a", "veth-\(tag)b"]
         agent = directory.path("netns-agent.sh")
         hostfile = directory.path("hostfile")
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else { throw XCTSkip("/usr/sbin/ip (iproute2) is not installed") }
@@ -23,10 +26,10 @@ public final class NetworkNamespaceHosts {
         guard add.status == 0 else { throw XCTSkip("cannot create a network namespace here (\(add.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); needs root") }
         let commands = [
             ["netns", "add", names[1]],
-            ["link", "add", "veth-\(tag)a", "netns", names[0], "type", "veth", "peer", "name", "veth-\(tag)b", "netns", names[1]],
-            ["-n", names[0], "addr", "add", "\(addresses[0])/24", "dev", "veth-\(tag)a"],
-            ["-n", names[1], "addr", "add", "\(addresses[1])/24", "dev", "veth-\(tag)b"],
-            ["-n", names[0], "link", "set", "veth-\(tag)a", "up"], ["-n", names[1], "link", "set", "veth-\(tag)b", "up"],
+            ["link", "add", links[0], "netns", names[0], "type", "veth", "peer", "name", links[1], "netns", names[1]],
+            ["-n", names[0], "addr", "add", "\(addresses[0])/24", "dev", links[0]],
+            ["-n", names[1], "addr", "add", "\(addresses[1])/24", "dev", links[1]],
+            ["-n", names[0], "link", "set", links[0], "up"], ["-n", names[1], "link", "set", links[1], "up"],
             ["-n", names[0], "link", "set", "lo", "up"], ["-n", names[1], "link", "set", "lo", "up"],
         ]
         for command in commands {
@@ -53,6 +56,14 @@ public final class NetworkNamespaceHosts {
         let subnet = addresses[0].split(separator: ".").prefix(3).joined(separator: ".") + ".0/24"
         return ["--allow-run-as-root", "--hostfile", hostfile, "--mca", "plm_rsh_agent", agent, "--mca", "btl", "self,tcp",
                 "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet, "--bind-to", "none"]
+    }
+
+    /// Takes host `index`'s link down or brings it back: the host drops off the network, as a
+    /// node whose switch port dies, while its processes keep running.
+    public func setLink(of index: Int, up: Bool) throws {
+        let command = ["-n", names[index], "link", "set", links[index], up ? "up" : "down"]
+        let result = try ChildProcess.run("/usr/sbin/ip", command)
+        guard result.status == 0 else { throw XCTSkip("ip \(command.joined(separator: " ")): \(result.stderr)") }
     }
 
     public func remove() {
