@@ -10,6 +10,10 @@ scripts/setup.sh || { echo "test.sh: setup failed"; exit 1; }
 
 # Tests that need the real model, the venv or mpirun fail instead of skipping here.
 export TTL_REQUIRE_ASSETS=1 TTL_REQUIRE_VENV=1
+# The tests check the BLAS kernel ttl-train picks for this CPU (and set OPENBLAS_CORETYPE
+# themselves where they test that a user's choice wins): a value the machine's environment
+# carries (some images set Haswell everywhere) would make every process run the user's choice.
+unset OPENBLAS_CORETYPE
 # Open MPI refuses to run as root (CI and containers) unless told it is intended.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 

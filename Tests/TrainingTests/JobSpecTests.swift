@@ -1,4 +1,5 @@
 import Adapters
+import Distributed
 import Foundation
 import TestSupport
 import Training
@@ -34,6 +35,8 @@ final class JobSpecTests: XCTestCase {
         XCTAssertEqual(spec.seed, 7)
         XCTAssertEqual(spec.schedule.shape, .cosine)
         XCTAssertEqual(spec.reduction, .exact)
+        XCTAssertEqual(spec.comm.timeout, CollectiveTimeout(seconds: 600, setting: "comm.timeout_s"))
+        XCTAssertEqual(spec.comm.startupTimeout, CollectiveTimeout(seconds: 1800, setting: "comm.startup_timeout_s"))
         XCTAssertEqual(spec.trainSplit, "train")
         XCTAssertEqual(spec.evalSplit, "validation")
         XCTAssertEqual(spec.output, "runs/t")
@@ -42,7 +45,7 @@ final class JobSpecTests: XCTestCase {
     }
 
     func testEveryMistakeNamesItsKeyPath() {
-        XCTAssertEqual(error(minimal + "\nlearning_rate: 1"), "job.yaml: learning_rate: unknown key (expected one of name, model, data, task, adapter, optimizer, schedule, batch, seed, reduction, eval, checkpoint, output, compression_aware, memory)")
+        XCTAssertEqual(error(minimal + "\nlearning_rate: 1"), "job.yaml: learning_rate: unknown key (expected one of name, model, data, task, adapter, optimizer, schedule, batch, seed, reduction, eval, checkpoint, output, compression_aware, memory, comm)")
         XCTAssertEqual(error(minimal, overrides: ["optimizer.lr=fast"]), "job.yaml: optimizer.lr: expected a number, got 'fast'")
         XCTAssertEqual(error(minimal, overrides: ["batch.micro=[2]"]), "job.yaml: batch.micro: expected an integer, got a list")
         XCTAssertEqual(error(minimal.replacingOccurrences(of: "task: classification\n", with: "")), "job.yaml: task: is required")
