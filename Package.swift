@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "Adapters", dependencies: ["Llama", "Kernels"]),
         // Hugging Face byte-level BPE tokenizers (tokenizer.json) and the ChatML template.
         .target(name: "Tokenizer"),
+        // The part of jinja2 that chat templates use, rendered as Python's jinja2 renders it.
+        .target(name: "Jinja"),
         // Strict YAML (job specs, compression plans) and bounded text files.
         .target(name: "SpecFiles", dependencies: ["Yams"]),
         .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
@@ -56,6 +58,7 @@ let package = Package(
                     exclude: ["metrics_reader.py"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "Kernels", "HDF5", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
+        .testTarget(name: "JinjaTests", dependencies: ["Jinja", "TestSupport"], exclude: ["render_reference.py"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
     ]
 )

@@ -80,3 +80,33 @@ if [ ! -f "$stamp" ] || [ ! -f assets/data/sentiment.h5 ] || [ ! -f assets/data/
   done
   touch "$stamp"
 fi
+
+# Real chat templates of the model families people fine-tune (Llama 3.x, Qwen2.5, Qwen3, Mistral,
+# Gemma 2, Phi-3.5, …): llama.cpp keeps them in models/templates/, which the llama-cpp-python
+# sdist on PyPI carries; only the .jinja files are taken, nothing is built or installed. SmolLM2's
+# own comes from its GGUF. The template engine's tests render every one against Python's jinja2.
+TEMPLATES=assets/chat-templates
+if [ ! -f "$TEMPLATES/.complete" ]; then
+  say "fetching real chat templates (llama-cpp-python 0.3.16 sdist from PyPI: llama.cpp's models/templates)"
+  rm -rf "$TEMPLATES" && mkdir -p "$TEMPLATES"
+  .venv/bin/python - "$TEMPLATES" "$MODEL_GGUF" <<'PY'
+import hashlib, io, os, sys, tarfile, urllib.request
+import gguf
+out, model = sys.argv[1], sys.argv[2]
+url = ("https://files.pythonhosted.org/packages/e4/b4/c8cd17629ced0b9644a71d399a91145aedef109c0333443bef015e45b704/"
+       "llama_cpp_python-0.3.16.tar.gz")
+digest = "34ed0f9bd9431af045bb63d9324ae620ad0536653740e9bb163a2e1fcb973be6"
+data = urllib.request.urlopen(url, timeout=300).read()
+if hashlib.sha256(data).hexdigest() != digest:
+    sys.exit("setup: the llama-cpp-python sdist does not have the pinned sha256")
+with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+    for member in archive.getmembers():
+        if "/vendor/llama.cpp/models/templates/" in member.name and member.name.endswith(".jinja") and member.isfile():
+            with open(os.path.join(out, os.path.basename(member.name)), "wb") as target:
+                target.write(archive.extractfile(member).read())
+field = gguf.GGUFReader(model).fields["tokenizer.chat_template"]
+with open(os.path.join(out, "HuggingFaceTB-SmolLM2-135M-Instruct.jinja"), "wb") as target:
+    target.write(bytes(field.parts[field.data[0]]))
+PY
+  touch "$TEMPLATES/.complete"
+fi

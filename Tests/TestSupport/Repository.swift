@@ -33,6 +33,12 @@ public enum Repository {
         try required(path("assets/tokenizer.json"), flag: "TTL_REQUIRE_ASSETS")
     }
 
+    /// The real chat templates scripts/setup.sh fetched (llama.cpp's models/templates, SmolLM2's).
+    public static func chatTemplates() throws -> String {
+        try required(path("assets/chat-templates/.complete"), flag: "TTL_REQUIRE_ASSETS")
+        return path("assets/chat-templates")
+    }
+
     private static func required(_ file: String, flag: String) throws -> String {
         if FileManager.default.fileExists(atPath: file) { return file }
         if ProcessInfo.processInfo.environment[flag] == "1" { XCTFail("\(file) is missing: run scripts/setup.sh") }
