@@ -232,6 +232,20 @@ def chunk_rows(shape, item_bytes=4):
     return (-(-shape[0] // chunks),) + tuple(shape[1:])
 
 
+def write_tokenizer_config(tokenizer_path, bos_token, eos_token, chat_template):
+    """tokenizer_config.json beside tokenizer.json, in Hugging Face's own format: the special
+    tokens and the chat template travel with the tokenizer, where ttl-train (`data import`,
+    `generate --chat`) and transformers both look for them."""
+    config = {"bos_token": bos_token, "eos_token": eos_token}
+    if chat_template is not None:
+        config["chat_template"] = chat_template
+    path = os.path.join(os.path.dirname(os.path.abspath(tokenizer_path)), "tokenizer_config.json")
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(config, handle, ensure_ascii=False, indent=2)
+    os.replace(temporary, path)
+
+
 def write_model(path, config, weights, weights_fingerprint, source, tokenizer_fingerprint):
     """Writes to `path.tmp`, then renames, so an interrupted import never leaves a half file."""
     temporary = path + ".tmp"
@@ -303,6 +317,9 @@ def main(argv=None):
             with open(temporary, "w", encoding="utf-8") as handle:
                 handle.write(tokenizer_json)
             os.replace(temporary, args.tokenizer_out)
+            tokens = field(reader, "tokenizer.ggml.tokens")
+            write_tokenizer_config(args.tokenizer_out, tokens[config["bos_token_id"]], tokens[config["eos_token_id"]],
+                                   field(reader, "tokenizer.chat_template", required=False))
     except ImportError_ as error:
         print(f"import_gguf: {args.gguf}: {error}", file=sys.stderr)
         return 1

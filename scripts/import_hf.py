@@ -23,7 +23,7 @@ import sys
 import gguf
 import numpy as np
 
-from import_gguf import ImportError_, Quantized, fingerprint, llama_shapes, write_model
+from import_gguf import ImportError_, Quantized, fingerprint, llama_shapes, write_model, write_tokenizer_config
 
 QUANTIZATION_TYPES = {"q8_0": gguf.GGMLQuantizationType.Q8_0, "q4_0": gguf.GGMLQuantizationType.Q4_0,
                       "q4_1": gguf.GGMLQuantizationType.Q4_1}
@@ -174,6 +174,36 @@ def read_weights(directory, config, dtype):
     return weights
 
 
+def special_tokens_and_template(directory):
+    """bos_token, eos_token and the chat template of DIR's tokenizer_config.json (a token may be
+    written as {"content": ...}; the template may be a list of named templates, of which the
+    "default" one is taken) or of chat_template.jinja, which newer transformers write instead."""
+    path = os.path.join(directory, "tokenizer_config.json")
+    config = read_json(path, "tokenizer_config.json") if os.path.isfile(path) else {}
+    if not isinstance(config, dict):
+        raise ImportError_("tokenizer_config.json: not a JSON object")
+
+    def token(key):
+        value = config.get(key)
+        if isinstance(value, dict):
+            value = value.get("content")
+        if value is not None and not isinstance(value, str):
+            raise ImportError_(f"tokenizer_config.json: {key}: expected a string")
+        return value
+
+    template = config.get("chat_template")
+    if isinstance(template, list):
+        named = {entry.get("name"): entry.get("template") for entry in template if isinstance(entry, dict)}
+        template = named.get("default")
+    jinja = os.path.join(directory, "chat_template.jinja")
+    if os.path.isfile(jinja):
+        with open(jinja, encoding="utf-8") as handle:
+            template = handle.read()
+    if template is not None and not isinstance(template, str):
+        raise ImportError_("tokenizer_config.json: chat_template: expected a string or named templates")
+    return token("bos_token"), token("eos_token"), template
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("directory", help="a Hugging Face model directory (config.json + safetensors)")
@@ -203,6 +233,8 @@ def main(argv=None):
         if tokenizer_fingerprint and not os.path.exists(tokenizer_out):
             shutil.copyfile(tokenizer, tokenizer_out + ".tmp")
             os.replace(tokenizer_out + ".tmp", tokenizer_out)
+        if tokenizer_fingerprint:
+            write_tokenizer_config(tokenizer_out, *special_tokens_and_template(args.directory))
     except ImportError_ as error:
         print(f"import_hf: {args.directory}: {error}", file=sys.stderr)
         return 1

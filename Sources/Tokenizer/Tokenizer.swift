@@ -14,13 +14,18 @@ import Foundation
 public final class Tokenizer {
     /// Special tokens by content, longest first (how they are matched in text).
     let specials: [(content: String, id: Int32)]
+    /// The specials by their first UTF-8 byte, longest first: text is scanned once, and only at
+    /// bytes that can start one is a match tried.
+    private let specialsByFirstByte: [[(bytes: [UInt8], id: Int32)]]
     let preTokenizer: PreTokenizer
     let model: BytePairEncoding
     /// Every id's string: byte-level symbols, or a special token's content.
     let strings: [Int32: String]
     let specialIDs: Set<Int32>
-    /// Pre-token → ids: words repeat, and BPE is the slow part.
-    private var cache: [String: [Int32]] = [:]
+    /// Pre-token → ids and byte lengths: words repeat, and BPE is the slow part. Only short
+    /// pre-tokens are kept, so one long line cannot fill memory.
+    private var cache: [Substring: (ids: [Int32], lengths: [Int32])] = [:]
+    private static let cachedBytes = 64
 
     public var vocabularySize: Int { strings.count }
 
@@ -44,14 +49,20 @@ public final class Tokenizer {
         guard vocabulary.values.allSatisfy({ (0..<Int(Int32.max)).contains($0) }), Set(vocabulary.values).count == vocabulary.count else {
             throw fail("model.vocab: ids must be distinct and in 0..<2³¹")
         }
-        var ranks: [String: Int] = [:]
+        let ids = vocabulary.mapValues(Int32.init)
+        var merges: [UInt64: BytePairEncoding.Merge] = [:]
         for (rank, merge) in ((model["merges"] as? [Any]) ?? []).enumerated() {
             let pair: [String]
             if let list = merge as? [String] { pair = list } else if let text = merge as? String { pair = text.split(separator: " ").map(String.init) } else { pair = [] }
             guard pair.count == 2, !pair.contains(where: { $0.contains(" ") || $0.isEmpty }) else { throw fail("model.merges[\(rank)]: expected two symbols") }
-            if ranks[pair[0] + " " + pair[1]] == nil { ranks[pair[0] + " " + pair[1]] = rank }
+            guard let left = ids[pair[0]], let right = ids[pair[1]] else {
+                throw fail("model.merges[\(rank)]: '\(ids[pair[0]] == nil ? pair[0] : pair[1])' is not in the vocabulary")
+            }
+            guard let result = ids[pair[0] + pair[1]] else { throw fail("model.merges[\(rank)]: the merge result '\(pair[0] + pair[1])' is not in the vocabulary") }
+            let key = BytePairEncoding.key(left, right)
+            if merges[key] == nil { merges[key] = BytePairEncoding.Merge(rank: Int32(rank), result: result) }
         }
-        self.model = BytePairEncoding(vocabulary: vocabulary.mapValues(Int32.init), ranks: ranks)
+        self.model = BytePairEncoding(byteIDs: ByteLevel.characters.map { ids[String($0)] }, merges: merges)
         preTokenizer = try Self.preTokenizer(root["pre_tokenizer"], fail: fail)
         guard let decoder = root["decoder"] as? [String: Any], decoder["type"] as? String == "ByteLevel" else {
             throw fail("decoder.type: only ByteLevel is supported")
@@ -66,7 +77,10 @@ public final class Tokenizer {
             }
             specials.append((content, Int32(id)))
         }
-        self.specials = specials.sorted { $0.0.count > $1.0.count }
+        self.specials = specials.sorted { $0.0.utf8.count > $1.0.utf8.count }
+        var byFirstByte = [[(bytes: [UInt8], id: Int32)]](repeating: [], count: 256)
+        for (content, id) in self.specials { byFirstByte[Int(content.utf8.first!)].append((Array(content.utf8), id)) }
+        specialsByFirstByte = byFirstByte
         specialIDs = Set(specials.map(\.1))
         var strings = Dictionary(uniqueKeysWithValues: vocabulary.map { (Int32($1), $0) })
         for (content, id) in specials { strings[id] = content }
@@ -97,27 +111,55 @@ public final class Tokenizer {
 
     /// The ids of `text`, special tokens included where their text appears.
     public func encode(_ text: String) -> [Int32] {
-        var ids: [Int32] = []
-        var rest = Substring(text)
-        while !rest.isEmpty {
-            let next = specials.compactMap { special in rest.range(of: special.content).map { ($0, special.id) } }
-                .min { $0.0.lowerBound < $1.0.lowerBound }
-            let plain = next.map { rest[..<$0.0.lowerBound] } ?? rest
-            for piece in preTokenizer.split(plain) { ids += encodeWord(ByteLevel.encode(piece)) }
-            guard let (range, id) = next else { break }
-            ids.append(id)
-            rest = rest[range.upperBound...]
-        }
-        return ids
+        encodeWithOffsets(text).ids
     }
 
-    private func encodeWord(_ word: String) -> [Int32] {
+    /// The ids of `text` and the UTF-8 offset in `text` where each token starts: what a data
+    /// importer needs to mark the tokens of a span of the text.
+    public func encodeWithOffsets(_ text: String) -> (ids: [Int32], offsets: [Int]) {
+        var ids: [Int32] = []
+        var offsets: [Int] = []
+        let bytes = Array(text.utf8)
+        var plainStart = 0
+        var position = 0
+        func flushPlain(upTo end: Int) {
+            guard plainStart < end else { return }
+            let plain = String(decoding: bytes[plainStart..<end], as: UTF8.self)
+            var offset = plainStart
+            for piece in preTokenizer.split(Substring(plain)) {
+                let (pieceIDs, lengths) = encodeWord(piece)
+                var start = offset
+                for (id, length) in zip(pieceIDs, lengths) {
+                    ids.append(id)
+                    offsets.append(start)
+                    start += Int(length)
+                }
+                offset += piece.utf8.count
+            }
+        }
+        while position < bytes.count {
+            let candidates = specialsByFirstByte[Int(bytes[position])]
+            if !candidates.isEmpty, let special = candidates.first(where: { bytes.count - position >= $0.bytes.count && bytes[position..<(position + $0.bytes.count)].elementsEqual($0.bytes) }) {
+                flushPlain(upTo: position)
+                ids.append(special.id)
+                offsets.append(position)
+                position += special.bytes.count
+                plainStart = position
+            } else {
+                position += 1
+            }
+        }
+        flushPlain(upTo: bytes.count)
+        return (ids, offsets)
+    }
+
+    private func encodeWord(_ word: Substring) -> (ids: [Int32], lengths: [Int32]) {
         if let cached = cache[word] { return cached }
         // Every byte-level character is in the vocabulary of a byte-level BPE; a file where one is
         // not would have been a broken export, so its bytes are dropped rather than invented.
-        let ids = model.encode(word) ?? []
-        cache[word] = ids
-        return ids
+        let encoded = model.encode(word.utf8)
+        if word.utf8.count <= Self.cachedBytes { cache[word] = encoded }
+        return encoded
     }
 
     /// The text of `ids`; special tokens are left out unless `keepingSpecial`, bytes that are not

@@ -53,4 +53,21 @@ final class TokenizerTests: XCTestCase {
             }
         }
     }
+
+    /// A user's line can be megabytes without a space: BPE merges through a heap (O(n log n)) and
+    /// special tokens are found in one scan. Quadratic code took 58 s for 32 KB of letters; the
+    /// bound here is a hang guard, not a benchmark.
+    func testLongPreTokensAndRunsOfSpecialTokensAreLinear() throws {
+        let tokenizer = try real()
+        let started = Date()
+        // tokenizers 0.23.3 gives 46880 ("aaaa") for every four letters of a long run.
+        XCTAssertEqual(tokenizer.encode(String(repeating: "a", count: 2_000_000)), [Int32](repeating: 46880, count: 500_000))
+        XCTAssertEqual(tokenizer.encode(String(repeating: "<|im_end|>", count: 100_000)), [Int32](repeating: 2, count: 100_000))
+        let (ids, offsets) = tokenizer.encodeWithOffsets("héllo <|im_end|> wörld")
+        XCTAssertEqual(ids.count, offsets.count)
+        XCTAssertEqual(offsets.first, 0)
+        XCTAssertEqual(offsets[ids.firstIndex(of: 2)!], 7, "the special token starts at byte 7 (é is two bytes)")
+        XCTAssertEqual(tokenizer.decode(ids, keepingSpecial: true), "héllo <|im_end|> wörld")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 60)
+    }
 }
