@@ -33,6 +33,10 @@ let package = Package(
         .target(name: "Tokenizer"),
         // The part of jinja2 that chat templates use, rendered as Python's jinja2 renders it.
         .target(name: "Jinja"),
+        // Chat templates as models ship them (tokenizer_config.json), rendered with Jinja.
+        .target(name: "ChatTemplates", dependencies: ["Jinja"]),
+        // JSON Lines data (chat, completions, text, alpaca) to the dataset file.
+        .target(name: "DataImport", dependencies: ["ChatTemplates", "Jinja", "Tokenizer", "Llama", "HDF5"]),
         // Strict YAML (job specs, compression plans) and bounded text files.
         .target(name: "SpecFiles", dependencies: ["Yams"]),
         .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
@@ -42,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "ttl-train",
             dependencies: [
-                "HDF5", "Distributed", "Llama", "Adapters", "SpecFiles", "Training", "Compression", "Sweeps", "Export", "Tokenizer",
+                "HDF5", "Distributed", "Llama", "Adapters", "SpecFiles", "Training", "Compression", "Sweeps", "Export", "Tokenizer", "ChatTemplates", "DataImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

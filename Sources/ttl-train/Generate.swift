@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatTemplates
 import Dispatch
 import Foundation
 import HDF5
@@ -14,8 +15,9 @@ struct Generate: ParsableCommand {
         abstract: "Generate text with the base model or a checkpoint's adapters (greedy or seeded sampling, KV cache).",
         discussion: """
             The prompt runs once; every new token then costs one token's forward (its keys and values \
-            are cached). Generation stops at the model's end-of-sequence token, <|im_end|>, or \
-            --max-tokens. The text streams to stdout; tokens/s go to stderr at the end.
+            are cached). --chat renders the message with the model's chat template, as transformers' \
+            apply_chat_template(add_generation_prompt=True) does. Generation stops at the model's \
+            end-of-sequence token, its tokenizer's eos_token, or --max-tokens. The text streams to stdout; tokens/s go to stderr at the end.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -29,11 +31,14 @@ struct Generate: ParsableCommand {
     @Option(help: "The text to continue.")
     var prompt: String?
 
-    @Option(help: "A user message, wrapped in the ChatML template (<|im_start|>user … <|im_start|>assistant).")
+    @Option(help: "A user message, rendered with the model's chat template (tokenizer_config.json beside the tokenizer).")
     var chat: String?
 
-    @Option(help: "A system message for --chat (default: none, as in ttl-train's chat data).")
+    @Option(help: "A system message for --chat (default: none; the template may add its own).")
     var system: String?
+
+    @Option(help: ArgumentHelp("A Jinja chat template for --chat instead of the tokenizer's.", valueName: "path"))
+    var template: String?
 
     @Option(name: .customLong("max-tokens"), help: "Tokens to generate at most.")
     var maxTokens = 64
@@ -62,6 +67,7 @@ struct Generate: ParsableCommand {
         guard (prompt == nil) != (chat == nil) else { throw ValidationError("give one of --prompt and --chat") }
         guard checkpoint == nil || job == nil else { throw ValidationError("give at most one of --checkpoint and --job") }
         guard system == nil || chat != nil else { throw ValidationError("--system goes with --chat") }
+        guard template == nil || chat != nil else { throw ValidationError("--template goes with --chat") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or positive") }
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
@@ -72,7 +78,16 @@ struct Generate: ParsableCommand {
         threads.apply()
         let file = try model.open()
         let tokenizer = try TokenizerFile.open(self.tokenizer, model: model.path)
-        let text = chat.map { ChatTemplate.prompt(user: $0, system: system) } ?? prompt!
+        let tokenizerPath = TokenizerFile.path(self.tokenizer, model: model.path)
+        let chatTemplate = chat == nil ? nil : try TokenizerFile.chatTemplate(template, tokenizer: tokenizerPath)
+        var text = prompt ?? ""
+        if let chat {
+            guard let chatTemplate else {
+                throw CommandError("\(tokenizerPath): has no chat template beside it (tokenizer_config.json); re-import the model or pass --template FILE")
+            }
+            text = try chatTemplate.render((system.map { [Message(role: "system", content: $0)] } ?? []) + [Message(role: "user", content: chat)],
+                                           addGenerationPrompt: true)
+        }
         let promptIDs = tokenizer.encode(text)
         guard !promptIDs.isEmpty else { throw CommandError("the prompt is empty") }
         let capacity = min(promptIDs.count + maxTokens, file.config.contextLength)
@@ -83,7 +98,7 @@ struct Generate: ParsableCommand {
                                        maxSequenceLength: capacity)
         if let source = try adapterCheckpoint() { try inference.load(checkpoint: source) }
         let cache = KeyValueCache(model: inference.model, capacity: capacity)
-        let stops = Set([file.endOfSequence, tokenizer.specialID(ChatTemplate.endOfTurn), tokenizer.specialID("<|endoftext|>")].compactMap { $0 })
+        let stops = Set([file.endOfSequence, chatTemplate?.eosToken.flatMap(tokenizer.specialID), tokenizer.specialID("<|endoftext|>")].compactMap { $0 })
         var sampler = TokenSampler(temperature: temperature, topK: topK, topP: topP, seed: seed)
 
         let started = DispatchTime.now().uptimeNanoseconds

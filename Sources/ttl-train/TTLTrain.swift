@@ -11,7 +11,7 @@ struct TTLTrain: ParsableCommand {
             files that h5py, pandas, h5dump and MATLAB read as they are.
             """,
         version: TTLTrainVersion.string,
-        subcommands: [Train.self, Validate.self, Eval.self, Generate.self, Tokenize.self, Inspect.self, ExportCommand.self, Merge.self, Info.self, Perplexity.self, Bench.self, AdaptersCommand.self, Compress.self, Quantize.self, Sweep.self, Metrics.self],
+        subcommands: [Train.self, Validate.self, Eval.self, Generate.self, DataCommand.self, Tokenize.self, Inspect.self, ExportCommand.self, Merge.self, Info.self, Perplexity.self, Bench.self, AdaptersCommand.self, Compress.self, Quantize.self, Sweep.self, Metrics.self],
         defaultSubcommand: Train.self
     )
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatTemplates
 import Foundation
 import SpecFiles
 import Tokenizer
@@ -42,11 +43,28 @@ struct TokenInput: ParsableArguments {
 /// Where a command finds its tokenizer.
 enum TokenizerFile {
     /// `path`, or the `tokenizer.json` in the model's directory (where the importers put it).
+    static func path(_ path: String?, model: String) -> String {
+        path ?? ((model as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer.json")
+    }
+
     static func open(_ path: String?, model: String) throws -> Tokenizer {
-        let resolved = path ?? ((model as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer.json")
+        let resolved = Self.path(path, model: model)
         guard FileManager.default.fileExists(atPath: resolved) else {
             throw CommandError("\(resolved): no such tokenizer file (pass --tokenizer PATH)")
         }
         return try Tokenizer(path: resolved)
+    }
+
+    /// The chat template of `template` (a Jinja file), else of the `tokenizer_config.json`
+    /// beside the tokenizer; nil when neither has one. Special tokens come from that config.
+    static func chatTemplate(_ template: String?, tokenizer: String) throws -> ChatTemplate? {
+        let config = try TokenizerConfig.beside(tokenizer: tokenizer)
+        guard let template else { return try config.flatMap { try ChatTemplate($0) } }
+        let source: String
+        switch TextFile.read(template, limit: TokenizerConfig.maxBytes) {
+        case .success(let text): source = text
+        case .failure(let error): throw CommandError("\(template): \(error.problem)")
+        }
+        return try ChatTemplate(source: source, origin: template, bosToken: config?.bosToken, eosToken: config?.eosToken)
     }
 }
