@@ -71,39 +71,47 @@ public struct DatasetImport {
             sources.append("\((file as NSString).lastPathComponent) \(lines.fingerprint)")
             let format = try options.format ?? Self.detect(lines)
             formats[file] = format
-            var order = Array(lines.lines.indices)
-            var destination: [Int]
-            if let split {
-                destination = [Int](repeating: ["train", "validation", "test"].firstIndex(of: split)!, count: order.count)
-            } else {
-                var generator = SplitMix64(seed: options.seed)
-                order.shuffle(using: &generator)
-                let train = order.count * options.fractions[0] / 100, validation = order.count * options.fractions[1] / 100
-                destination = order.indices.map { $0 < train ? 0 : $0 < train + validation ? 1 : 2 }
-                guard train > 0 else {
-                    throw DataImportError(file: file, problem: "\(order.count) examples leave none for training at --split \(options.fractions.map(String.init).joined(separator: "/"))")
-                }
-            }
-            for (rank, index) in order.enumerated() {
-                let line = lines.lines[index]
+            // Every line first, in order, so the first bad line is the one reported.
+            var encoded: [ExampleEncoder.Encoded] = []
+            encoded.reserveCapacity(lines.lines.count)
+            for line in lines.lines {
                 if options.format == nil, let found = ExampleFormat.detect(line.object), found != format {
                     throw DataImportError(file: file, line: line.number, problem: "is a \(found.rawValue) example, but the file's first is \(format.rawValue): one file holds one shape")
                 }
-                let example = try format.example(line.object, file: file, line: line.number)
-                let encoded = try encoder.encode(example, file: file, line: line.number)
-                let target = destination[rank]
-                splits[target].tokens += encoded.tokens
-                splits[target].mask += encoded.mask
+                encoded.append(try encoder.encode(try format.example(line.object, file: file, line: line.number), file: file, line: line.number))
+            }
+            for (index, target) in try Self.destinations(count: encoded.count, split: split, options: options, file: file).enumerated() {
+                let example = encoded[index]
+                splits[target].tokens += example.tokens
+                splits[target].mask += example.mask
                 splits[target].offsets.append(Int64(splits[target].tokens.count))
-                if encoded.truncatedTokens > 0 {
+                if example.truncatedTokens > 0 {
                     splits[target].truncatedExamples += 1
-                    splits[target].truncatedTokens += encoded.truncatedTokens
+                    splits[target].truncatedTokens += example.truncatedTokens
                 }
             }
         }
         self.splits = splits.filter { $0.examples > 0 }
         self.formats = formats
         self.sources = sources
+    }
+
+    /// The split (0 train, 1 validation, 2 test) of each example of a file, in the file's order
+    /// of examples: all to `split` when the file is one, else a seeded shuffle cut by the
+    /// fractions (the split records the seed, so the cut is reproducible).
+    private static func destinations(count: Int, split: String?, options: Options, file: String) throws -> [Int] {
+        let names = ["train", "validation", "test"]
+        if let split { return [Int](repeating: names.firstIndex(of: split)!, count: count) }
+        var order = Array(0..<count)
+        var generator = SplitMix64(seed: options.seed)
+        order.shuffle(using: &generator)
+        let train = count * options.fractions[0] / 100, validation = count * options.fractions[1] / 100
+        guard train > 0 else {
+            throw DataImportError(file: file, problem: "\(count) examples leave none for training at --split \(options.fractions.map(String.init).joined(separator: "/"))")
+        }
+        var destination = [Int](repeating: 0, count: count)
+        for (rank, index) in order.enumerated() { destination[index] = rank < train ? 0 : rank < train + validation ? 1 : 2 }
+        return destination
     }
 
     /// The shape of a file's first object.
