@@ -42,6 +42,24 @@ public struct ExampleSampler: Sendable {
         }
     }
 
+    /// A step's examples cut, in order, into micro-batches of at most `tokenBudget` tokens (an
+    /// example longer than the budget alone): packing. Fixed by the step alone, like the
+    /// unpacked micro-batches, so which rank runs a micro-batch never changes what it holds.
+    public func packedMicroBatches(step: Int, globalBatch: Int, tokenBudget: Int, length: (Int) -> Int) -> [[Int]] {
+        var groups: [[Int]] = []
+        var tokens = 0
+        for example in microBatch(step: step, index: 0, globalBatch: globalBatch, microBatch: globalBatch) {
+            let size = length(example)
+            if groups.isEmpty || tokens + size > tokenBudget {
+                groups.append([])
+                tokens = 0
+            }
+            groups[groups.count - 1].append(example)
+            tokens += size
+        }
+        return groups
+    }
+
     /// The epoch a step starts in (for the progress line and the checkpoint).
     public func epoch(atStep step: Int, globalBatch: Int) -> Int {
         step * globalBatch / exampleCount

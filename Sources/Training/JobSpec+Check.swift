@@ -36,6 +36,7 @@ extension JobSpec {
         try checkFiles(file: file)
         let model = try naming("model", in: file) { try ModelFile(path: self.model) }
         let layout = try SpecReader(file: file).adapterSetting { try AdapterLayout(spec: adapter, config: model.config) }
+        let dataPath = datasetFile
         let dataset = try naming("data.path", in: file) { try TokenDataset(path: dataPath, vocabulary: model.config.vocabSize) }
         if !model.tokenizerFingerprint.isEmpty, dataset.tokenizerFingerprint != model.tokenizerFingerprint {
             throw SpecError(file: file, keyPath: "data.path",

@@ -19,7 +19,7 @@ extension JobSpec {
             ("optimizer.eps", "\(optimizer.adam.epsilon)"), ("optimizer.weight_decay", "\(optimizer.adam.weightDecay)"),
             ("optimizer.max_grad_norm", "\(optimizer.maxGradNorm)"), ("schedule.kind", schedule.shape.rawValue),
             ("schedule.warmup_steps", "\(schedule.warmupSteps)"), ("schedule.total_steps", "\(schedule.totalSteps)"),
-            ("batch.global", "\(batch.global)"), ("batch.micro", "\(batch.micro)"), ("batch.max_length", "\(batch.maxLength)"),
+            ("batch.global", "\(batch.global)"), ("batch.micro", "\(batch.micro)"), ("batch.max_length", "\(batch.maxLength)"), ("batch.packing", "\(batch.packing)"),
             ("seed", "\(seed)"), ("reduction", reduction.rawValue), ("eval.every", "\(evalEvery)"), ("eval.examples", "\(evalExamples)"),
             ("checkpoint.every", "\(checkpointEvery)"), ("checkpoint.keep", "\(checkpointKeep)"), ("output", output),
             ("comm.timeout_s", CollectiveTimeout.format(comm.timeout.seconds)),

@@ -27,6 +27,9 @@ public struct JobSpec: Sendable {
         public var micro: Int
         /// Longest example in tokens; longer ones are refused when the data is loaded.
         public var maxLength: Int
+        /// Cut a step's examples into micro-batches of up to `micro × maxLength` tokens instead
+        /// of `micro` examples each: short examples then share bigger GEMMs.
+        public var packing: Bool
     }
 
     /// CA-LoRA (arXiv 2307.07705): train adapters for a compressed `model` with the uncompressed
@@ -147,10 +150,11 @@ public struct JobSpec: Sendable {
             warmupSteps: try r.int(scheduleTable, "warmup_steps", at: "schedule", in: 0...Limits.steps, default: 0),
             totalSteps: try r.int(scheduleTable, "total_steps", at: "schedule", in: 1...Limits.steps))
 
-        let batchTable = try r.table(top["batch"], at: "batch", keys: ["global", "micro", "max_length"])
+        let batchTable = try r.table(top["batch"], at: "batch", keys: ["global", "micro", "max_length", "packing"])
         batch = Batch(global: try r.int(batchTable, "global", at: "batch", in: 1...Limits.examples),
                       micro: try r.int(batchTable, "micro", at: "batch", in: 1...Limits.examples),
-                      maxLength: try r.int(batchTable, "max_length", at: "batch", in: 1...Limits.tokens, default: 256))
+                      maxLength: try r.int(batchTable, "max_length", at: "batch", in: 1...Limits.tokens, default: 256),
+                      packing: try r.bool(batchTable, "packing", at: "batch", default: false))
         seed = UInt64(bitPattern: Int64(try r.int(top, "seed", at: "", in: Int.min...Int.max, default: 0)))
         reduction = try r.choice(top, "reduction", at: "", GradientReducer.Mode.allCases, default: .exact)
         let memoryTable = try r.table(top["memory"], at: "memory", keys: ["recompute"])
@@ -263,6 +267,18 @@ public struct JobSpec: Sendable {
         for system in ["/proc", "/sys", "/dev"] where resolved == system || resolved.hasPrefix(system + "/") {
             throw r.error("output", "'\(output)' is in \(system), which holds no files of a run; name a directory of your own")
         }
+    }
+
+    /// Whether `data.path` names JSON Lines (a `.jsonl` file or a directory of them) rather than
+    /// a dataset file: then `train` imports it once into `datasetFile`.
+    public var isJSONLinesData: Bool {
+        var isDirectory: ObjCBool = false
+        return dataPath.hasSuffix(".jsonl") || (FileManager.default.fileExists(atPath: dataPath, isDirectory: &isDirectory) && isDirectory.boolValue)
+    }
+
+    /// The dataset file the job reads: `data.path`, or for JSON Lines `OUTPUT/data.h5`.
+    public var datasetFile: String {
+        isJSONLinesData ? (output as NSString).appendingPathComponent("data.h5") : dataPath
     }
 
     /// Micro-batches each rank accumulates per step with `worldSize` ranks, or the reason that

@@ -38,7 +38,10 @@ public final class Trainer {
         model = LlamaModel(weights: try weights ?? LlamaWeights(file: resolved.model, memory: memory), maxTokens: spec.batch.micro * spec.batch.maxLength,
                            maxSequenceLength: spec.batch.maxLength, trainable: true, recompute: spec.recompute)
         optimizer = AdamW(count: resolved.layout.parameterCount, settings: spec.optimizer.adam)
-        reducer = GradientReducer(communicator: communicator, microBatchesPerStep: spec.batch.global / spec.batch.micro, mode: spec.reduction)
+        // Packed, a step has at most one micro-batch per example, plus an empty one on each rank
+        // left without any (world ≤ global): 2·global bounds both for any world size.
+        reducer = GradientReducer(communicator: communicator, microBatchesPerStep: spec.batch.packing ? 2 * spec.batch.global : spec.batch.global / spec.batch.micro,
+                                  mode: spec.reduction)
         sampler = ExampleSampler(exampleCount: resolved.train.count, seed: spec.seed)
         teacher = try resolved.teacher.map {
             try DistillationTeacher($0, weight: spec.compressionAware!.distillWeight, klWeight: spec.compressionAware!.klWeight,
@@ -64,10 +67,21 @@ public final class Trainer {
         }
     }
 
-    /// The packed batch and supervised targets of micro-batch `index` of step `step`.
-    func microBatch(step: Int, index: Int) -> (TokenBatch, [LossTarget]) {
-        let examples = sampler.microBatch(step: step, index: index, globalBatch: spec.batch.global, microBatch: spec.batch.micro)
-        return Self.batch(of: examples, in: resolved.train)
+    /// This rank's micro-batches of step `step`, by their index in the step: `micro` examples
+    /// each, the rank's consecutive share; packed, every rank-th of the step's token-budgeted
+    /// micro-batches.
+    func microBatches(step: Int) -> [(index: Int, examples: [Int])] {
+        guard spec.batch.packing else {
+            return (0..<accumulation).map { local in
+                let index = communicator.rank * accumulation + local
+                return (index, sampler.microBatch(step: step, index: index, globalBatch: spec.batch.global, microBatch: spec.batch.micro))
+            }
+        }
+        let train = resolved.train
+        let groups = sampler.packedMicroBatches(step: step, globalBatch: spec.batch.global, tokenBudget: spec.batch.micro * spec.batch.maxLength) {
+            train.offsets[$0 + 1] - train.offsets[$0]
+        }
+        return groups.enumerated().filter { $0.offset % communicator.size == communicator.rank }.map { ($0.offset, $0.element) }
     }
 
     static func batch(of examples: [Int], in split: TokenDataset.Split) -> (TokenBatch, [LossTarget]) {
@@ -86,9 +100,15 @@ public final class Trainer {
     /// Every rank sees the same reduced loss and gradient, so a NaN or infinity stops all of them
     /// alike, before the update touches the adapters.
     public func step(_ step: Int) throws -> StepResult {
-        for local in 0..<accumulation {
-            let index = communicator.rank * accumulation + local
-            let (batch, targets) = microBatch(step: step, index: index)
+        let mine = microBatches(step: step)
+        if mine.isEmpty {
+            // Packed steps can have fewer micro-batches than ranks: this one adds zeros, so the
+            // reduction still sees a gradient of the step's size from every rank.
+            adapters.zeroGradients()
+            reducer.add(gradient: adapters.packedGradients(), lossSum: 0, tokens: 0)
+        }
+        for (index, examples) in mine {
+            let (batch, targets) = Self.batch(of: examples, in: resolved.train)
             adapters.zeroGradients()
             adapters.dropoutSeed = spec.seed ^ (UInt64(step) << 24) ^ UInt64(index)
             let loss = try lossAndGradients(batch, targets)

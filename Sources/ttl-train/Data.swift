@@ -174,3 +174,28 @@ struct DataInspect: ParsableCommand {
         print(SplitSummary.marked(tokens: Array(split.tokens[range]), mask: Array(split.lossMask[range]), tokenizer: try Tokenizer(path: tokenizer)))
     }
 }
+
+/// A job whose `data.path` is JSON Lines: `OUTPUT/data.h5`, imported once (with the model's
+/// template, the assistant's turns supervised, `batch.max_length` as the longest example) and
+/// reused on every later start — refused if the JSON Lines changed since.
+enum JobData {
+    /// Imports or checks the job's data; returns what to tell the user.
+    static func prepare(_ spec: JobSpec) throws -> [String] {
+        guard spec.isJSONLinesData else { return [] }
+        let out = spec.datasetFile
+        let files = try DatasetImport.files(of: spec.dataPath).map(\.path)
+        if FileManager.default.fileExists(atPath: out) {
+            let recorded = try HDF5File.open(out).root.attributes
+            let sources = recorded.contains("source_files") ? try recorded.strings("source_files") : []
+            let current = try files.map { "\(($0 as NSString).lastPathComponent) \(try JSONLines(path: $0).fingerprint)" }
+            guard sources == current else {
+                throw CommandError("\(spec.dataPath): changed since \(out) was imported from it (\(sources.joined(separator: ", ")) then, "
+                                   + "\(current.joined(separator: ", ")) now); remove \(out) to import it again, or train into another output")
+            }
+            return ["data \(spec.dataPath): JSON Lines imported before into \(out) (sources unchanged)"]
+        }
+        try FileManager.default.createDirectory(atPath: spec.output, withIntermediateDirectories: true)
+        let settings = try ImportSettings.parse(["--max-length", "\(spec.batch.maxLength)"])
+        return try settings.run(path: spec.dataPath, model: spec.model, out: out).prefix(1 + 3).map { "data " + $0 }
+    }
+}

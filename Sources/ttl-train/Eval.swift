@@ -44,8 +44,12 @@ struct Eval: ParsableCommand {
     func run() throws {
         let world = try MPICommunicator.world()
         threads.apply()
-        let (evaluation, inference, source, name, count) = try agreeing(world) {
+        let spec = try agreeing(world) {
             let spec = try options.load()
+            if world.isRoot { _ = try JobData.prepare(spec) }
+            return spec
+        }
+        let (evaluation, inference, source, name, count) = try agreeing(world) {
             let resolved = try spec.resolve(file: options.job)
             let weights = try LlamaWeights(file: resolved.model, memory: try world.nodeWeightMemory())
             let inference = InferenceModel(weights: weights, fingerprint: resolved.model.fingerprint,

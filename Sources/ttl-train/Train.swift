@@ -29,15 +29,20 @@ struct Train: ParsableCommand {
         let world = try MPICommunicator.world()
         let threadCount = threads.count
         threads.apply()
+        // Rank 0 imports JSON Lines data (the others wait for it), then every rank loads the job.
+        let (spec, dataNotes) = try agreeing(world) {
+            let spec = try options.load()
+            return (spec, world.isRoot ? try JobData.prepare(spec) : [])
+        }
         let (trainer, lock) = try agreeing(world) {
-            let trainer = try Trainer(spec: try options.load(), file: options.job, communicator: world)
+            let trainer = try Trainer(spec: spec, file: options.job, communicator: world)
             return (trainer, world.isRoot ? try OutputLock(directory: trainer.spec.output) : nil)
         }
         let mode = resume ?? .fresh
         let hosts = try world.allgather(Array(ProcessInfo.processInfo.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
         let printer = ProgressPrinter()
         if world.isRoot {
-            for line in RunReport.banner(trainer: trainer, hosts: hosts, threads: threadCount, resume: mode) { printer.show(.note(line)) }
+            for line in RunReport.banner(trainer: trainer, hosts: hosts, threads: threadCount, resume: mode) + dataNotes { printer.show(.note(line)) }
         }
         let rank = world.rank
         let stop = StopRequest.listening { message in

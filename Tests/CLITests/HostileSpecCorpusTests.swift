@@ -30,7 +30,7 @@ final class HostileSpecCorpusTests: XCTestCase {
         ("optimizer.betas", .betas), ("optimizer.eps", .positive), ("optimizer.weight_decay", .nonNegative),
         ("optimizer.max_grad_norm", .nonNegative), ("schedule.kind", .choice), ("schedule.warmup_steps", .count(minimum: 0)),
         ("schedule.total_steps", .count(minimum: 1)), ("batch.global", .count(minimum: 1)), ("batch.micro", .count(minimum: 1)),
-        ("batch.max_length", .count(minimum: 1)), ("seed", .anyInteger), ("reduction", .choice), ("eval.every", .count(minimum: 1)),
+        ("batch.max_length", .count(minimum: 1)), ("batch.packing", .choice), ("seed", .anyInteger), ("reduction", .choice), ("eval.every", .count(minimum: 1)),
         ("eval.examples", .count(minimum: 1)), ("checkpoint.every", .count(minimum: 1)), ("checkpoint.keep", .count(minimum: 1)),
         ("output", .output), ("comm.timeout_s", .positive), ("comm.startup_timeout_s", .positive),
     ]
