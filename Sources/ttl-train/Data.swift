@@ -4,6 +4,7 @@ import DataImport
 import Foundation
 import HDF5
 import Llama
+import SpecFiles
 import Tokenizer
 import Training
 
@@ -179,9 +180,20 @@ struct DataInspect: ParsableCommand {
 /// template, the assistant's turns supervised, `batch.max_length` as the longest example) and
 /// reused on every later start — refused if the JSON Lines changed since.
 enum JobData {
-    /// Imports or checks the job's data; returns what to tell the user.
-    static func prepare(_ spec: JobSpec) throws -> [String] {
+    /// Imports or checks the job's data; returns what to tell the user. Errors name the spec
+    /// `file` and `data.path`; a failed import leaves no output directory behind.
+    static func prepare(_ spec: JobSpec, file: String) throws -> [String] {
         guard spec.isJSONLinesData else { return [] }
+        do {
+            return try importOrCheck(spec)
+        } catch let error as SpecError {
+            throw error
+        } catch {
+            throw SpecError(file: file, keyPath: "data.path", problem: "\(error)")
+        }
+    }
+
+    private static func importOrCheck(_ spec: JobSpec) throws -> [String] {
         let out = spec.datasetFile
         let files = try DatasetImport.files(of: spec.dataPath).map(\.path)
         if FileManager.default.fileExists(atPath: out) {
@@ -194,8 +206,14 @@ enum JobData {
             }
             return ["data \(spec.dataPath): JSON Lines imported before into \(out) (sources unchanged)"]
         }
+        let created = !FileManager.default.fileExists(atPath: spec.output)
         try FileManager.default.createDirectory(atPath: spec.output, withIntermediateDirectories: true)
-        let settings = try ImportSettings.parse(["--max-length", "\(spec.batch.maxLength)"])
-        return try settings.run(path: spec.dataPath, model: spec.model, out: out).prefix(1 + 3).map { "data " + $0 }
+        do {
+            let settings = try ImportSettings.parse(["--max-length", "\(spec.batch.maxLength)"])
+            return try settings.run(path: spec.dataPath, model: spec.model, out: out).prefix(1 + 3).map { "data " + $0 }
+        } catch {
+            if created { try? FileManager.default.removeItem(atPath: spec.output) }
+            throw error
+        }
     }
 }

@@ -46,7 +46,7 @@ struct Eval: ParsableCommand {
         threads.apply()
         let spec = try agreeing(world) {
             let spec = try options.load()
-            if world.isRoot { _ = try JobData.prepare(spec) }
+            if world.isRoot { _ = try JobData.prepare(spec, file: options.job) }
             return spec
         }
         let (evaluation, inference, source, name, count) = try agreeing(world) {

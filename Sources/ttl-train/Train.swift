@@ -32,7 +32,7 @@ struct Train: ParsableCommand {
         // Rank 0 imports JSON Lines data (the others wait for it), then every rank loads the job.
         let (spec, dataNotes) = try agreeing(world) {
             let spec = try options.load()
-            return (spec, world.isRoot ? try JobData.prepare(spec) : [])
+            return (spec, world.isRoot ? try JobData.prepare(spec, file: options.job) : [])
         }
         let (trainer, lock) = try agreeing(world) {
             let trainer = try Trainer(spec: spec, file: options.job, communicator: world)

@@ -19,7 +19,7 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         let spec = try options.load()
-        for note in try JobData.prepare(spec) { print(note) }
+        for note in try JobData.prepare(spec, file: options.job) { print(note) }
         let resolved = try spec.resolve(file: options.job)
         let rows = spec.settings + [
             ("train_examples", "\(resolved.train.count)"),

@@ -49,7 +49,7 @@ final class JSONLinesJobTests: XCTestCase {
         let changed = try ChildProcess.ttlTrain(["train", job, "--threads", "1", "--resume", "auto", "--set", "schedule.total_steps=6", "--allow-changes"])
         XCTAssertEqual(changed.status, 1)
         XCTAssertEqual(changed.stderr.split(separator: "\n").count, 1, changed.stderr)
-        XCTAssertTrue(changed.stderr.hasPrefix("Error: \(data): changed since \(output)/data.h5 was imported from it (train.jsonl sha256:"), changed.stderr)
+        XCTAssertTrue(changed.stderr.hasPrefix("Error: \(job): data.path: \(data): changed since \(output)/data.h5 was imported from it (train.jsonl sha256:"), changed.stderr)
         XCTAssertTrue(changed.stderr.hasSuffix("remove \(output)/data.h5 to import it again, or train into another output\n"), changed.stderr)
     }
 }

@@ -79,7 +79,18 @@ final class JobSpecTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(jobs.count, 3)
         var kinds = Set<AdapterSpec.Kind>()
         for job in jobs {
-            let spec = try JobSpec.load(path: "jobs/\(job)")
+            var spec = try JobSpec.load(path: "jobs/\(job)")
+            if spec.isJSONLinesData {
+                // ttl-train imports JSON Lines when a job starts (or is validated): here into a scratch output.
+                let output = try TemporaryDirectory().path("run")
+                let validated = try ChildProcess.run(ChildProcess.ttlTrainPath, ["validate", "jobs/\(job)", "--set", "output=\(output)"])
+                XCTAssertEqual(validated.status, 0, "\(job): \(validated.stderr)")
+                XCTAssertEqual(validated.keyValues["train_examples"], "100", job)
+                spec = try JobSpec.load(path: "jobs/\(job)", overrides: ["output=\(output)"])
+                XCTAssertEqual(try spec.resolve(file: job).train.count, 100, job)
+                kinds.insert(spec.adapter.kind)
+                continue
+            }
             let made = [spec.model] + (spec.compressionAware.map { [$0.teacherCheckpoint] } ?? [])
             if !made.allSatisfy(FileManager.default.fileExists) {
                 // The CA-LoRA job's compressed model and teacher come from scripts/calora_results.sh, the scale
