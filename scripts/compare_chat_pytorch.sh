@@ -57,7 +57,7 @@ task: lm
 adapter: {kind: lora, rank: 8, alpha: 16, targets: [q_proj, v_proj]}
 optimizer: {lr: 2.0e-3, weight_decay: 0.01, max_grad_norm: 1.0}
 schedule: {kind: cosine, warmup_steps: 6, total_steps: 60}
-batch: {global: 16, micro: 4, max_length: 256}
+batch: {global: 16, micro: 4, max_length: 512}
 seed: 7
 eval: {every: 60, examples: 1000}
 checkpoint: {every: 60, keep: 1}

@@ -3,7 +3,8 @@ import HDF5
 import Llama
 
 /// A model as a Hugging Face checkpoint directory — `config.json`, `model.safetensors` (float32,
-/// the weights' own Hugging Face names) and `tokenizer.json` — that
+/// the weights' own Hugging Face names), `tokenizer.json` and, where the tokenizer has one beside
+/// it, `tokenizer_config.json` (special tokens and the chat template travel out too) — that
 /// `LlamaForCausalLM.from_pretrained` loads and llama.cpp's converter reads; with a `ModelMerge`,
 /// the fine-tuned model. Quantized weights are decoded and Tucker factors multiplied out, since
 /// the format holds dense tensors.
@@ -30,6 +31,10 @@ public enum HuggingFaceExport {
         try DurableFile.write(Array(try JSONSerialization.data(withJSONObject: configJSON(model), options: [.prettyPrinted, .sortedKeys])),
                               to: file("config.json"))
         try DurableFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: tokenizer))), to: file("tokenizer.json"))
+        let tokenizerConfig = ((tokenizer as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer_config.json")
+        if FileManager.default.fileExists(atPath: tokenizerConfig) {
+            try DurableFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: tokenizerConfig))), to: file("tokenizer_config.json"))
+        }
         return Result(tensors: tensors.count, bytes: weights.count)
     }
 

@@ -16,7 +16,7 @@ struct ExportCommand: ParsableCommand {
             input/output boundary), and so on (README, "Export"). Load it with \
             PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), DIR). The model card names the \
             weights the adapter was trained on (fingerprint and source) and says when they are not BASE's own.
-            --format hf: config.json, model.safetensors (float32) and tokenizer.json of a model file, or of a \
+            --format hf: config.json, model.safetensors (float32), tokenizer.json and tokenizer_config.json of a model file, or of a \
             checkpoint's base with its adapters merged in: LlamaForCausalLM.from_pretrained(DIR) loads it.
             """)
 

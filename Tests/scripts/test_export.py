@@ -176,6 +176,8 @@ def test_merged_model_and_hugging_face_export_reproduce_the_adapted_logits(tmp_p
     _, tensors = read_safetensors(hf / "model.safetensors")
     assert ("lm_head.weight" in tensors) == (kind == "lora")
     assert (hf / "tokenizer.json").read_bytes() == open(TOKENIZER, "rb").read()
+    beside = os.path.join(os.path.dirname(TOKENIZER), "tokenizer_config.json")
+    assert (hf / "tokenizer_config.json").read_bytes() == open(beside, "rb").read(), "the chat template travels out too"
     reference = reference_forward.forward(config, {name: value.astype(np.float64) for name, value in tensors.items()}, np.array(ids))
     assert np.abs(reference - adapted).max() < tolerance
 

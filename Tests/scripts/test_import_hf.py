@@ -171,3 +171,27 @@ def test_broken_directories_are_refused_in_one_line(tmp_path):
         result = run_import(str(tmp_path / directory), "--out", str(tmp_path / "out.h5"))
         assert result.returncode == 1 and message in result.stderr, (directory, result.stderr)
         assert result.stderr.count("\n") == 1 and not (tmp_path / "out.h5").exists(), directory
+
+
+@pytest.mark.parametrize("spelling", ["tokenizer_config", "named", "jinja_file"])
+def test_the_chat_template_and_special_tokens_travel_with_the_tokenizer(tmp_path, spelling):
+    """tokenizer_config.json's chat_template (a string, or named templates of which "default"),
+    or chat_template.jinja as newer transformers save it, lands in tokenizer_config.json beside
+    the imported tokenizer with bos_token and eos_token (an AddedToken dict or a string)."""
+    template = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+    source = tmp_path / "hf"
+    write_hf_directory(source, random_weights(seed=3, tied=True, bf16=False), hf_config(True), tokenizer='{"model": {}}')
+    config = {"bos_token": {"content": "<s>", "lstrip": False}, "eos_token": "</s>"}
+    if spelling == "tokenizer_config":
+        config["chat_template"] = template
+    elif spelling == "named":
+        config["chat_template"] = [{"name": "tool_use", "template": "other"}, {"name": "default", "template": template}]
+    else:
+        (source / "chat_template.jinja").write_text(template)
+    (source / "tokenizer_config.json").write_text(json.dumps(config))
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_import(str(source), "--out", str(out / "model.h5"))
+    assert result.returncode == 0, result.stderr
+    written = json.loads((out / "tokenizer_config.json").read_text())
+    assert written == {"bos_token": "<s>", "eos_token": "</s>", "chat_template": template}
