@@ -41,12 +41,13 @@ let package = Package(
         .target(name: "SpecFiles", dependencies: ["Yams"]),
         .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
         .target(name: "Compression", dependencies: ["Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
-        .target(name: "Sweeps", dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "HDF5"]),
-        .target(name: "Export", dependencies: ["Training", "Adapters", "Llama", "HDF5"]),
+        .target(name: "Sweeps", dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "HDF5", "SpecFiles"]),
+        .target(name: "Export", dependencies: ["Training", "Adapters", "Llama", "Kernels", "HDF5"]),
         .executableTarget(
             name: "ttl-train",
             dependencies: [
-                "HDF5", "Distributed", "Llama", "Adapters", "SpecFiles", "Training", "Compression", "Sweeps", "Export", "Tokenizer", "ChatTemplates", "DataImport",
+                "HDF5", "Distributed", "Kernels", "Llama", "Adapters", "SpecFiles", "Training", "Compression", "Sweeps", "Export", "Tokenizer",
+                "ChatTemplates", "DataImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,12 +58,12 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5", "Kernels", "CKernels", "TestSupport"]),
-        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Llama", "Kernels", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "TestSupport"],
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Llama", "Kernels", "HDF5", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "HDF5", "TestSupport"],
                     exclude: ["metrics_reader.py"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "Kernels", "HDF5", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja", "TestSupport"], exclude: ["render_reference.py"]),
-        .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "Kernels", "TestSupport"]),
     ]
 )

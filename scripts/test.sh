@@ -84,6 +84,9 @@ if [ "$failed" -eq 0 ]; then
   step "python script tests" .venv/bin/python -m pytest -q -p no:cacheprovider Tests/scripts
   step "slurm (one-node cluster, cluster/train.sbatch)" slurm_tests
 fi
+# Every `import` must be a dependency its target declares (SwiftPM builds an undeclared one when
+# the build order happens to allow it).
+step "declared imports (scripts/check_imports.py)" python3 scripts/check_imports.py
 
 echo
 echo "test.sh summary:"

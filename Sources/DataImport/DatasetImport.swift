@@ -1,6 +1,5 @@
 import Foundation
 import HDF5
-import Jinja
 import Llama
 
 /// `ttl-train data import`: JSON Lines in, today's dataset file (task `lm`, the supervised
@@ -30,7 +29,6 @@ public struct DatasetImport {
         public var offsets: [Int64] = [0]
         public var mask: [UInt8] = []
         public var truncatedExamples = 0
-        public var truncatedTokens = 0
         public var examples: Int { offsets.count - 1 }
     }
 
@@ -85,10 +83,7 @@ public struct DatasetImport {
                 splits[target].tokens += example.tokens
                 splits[target].mask += example.mask
                 splits[target].offsets.append(Int64(splits[target].tokens.count))
-                if example.truncatedTokens > 0 {
-                    splits[target].truncatedExamples += 1
-                    splits[target].truncatedTokens += example.truncatedTokens
-                }
+                if example.truncatedTokens > 0 { splits[target].truncatedExamples += 1 }
             }
         }
         self.splits = splits.filter { $0.examples > 0 }
