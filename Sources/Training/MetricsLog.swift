@@ -69,8 +69,9 @@ public final class MetricsLog {
     ///
     /// `specChanges` are settings this resume changed (allowed with `--allow-changes`), appended
     /// to the root attribute `spec_changes` as "step 120: schedule.total_steps 200 → 400" before
-    /// SWMR writing starts (which allows no new attributes).
-    public init(path: String, resumeStep: Int?, run: RunDescription? = nil, specChanges: [String] = []) throws {
+    /// SWMR writing starts (which allows no new attributes). `restart`, why a launcher started
+    /// this run again (a lost host), is appended the same way to `restarts`.
+    public init(path: String, resumeStep: Int?, run: RunDescription? = nil, specChanges: [String] = [], restart: String? = nil) throws {
         self.path = path
         try DurableFile.refuseSymbolicLink(path)
         let file: HDF5File
@@ -104,6 +105,11 @@ public final class MetricsLog {
             let attributes = file.root.attributes
             let earlier = attributes.contains("spec_changes") ? try attributes.strings("spec_changes") : []
             try attributes.set("spec_changes", earlier + specChanges.map { "step \(resumeStep ?? 0): \($0)" })
+        }
+        if let restart {
+            let attributes = file.root.attributes
+            let earlier = attributes.contains("restarts") ? try attributes.strings("restarts") : []
+            try attributes.set("restarts", earlier + ["step \(resumeStep ?? 0): \(restart)"])
         }
         train = try Self.trainColumns.map { try file.root.openDataset("train/\($0.name)") }
         eval = try Self.evalColumns.map { try file.root.openDataset("eval/\($0.name)") }

@@ -35,8 +35,9 @@ extension Trainer {
     /// Trains from where `resume` says to `schedule.total_steps`, logging metrics and writing
     /// checkpoints on rank 0 and evaluating on all ranks. A signal recorded in `stop` on any rank
     /// ends the run at the next step boundary with a checkpoint. `report` gets rank 0's progress.
+    /// `restart` says why a launcher started the run again; metrics.h5 records it.
     @discardableResult
-    public func run(resume: ResumeMode, allowChanges: Bool = false, stop: StopRequest = StopRequest(),
+    public func run(resume: ResumeMode, allowChanges: Bool = false, stop: StopRequest = StopRequest(), restart: String? = nil,
                     report: (TrainingProgress) -> Void) throws -> RunOutcome {
         var (state, acceptedChanges) = try communicator.agreeing { try startingState(resume: resume, allowChanges: allowChanges, report: report) }
         let description = MetricsLog.RunDescription(
@@ -45,7 +46,7 @@ extension Trainer {
             worldSize: communicator.size, evalExamples: min(spec.evalExamples, resolved.evaluation.count))
         let log = try communicator.onRoot {
             try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description,
-                           specChanges: acceptedChanges.map(\.description))
+                           specChanges: acceptedChanges.map(\.description), restart: restart)
         }
         defer { try? log?.close() }
 

@@ -23,6 +23,9 @@ struct Train: ParsableCommand {
     @Flag(help: "On resume, continue even if the job spec changed settings that alter the run's math (each change is printed and recorded in metrics.h5).")
     var allowChanges = false
 
+    @Option(name: .customLong("restart-reason"), help: ArgumentHelp("Why a launcher (cluster/ttl-launch.py) starts the run again; recorded in metrics.h5's restarts.", valueName: "text"))
+    var restartReason: String?
+
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -50,7 +53,7 @@ struct Train: ParsableCommand {
         }
         defer { withExtendedLifetime(lock) {} }
         do {
-            let outcome = try trainer.run(resume: mode, allowChanges: allowChanges, stop: stop) { printer.show($0) }
+            let outcome = try trainer.run(resume: mode, allowChanges: allowChanges, stop: stop, restart: restartReason) { printer.show($0) }
             printer.finish()
             if let signal = outcome.stoppedBy {
                 if world.isRoot {

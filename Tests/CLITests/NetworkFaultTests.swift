@@ -1,4 +1,5 @@
 import Foundation
+import HDF5
 import TestSupport
 import XCTest
 
@@ -122,7 +123,7 @@ final class NetworkFaultTests: XCTestCase {
 
     /// The ranks end within the bound; Open MPI 4.1.4's mpirun then waits for its daemon on the
     /// cut-off host for minutes (more than five in a trial, with or without OOB keepalives), so
-    /// the test ends it as `cluster/README.md` says a launcher must.
+    /// the test ends it as `cluster/ttl-launch.py` does (tested below).
     func testAHostCutOffLongerThanTheTimeoutEndsItsRanksAndResumeFinishesIt() throws {
         try trainReference()
         let (running, _) = try startAndReachFirstCheckpoint(try writeJob("cut-off", timeout: 3), output: "cut-off")
@@ -142,6 +143,33 @@ final class NetworkFaultTests: XCTestCase {
         XCTAssertTrue(message.contains("ttl-train: rank 0 of 2: "), message)
         XCTAssertTrue(message.contains("a peer is lost or stalled (comm.timeout_s = 3 s); no answer from rank 1; ending the job (exit status 69)"), message)
         try assertResumesBitwise("cut-off")
+    }
+
+    /// `cluster/ttl-launch.py` over the two hosts: host 1 is cut off for good, the ranks end by
+    /// the timeout, the launcher ends mpirun (which would wait for its lost daemon), drops host 1,
+    /// continues on host 0 alone with `--resume auto` and records the restart in metrics.h5; the
+    /// run ends with the uninterrupted run's bits.
+    func testTheLauncherContinuesOnTheRemainingHostAfterOneIsLost() throws {
+        try trainReference()
+        let spec = try writeJob("elastic", timeout: 3)
+        let launcher = ["netns", "exec", hosts.names[0], "/usr/bin/python3", Repository.path("cluster/ttl-launch.py"), "--hostfile", hosts.hostfile,
+                        "--grace", "5", "--restarts", "2"] + hosts.transportArguments.map { "--mpirun-arg=\($0)" }
+        let running = try RunningProcess("/usr/sbin/ip", launcher + ["--", ChildProcess.ttlTrainPath, "train", "--threads", "1", spec],
+                                         environment: MPIRun.cleanEnvironment)
+        XCTAssertTrue(running.waitForOutput(containing: "checkpoint \(directory.path("elastic/checkpoints/step-000050.h5"))", timeout: 120), running.stdout)
+        let processes = running.descendants().map(\.pid)
+        try hosts.setLink(of: 1, up: false)
+        let ended = running.finish(timeout: 180)
+        _ = reap(processes)
+        try hosts.setLink(of: 1, up: true)
+        XCTAssertEqual(ended.status, 0, "stdout: \(ended.stdout.suffix(800))\nstderr: \(ended.stderr)")
+        XCTAssertTrue(ended.stderr.contains("no answer from rank 1; ending the job (exit status 69)"), ended.stderr)
+        XCTAssertTrue(ended.stderr.contains("ttl-launch: restart 1: rank 1 on \(hosts.addresses[1]) lost (collective timeout); continuing on 1 rank(s)"), ended.stderr)
+        XCTAssertTrue(ended.stdout.contains("done: \(steps) steps"), ended.stdout)
+        try assertSameBits("elastic", "straight")
+        let restarts = try HDF5File.open(directory.path("elastic/metrics.h5")).root.attributes.strings("restarts")
+        XCTAssertEqual(restarts.count, 1)
+        XCTAssertNotNil(restarts.first?.range(of: #"^step \d+: restart 1: rank 1 on .* lost"#, options: .regularExpression), "\(restarts)")
     }
 
     /// h5diff compares every value of the adapters and optimizer moments exactly.

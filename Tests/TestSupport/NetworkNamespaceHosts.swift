@@ -11,7 +11,8 @@ public final class NetworkNamespaceHosts {
     /// Each host's end of the veth pair.
     public let links: [String]
     private let agent: String
-    private let hostfile: String
+    /// One slot per host, in the order of `addresses`.
+    public let hostfile: String
 
     public init(directory: TemporaryDirectory) throws {
         let tag = "\(getpid() % 100_000)"
@@ -53,8 +54,13 @@ public final class NetworkNamespaceHosts {
 
     /// mpirun options for these hosts: the hostfile, the agent, TCP only on their subnet.
     public var mpirunArguments: [String] {
+        ["--hostfile", hostfile] + transportArguments
+    }
+
+    /// The same without the hostfile (for a launcher that writes its own).
+    public var transportArguments: [String] {
         let subnet = addresses[0].split(separator: ".").prefix(3).joined(separator: ".") + ".0/24"
-        return ["--allow-run-as-root", "--hostfile", hostfile, "--mca", "plm_rsh_agent", agent, "--mca", "btl", "self,tcp",
+        return ["--allow-run-as-root", "--mca", "plm_rsh_agent", agent, "--mca", "btl", "self,tcp",
                 "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet, "--bind-to", "none"]
     }
 
