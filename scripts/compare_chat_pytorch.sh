@@ -7,7 +7,7 @@
 # supervised token on the same tokens (the test split ttl-train imported), with its standard
 # error over conversations.
 #
-#   scripts/compare_chat_pytorch.sh        (a few minutes, plus .venv-peer once: see compare_pytorch.sh)
+#   scripts/compare_chat_pytorch.sh        (about 8 minutes, plus .venv-peer once: scripts/peer_venv.sh)
 #
 # Optional, not part of scripts/test.sh. Prints key=value lines.
 set -euo pipefail
@@ -15,14 +15,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --product ttl-train >/dev/null
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+scripts/peer_venv.sh
 peer=.venv-peer
-if [ ! -x "$peer/bin/python" ] || ! cmp -s scripts/requirements-peer.txt "$peer/requirements.installed"; then
-  echo "compare_chat_pytorch: creating $peer from scripts/requirements-peer.txt (torch, transformers, peft)" >&2
-  rm -rf "$peer"
-  python3 -m venv "$peer"
-  "$peer/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-peer.txt
-  cp scripts/requirements-peer.txt "$peer/requirements.installed"
-fi
 
 work=runs/chat-compare
 rm -rf "$work" && mkdir -p "$work/data" "$work/downloads"

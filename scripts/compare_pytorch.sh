@@ -23,14 +23,8 @@ case "${ISA:-}" in
   *) echo "compare_pytorch: ISA=$ISA: use avx2 or avx512 (or leave it unset for the CPU's best)" >&2; exit 2 ;;
 esac
 
+scripts/peer_venv.sh
 peer=.venv-peer
-if [ ! -x "$peer/bin/python" ] || ! cmp -s scripts/requirements-peer.txt "$peer/requirements.installed"; then
-  echo "compare_pytorch: creating $peer from scripts/requirements-peer.txt (torch, transformers, peft)" >&2
-  rm -rf "$peer"
-  python3 -m venv "$peer"
-  "$peer/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-peer.txt
-  cp scripts/requirements-peer.txt "$peer/requirements.installed"
-fi
 
 bin=.build/release/ttl-train
 model=assets/smollm2-135m-instruct.h5
