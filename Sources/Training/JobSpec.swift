@@ -255,7 +255,7 @@ public struct JobSpec: Sendable {
     private static func checkName(_ name: String, reader r: SpecReader) throws {
         let allowed = name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
         guard !name.isEmpty, name.count <= Limits.nameLength, allowed, !name.hasPrefix(".") else {
-            throw r.error("name", "must be 1 to \(Limits.nameLength) letters, digits, '.', '_' or '-', not starting with '.' (it names the run's directory), got '\(name)'")
+            throw r.error("name", "must be 1 to \(Limits.nameLength) letters, digits, '.', '_' or '-', not starting with '.' (it names the run's directory), got \(name.debugDescription)")
         }
     }
 

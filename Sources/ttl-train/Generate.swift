@@ -90,7 +90,8 @@ struct Generate: ParsableCommand {
         }
         let promptIDs = tokenizer.encode(text)
         guard !promptIDs.isEmpty else { throw CommandError("the prompt is empty") }
-        let capacity = min(promptIDs.count + maxTokens, file.config.contextLength)
+        // --max-tokens may be as large as Int allows: bounded by the context before adding.
+        let capacity = min(promptIDs.count + min(maxTokens, file.config.contextLength), file.config.contextLength)
         guard promptIDs.count < capacity else {
             throw CommandError("the prompt has \(promptIDs.count) tokens; the model's context is \(file.config.contextLength)")
         }

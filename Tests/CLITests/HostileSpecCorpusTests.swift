@@ -49,7 +49,7 @@ final class HostileSpecCorpusTests: XCTestCase {
         case .nonNegative: return notNumbers + notFinite + ["-1", "-1e-300"]
         case .fraction: return notNumbers + notFinite + ["1", "1.5", "-0.1"]
         case .choice: return ["[a]", "{a: 1}", "no-such-choice", "''"]
-        case .name: return ["''", "../../x", "a/b", ".hidden", "'a b'", String(repeating: "n", count: 200), "[a]", "{a: 1}", "'x\\u0000y'", "/etc"]
+        case .name: return ["''", "../../x", "a/b", ".hidden", "'a b'", String(repeating: "n", count: 200), "[a]", "{a: 1}", "'x\\u0000y'", "/etc", "\"two\\nlines\"", "\"tab\\there\""]
         case .file: return ["''", "/no/such/file.h5", "/proc/self/mem", "/dev/null", "/", "[a]", "{a: 1}", job.directory.path("")]
         case .output: return ["''", "/proc/self", "/proc", "/sys/kernel", "/dev/null", "[a]", "{a: 1}", job.modelPath, "/dev"]
         case .targets: return ["[]", "[q_proj, q_proj]", "[qkv]", "q_proj", "[1]", "[[q_proj]]", "{q_proj: 1}"]

@@ -2,7 +2,7 @@
 the three data sets (movie reviews, BBC News articles, chit-chat turns — the raw texts
 scripts/prepare_data.py reads, and their prompts), plus edge cases: the same ids for every text,
 and `--decode` gives back the text. Then `ttl-train generate` on the real model: the capital of
-Italy is " Rome", the ChatML wrapping of --chat, and greedy decoding through the KV cache
+Italy is " Rome", --chat rendered with the model's chat template, and greedy decoding through the KV cache
 equals the argmax of the full forward (ttl-train perplexity) at every step."""
 import json
 import os
@@ -84,7 +84,7 @@ def test_generate_says_rome_and_the_cache_matches_the_full_forward(tmp_path):
 
 
 @needs_binary
-def test_chat_wraps_the_message_in_chatml_and_stops_at_the_end_of_the_turn():
+def test_chat_renders_the_models_template_and_stops_at_the_end_of_the_turn():
     run = ttl_train("generate", "--model", MODEL, "--chat", "What is the capital of Italy? Answer in one word.", "--max-tokens", "40",
                     "--ids-out", "-")
     assert run.returncode == 0, run.stderr
@@ -102,3 +102,11 @@ def test_generate_refuses_bad_requests_in_one_line(tmp_path):
                           (["--prompt", "x", "--checkpoint", str(tmp_path / "none.h5")], "none.h5")]:
         run = ttl_train("generate", "--model", MODEL, *args)
         assert run.returncode != 0 and message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+
+@needs_binary
+def test_generate_takes_the_largest_max_tokens_without_overflow():
+    run = ttl_train("generate", "--model", MODEL, "--chat", "Say hi.", "--max-tokens", "9223372036854775807", "--ids-out", "-")
+    assert run.returncode == 0, run.stderr
+    assert len(run.stdout.strip().splitlines()[-1].split()) < 8192
