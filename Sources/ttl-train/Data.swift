@@ -71,9 +71,6 @@ struct ImportSettings: ParsableArguments {
         let tokenizerPath = TokenizerFile.path(tokenizer, model: modelPath)
         let tokenizer = try TokenizerFile.open(self.tokenizer, model: modelPath)
         let fingerprint = try Self.fingerprint(of: tokenizerPath)
-        if !model.tokenizerFingerprint.isEmpty, model.tokenizerFingerprint != fingerprint {
-            throw CommandError("\(tokenizerPath): is not the tokenizer \(modelPath) was made with (\(model.tokenizerFingerprint)); pass the model's own with --tokenizer")
-        }
         let template = try TokenizerFile.chatTemplate(self.template, tokenizer: tokenizerPath)
         let config = try TokenizerConfig.beside(tokenizer: tokenizerPath)
         let length = maxLength ?? model.config.contextLength

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatTemplates
+import Llama
 import Foundation
 import SpecFiles
 import Tokenizer
@@ -47,8 +48,14 @@ enum TokenizerFile {
         path ?? ((model as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer.json")
     }
 
+    /// The tokenizer, refused when the model records another (`tokenizer_fingerprint`): ids of a
+    /// foreign tokenizer are valid numbers with the wrong meaning, and generate garbage quietly.
     static func open(_ path: String?, model: String) throws -> Tokenizer {
         let resolved = Self.path(path, model: model)
+        let recorded = try ModelFile(path: model).tokenizerFingerprint
+        if !recorded.isEmpty, FileManager.default.fileExists(atPath: resolved), try ImportSettings.fingerprint(of: resolved) != recorded {
+            throw CommandError("\(resolved): is not the tokenizer \(model) was made with (\(recorded)); pass the model's own with --tokenizer")
+        }
         guard FileManager.default.fileExists(atPath: resolved) else {
             throw CommandError("\(resolved): no such tokenizer file (pass --tokenizer PATH)")
         }

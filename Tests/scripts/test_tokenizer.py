@@ -110,3 +110,25 @@ def test_generate_takes_the_largest_max_tokens_without_overflow():
     run = ttl_train("generate", "--model", MODEL, "--chat", "Say hi.", "--max-tokens", "9223372036854775807", "--ids-out", "-")
     assert run.returncode == 0, run.stderr
     assert len(run.stdout.strip().splitlines()[-1].split()) < 8192
+
+
+@needs_binary
+def test_a_tokenizer_the_model_was_not_made_with_is_refused(tmp_path):
+    """The model records its tokenizer's sha256; a foreign one (here the same JSON with a vocabulary
+    entry's id swapped) gives valid ids that mean other text, so every command refuses it."""
+    tokenizer = json.load(open(TOKENIZER, encoding="utf-8"))
+    vocab = tokenizer["model"]["vocab"]
+    vocab["the"], vocab["The"] = vocab["The"], vocab["the"]
+    foreign = tmp_path / "tokenizer.json"
+    foreign.write_text(json.dumps(tokenizer))
+    text = tmp_path / "text.txt"
+    text.write_text("The capital of Italy is Rome.")
+    (tmp_path / "chat.jsonl").write_text('{"text": "hello"}\n')
+    for args in [["generate", "--model", MODEL, "--prompt", "x", "--tokenizer", str(foreign)],
+                 ["perplexity", "--model", MODEL, "--text", str(text), "--tokenizer", str(foreign)],
+                 ["data", "import", str(tmp_path / "chat.jsonl"), "--model", MODEL, "--out", str(tmp_path / "d.h5"), "--tokenizer", str(foreign)]]:
+        run = ttl_train(*args)
+        assert run.returncode == 1, (args, run.stderr)
+        assert run.stderr.strip().splitlines() == [f"Error: {foreign}: is not the tokenizer {MODEL} was made with "
+                                                   f"({run.stderr.split('(')[1].split(')')[0]}); pass the model's own with --tokenizer"], run.stderr
+        assert "sha256:" in run.stderr
