@@ -24,6 +24,20 @@ public enum QuantizationFormat: String, CaseIterable, Sendable {
         }
     }
 
+    /// The first block whose scale `d` (or, for `q4_1`, minimum `m`) is an infinite or NaN half,
+    /// with which of the two: such a block decodes to NaN or infinity in every value.
+    public func firstNonFiniteScale(_ blocks: [UInt8]) -> (block: Int, field: String)? {
+        let halves = self == .q4_1 ? [(0, "scale d"), (2, "minimum m")] : [(0, "scale d")]
+        for block in 0..<(blocks.count / blockBytes) {
+            for (offset, field) in halves {
+                let at = block * blockBytes + offset
+                // IEEE half: all exponent bits set is an infinity or a NaN.
+                if (UInt16(blocks[at]) | UInt16(blocks[at + 1]) << 8) & 0x7C00 == 0x7C00 { return (block, field) }
+            }
+        }
+        return nil
+    }
+
     /// Bytes that `values` values take (a multiple of `blockValues`).
     public func byteCount(values: Int) -> Int {
         precondition(values % Self.blockValues == 0, "\(values) values are not whole blocks of \(Self.blockValues)")

@@ -35,6 +35,9 @@ extension ModelFile {
         let blocks = try weight(name).read(as: UInt8.self)
         precondition(blocks.count == format.byteCount(values: config.weightShapes.first { $0.name == name }!.shape.reduce(1, *)),
                      "checked when the file was opened")
+        if let (block, scale) = format.firstNonFiniteScale(blocks) {
+            throw ModelFileError.nonFiniteWeight(file: path, name: name, detail: "block \(block)'s \(scale) is not a finite half")
+        }
         return blocks
     }
 

@@ -201,7 +201,13 @@ public final class ModelFile {
 
     public func read(_ name: String) throws -> [Float] {
         if case .quantized(let format) = storage[name] { return format.dequantize(try readBlocks(name)) }
-        return try weight(name).read(as: Float.self)
+        let values = try weight(name).read(as: Float.self)
+        // A NaN or infinity in a weight poisons every result quietly (perplexity=nan, an empty
+        // generation): refused where it is read.
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw ModelFileError.nonFiniteWeight(file: path, name: name, detail: "value \(bad) is \(values[bad])")
+        }
+        return values
     }
 
     /// Recomputes the fingerprint from the stored weights (reading all of them).

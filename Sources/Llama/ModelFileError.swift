@@ -10,6 +10,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
     case fingerprintMismatch(file: String, stored: String, computed: String)
     case badFactors(file: String, name: String, reason: String)
     case badQuantization(file: String, name: String, reason: String)
+    case nonFiniteWeight(file: String, name: String, detail: String)
 
     public var description: String {
         switch self {
@@ -29,6 +30,8 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
             return "\(file): weight '\(name)' has shape \(found), the config implies \(expected)"
         case .badFactors(let file, let name, let reason):
             return "\(file): the Tucker factors of '\(name)': \(reason) (re-run ttl-train compress)"
+        case .nonFiniteWeight(let file, let name, let detail):
+            return "\(file): weight '\(name)' holds a NaN or infinity (\(detail)); re-import or re-quantize the model"
         case .badQuantization(let file, let name, let reason):
             return "\(file): the quantized weight '\(name)': \(reason)"
         case .fingerprintMismatch(let file, let stored, let computed):

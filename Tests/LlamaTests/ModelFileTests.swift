@@ -1,5 +1,6 @@
 import Foundation
 import HDF5
+import Kernels
 import Llama
 import TestSupport
 import XCTest
@@ -93,6 +94,38 @@ final class ModelFileTests: XCTestCase {
         XCTAssertEqual(modelError(reshaped), .wrongTensorShape(file: reshaped, name: "model.norm.weight", expected: [64], found: [65]))
         for error in [modelError(future), modelError(missing)] {
             XCTAssertFalse(error.map { "\($0)" }?.contains("\n") ?? true)
+        }
+    }
+
+    /// A NaN or infinity in a dense weight, or a non-finite half scale or minimum in one block of
+    /// a quantized weight, is refused where it is read, naming the weight — never a quiet
+    /// `perplexity=nan` or an empty generation.
+    func testNonFiniteWeightsAreRefusedWhereTheyAreRead() throws {
+        let config = LlamaConfig.tiny
+        for (format, damaged, field) in [(nil, Float.nan, ""), (nil, Float.infinity, ""), (QuantizationFormat.q8_0, 0, "scale d"),
+                                         (.q4_0, 0, "scale d"), (.q4_1, 0, "minimum m")] as [(QuantizationFormat?, Float, String)] {
+            let path = directory.path("damaged-\(format?.rawValue ?? "f32")-\(damaged).h5")
+            let weight = "model.layers.1.self_attn.v_proj.weight"
+            let source = try ModelFile(path: try tinyModel())
+            try ModelWriter.write(to: path, config: config, source: "test") { name, _ in
+                var values = try source.read(name)
+                guard name == weight else { return .values(values) }
+                guard let format else {
+                    values[5] = damaged
+                    return .values(values)
+                }
+                var blocks = format.quantize(values)
+                // Block 3's half: d at bytes 0-1, q4_1's m at bytes 2-3; 0x7E00 is a half NaN.
+                let at = 3 * format.blockBytes + (field == "minimum m" ? 2 : 0)
+                (blocks[at], blocks[at + 1]) = (0x00, 0x7E)
+                return .blocks(format, blocks)
+            }
+            let model = try ModelFile(path: path)
+            XCTAssertThrowsError(try model.read(weight)) { error in
+                let detail = format == nil ? "value 5 is \(damaged)" : "block 3's \(field) is not a finite half"
+                XCTAssertEqual("\(error)", "\(path): weight '\(weight)' holds a NaN or infinity (\(detail)); re-import or re-quantize the model")
+            }
+            XCTAssertThrowsError(try LlamaWeights(file: model), format?.rawValue ?? "f32")
         }
     }
 }
