@@ -24,8 +24,7 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(name: .long, help: "Compute threads (matrix products, attention, activations, cross-entropy).")
-    var threads = 1
+    @OptionGroup var threads: ThreadOptions
 
     @Option(name: .long, help: "Sequences per batch.")
     var batch = 4
@@ -42,8 +41,8 @@ struct Bench: ParsableCommand {
     @OptionGroup var adapter: AdapterOptions
 
     func validate() throws {
-        guard threads >= 1, batch >= 1, seq >= 2, seconds > 0 else {
-            throw ValidationError("--threads and --batch must be ≥ 1, --seq ≥ 2, --seconds > 0")
+        guard batch >= 1, seq >= 2, seconds > 0 else {
+            throw ValidationError("--batch must be ≥ 1, --seq ≥ 2, --seconds > 0")
         }
     }
 
@@ -53,7 +52,7 @@ struct Bench: ParsableCommand {
         guard seq <= config.contextLength else {
             throw CommandError("--seq \(seq) exceeds the model's context of \(config.contextLength) tokens")
         }
-        ComputeThreads.set(threads)
+        threads.apply()
         let peak = measureSgemm(rows: batch * seq, inFeatures: config.hiddenSize, outFeatures: config.intermediateSize)
         let world = try MPICommunicator.world()
         let weights = try LlamaWeights(file: file, memory: try world.nodeWeightMemory())
@@ -96,7 +95,7 @@ struct Bench: ParsableCommand {
         guard world.isRoot else { return }
         for (key, value) in ComputePlatform.report { print("\(key)=\(value)") }
         print("ranks=\(world.size)")
-        print("threads=\(threads)")
+        print("threads=\(threads.count)")
         print("batch=\(batch)")
         print("seq=\(seq)")
         print("sgemm_gflops=\(format(peak / 1e9))")

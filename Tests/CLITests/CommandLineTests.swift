@@ -36,6 +36,19 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(help.stdout.contains("mpirun"), help.stdout)
     }
 
+    /// One rule for `--threads` in every command that runs the model, bench included: the
+    /// machine's cores ÷ the ranks on it unless given.
+    func testBenchTakesTheOneThreadsDefault() throws {
+        let path = directory.path("tiny.h5")
+        try ModelWriter.writeRandom(to: path, config: .tiny, seed: 3)
+        let defaulted = try ttlTrain("bench", "--model", path, "--batch", "1", "--seq", "8", "--seconds", "0.05")
+        XCTAssertEqual(defaulted.status, 0, defaulted.stderr)
+        XCTAssertEqual(defaulted.keyValues["threads"], "\(ProcessInfo.processInfo.activeProcessorCount)")
+        let one = try ttlTrain("bench", "--model", path, "--batch", "1", "--seq", "8", "--seconds", "0.05", "--threads", "1")
+        XCTAssertEqual(one.keyValues["threads"], "1")
+        assertOneLineFailure(try ttlTrain("bench", "--model", path, "--threads", "0"), naming: "--threads must be at least 1")
+    }
+
     func testInfoPrintsConfigParametersAndVerifiedFingerprint() throws {
         let path = directory.path("tiny.h5")
         try ModelWriter.writeRandom(to: path, config: .tiny, seed: 3)
