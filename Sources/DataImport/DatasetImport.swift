@@ -66,7 +66,7 @@ public struct DatasetImport {
         var sources: [String] = []
         for (split, file) in try Self.files(of: path) {
             let lines = try JSONLines(path: file)
-            sources.append("\((file as NSString).lastPathComponent) \(lines.fingerprint)")
+            sources.append(Self.source(file, fingerprint: lines.fingerprint))
             let format = try options.format ?? Self.detect(lines)
             formats[file] = format
             // Every line first, in order, so the first bad line is the one reported.
@@ -107,6 +107,18 @@ public struct DatasetImport {
         var destination = [Int](repeating: 0, count: count)
         for (rank, index) in order.enumerated() { destination[index] = rank < train ? 0 : rank < train + validation ? 1 : 2 }
         return destination
+    }
+
+    /// How `source_files` names a source: `train.jsonl sha256:…`.
+    static func source(_ file: String, fingerprint: String) -> String {
+        "\((file as NSString).lastPathComponent) \(fingerprint)"
+    }
+
+    /// The `source_files` entry of `file` as it is now, from its bytes alone (no parsing): what a
+    /// job compares with the dataset it imported before.
+    public static func source(of file: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: file) else { throw DataImportError(file: file, problem: "cannot be read") }
+        return source(file, fingerprint: SHA256.fingerprint(of: data))
     }
 
     /// The shape of a file's first object.
@@ -152,11 +164,7 @@ public struct DatasetImport {
             try root.set("train_on", provenance.trainOn.rawValue)
             try root.set("max_length", Int64(provenance.maxLength))
             try root.set("split_seed", Int64(bitPattern: provenance.seed))
-            if let template = provenance.templateSource {
-                var hash = SHA256()
-                hash.update(Array(template.utf8))
-                try root.set("template_sha256", "sha256:" + hash.finalizeHex())
-            }
+            if let template = provenance.templateSource { try root.set("template_sha256", SHA256.fingerprint(of: template.utf8)) }
             try Writer.record(on: root)
             for split in splits {
                 try file.root.write("\(split.name)/tokens", split.tokens, options: .checksummed)

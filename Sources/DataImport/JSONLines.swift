@@ -29,9 +29,7 @@ public struct JSONLines {
         guard size <= Self.maxBytes else { throw DataImportError(file: path, problem: "is \(size >> 30) GiB, more than the \(Self.maxBytes >> 30) GiB ttl-train reads") }
         guard let data = FileManager.default.contents(atPath: path) else { throw DataImportError(file: path, problem: "cannot be read") }
         let bytes = [UInt8](data)
-        var hash = SHA256()
-        hash.update(bytes)
-        fingerprint = "sha256:" + hash.finalizeHex()
+        fingerprint = SHA256.fingerprint(of: bytes)
         var lines: [Line] = []
         var start = 0
         var number = 0

@@ -12,6 +12,14 @@ public struct SHA256 {
         pending.reserveCapacity(64)
     }
 
+    /// `sha256:` and the hex digest of `bytes`: how files are fingerprinted (a tokenizer, a data
+    /// source, a template).
+    public static func fingerprint<Bytes: Sequence>(of bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var hash = SHA256()
+        hash.update(bytes)
+        return "sha256:" + hash.finalizeHex()
+    }
+
     public mutating func update<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         for byte in bytes {
             pending.append(byte)

@@ -68,11 +68,9 @@ struct ImportSettings: ParsableArguments {
     /// Imports PATH for `model` into `out`; returns the closing lines.
     func run(path: String, model modelPath: String, out: String) throws -> [String] {
         let model = try ModelFile(path: modelPath)
-        let tokenizerPath = TokenizerFile.path(tokenizer, model: modelPath)
-        let tokenizer = try TokenizerFile.open(self.tokenizer, model: modelPath)
-        let fingerprint = try Self.fingerprint(of: tokenizerPath)
-        let template = try TokenizerFile.chatTemplate(self.template, tokenizer: tokenizerPath)
+        let (tokenizer, tokenizerPath, fingerprint) = try TokenizerFile.open(self.tokenizer, model: model)
         let config = try TokenizerConfig.beside(tokenizer: tokenizerPath)
+        let template = try TokenizerFile.chatTemplate(self.template, config: config)
         let length = maxLength ?? model.config.contextLength
         let encoder = ExampleEncoder(tokenizer: tokenizer, template: template, endOfSequence: config?.eosToken ?? template?.eosToken,
                                      trainOn: trainOn, maxLength: length, truncate: truncate)
@@ -95,14 +93,6 @@ struct ImportSettings: ParsableArguments {
             lines.append(SplitSummary.marked(tokens: Array(train.tokens[..<end]), mask: Array(train.mask[..<end]), tokenizer: tokenizer))
         }
         return lines
-    }
-
-    /// `sha256:` of a tokenizer file, as the importers record it in a model.
-    static func fingerprint(of path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): cannot be read") }
-        var hash = SHA256()
-        hash.update([UInt8](data))
-        return "sha256:" + hash.finalizeHex()
     }
 }
 
@@ -196,7 +186,7 @@ enum JobData {
         if FileManager.default.fileExists(atPath: out) {
             let recorded = try HDF5File.open(out).root.attributes
             let sources = recorded.contains("source_files") ? try recorded.strings("source_files") : []
-            let current = try files.map { "\(($0 as NSString).lastPathComponent) \(try JSONLines(path: $0).fingerprint)" }
+            let current = try files.map(DatasetImport.source(of:))
             guard sources == current else {
                 throw CommandError("\(spec.dataPath): changed since \(out) was imported from it (\(sources.joined(separator: ", ")) then, "
                                    + "\(current.joined(separator: ", ")) now); remove \(out) to import it again, or train into another output")

@@ -77,9 +77,8 @@ struct Generate: ParsableCommand {
     func run() throws {
         threads.apply()
         let file = try model.open()
-        let tokenizer = try TokenizerFile.open(self.tokenizer, model: model.path)
-        let tokenizerPath = TokenizerFile.path(self.tokenizer, model: model.path)
-        let chatTemplate = chat == nil ? nil : try TokenizerFile.chatTemplate(template, tokenizer: tokenizerPath)
+        let (tokenizer, tokenizerPath, _) = try TokenizerFile.open(self.tokenizer, model: file)
+        let chatTemplate = chat == nil ? nil : try TokenizerFile.chatTemplate(template, config: try TokenizerConfig.beside(tokenizer: tokenizerPath))
         var text = prompt ?? ""
         if let chat {
             guard let chatTemplate else {

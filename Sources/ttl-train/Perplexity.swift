@@ -38,7 +38,7 @@ struct Perplexity: ParsableCommand {
             throw CommandError("--ctx \(ctx) exceeds the model's context of \(file.config.contextLength) tokens")
         }
         let ctx = ctx ?? min(2048, file.config.contextLength)
-        let tokens = try input.tokens(vocabulary: file.config.vocabSize, model: model.path)
+        let tokens = try input.tokens(model: file)
         threads.apply()
         let window = min(ctx, tokens.count)
         let inference = InferenceModel(weights: try LlamaWeights(file: file), fingerprint: file.fingerprint, maxTokens: window, maxSequenceLength: window)

@@ -57,7 +57,7 @@ struct Sweep: ParsableCommand {
             let file = try model.open()
             let named = try planFiles().map { ($0.name, try CompressionPlan.load(path: $0.path, config: file.config)) }
             let sweep = try CompressionSweep(model: file, job: try JobSpec.load(path: job), jobFile: job, checkpoint: checkpoint,
-                                             heldOut: try heldOut.tokens(vocabulary: file.config.vocabSize, model: model.path), window: ctx,
+                                             heldOut: try heldOut.tokens(model: file), window: ctx,
                                              examples: examples)
             return (sweep, named)
         }

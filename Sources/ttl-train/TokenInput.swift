@@ -24,15 +24,16 @@ struct TokenInput: ParsableArguments {
     /// The file the tokens come from, for messages and records.
     var source: String { ids ?? text! }
 
-    /// The tokens, each checked against a vocabulary of `vocabulary` ids.
-    func tokens(vocabulary: Int, model: String) throws -> [Int32] {
+    /// The tokens, each checked against the model's vocabulary.
+    func tokens(model: ModelFile) throws -> [Int32] {
+        let vocabulary = model.config.vocabSize
         if let ids { return try TokenFile.read(ids, vocabulary: vocabulary) }
         let content: String
         switch TextFile.read(text!, limit: TokenFile.maxBytes) {
         case .success(let read): content = read
         case .failure(let error): throw CommandError("\(text!): \(error.problem)")
         }
-        let tokens = try TokenizerFile.open(tokenizer, model: model).encode(content)
+        let tokens = try TokenizerFile.open(tokenizer, model: model).tokenizer.encode(content)
         guard !tokens.isEmpty else { throw CommandError("\(text!): no text to tokenize") }
         if let bad = tokens.first(where: { Int($0) >= vocabulary }) {
             throw CommandError("\(text!): the tokenizer gives id \(bad), outside the model's vocabulary 0..<\(vocabulary)")
@@ -48,24 +49,26 @@ enum TokenizerFile {
         path ?? ((model as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer.json")
     }
 
-    /// The tokenizer, refused when the model records another (`tokenizer_fingerprint`): ids of a
-    /// foreign tokenizer are valid numbers with the wrong meaning, and generate garbage quietly.
-    static func open(_ path: String?, model: String) throws -> Tokenizer {
-        let resolved = Self.path(path, model: model)
-        let recorded = try ModelFile(path: model).tokenizerFingerprint
-        if !recorded.isEmpty, FileManager.default.fileExists(atPath: resolved), try ImportSettings.fingerprint(of: resolved) != recorded {
-            throw CommandError("\(resolved): is not the tokenizer \(model) was made with (\(recorded)); pass the model's own with --tokenizer")
-        }
-        guard FileManager.default.fileExists(atPath: resolved) else {
+    /// The tokenizer (`path`, or the one beside `model`), its file and fingerprint, refused when
+    /// the model records another (`tokenizer_fingerprint`): ids of a foreign tokenizer are valid
+    /// numbers with the wrong meaning, and generate garbage quietly. The file is read once.
+    static func open(_ path: String?, model: ModelFile) throws -> (tokenizer: Tokenizer, path: String, fingerprint: String) {
+        let resolved = Self.path(path, model: model.path)
+        guard let data = FileManager.default.contents(atPath: resolved) else {
             throw CommandError("\(resolved): no such tokenizer file (pass --tokenizer PATH)")
         }
-        return try Tokenizer(path: resolved)
+        let fingerprint = SHA256.fingerprint(of: data)
+        let recorded = model.tokenizerFingerprint
+        guard recorded.isEmpty || recorded == fingerprint else {
+            throw CommandError("\(resolved): is not the tokenizer \(model.path) was made with (\(recorded)); "
+                               + "pass the model's own with --tokenizer")
+        }
+        return (try Tokenizer(json: data, path: resolved), resolved, fingerprint)
     }
 
-    /// The chat template of `template` (a Jinja file), else of the `tokenizer_config.json`
-    /// beside the tokenizer; nil when neither has one. Special tokens come from that config.
-    static func chatTemplate(_ template: String?, tokenizer: String) throws -> ChatTemplate? {
-        let config = try TokenizerConfig.beside(tokenizer: tokenizer)
+    /// The chat template of `template` (a Jinja file), else of `config` (the tokenizer's
+    /// `tokenizer_config.json`); nil when neither has one. Special tokens come from `config`.
+    static func chatTemplate(_ template: String?, config: TokenizerConfig?) throws -> ChatTemplate? {
         guard let template else { return try config.flatMap { try ChatTemplate($0) } }
         let source: String
         switch TextFile.read(template, limit: TokenizerConfig.maxBytes) {
