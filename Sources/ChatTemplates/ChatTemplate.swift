@@ -43,14 +43,19 @@ public struct ChatTemplate {
     /// The template of a tokenizer config; nil when it has none.
     public init?(_ config: TokenizerConfig) throws {
         guard let source = config.chatTemplate else { return nil }
-        try self.init(source: source, origin: "\(config.path) (chat_template)", bosToken: config.bosToken, eosToken: config.eosToken)
+        try self.init(
+            source: source, origin: "\(config.path) (chat_template)", bosToken: config.bosToken,
+            eosToken: config.eosToken)
     }
 
     /// The conversation as text; with `addGenerationPrompt`, followed by what starts the
     /// assistant's reply.
     public func render(_ messages: [Message], addGenerationPrompt: Bool) throws -> String {
         var context: [String: Value] = [
-            "messages": .list(messages.map { .dict(Value.Dictionary([("role", .string($0.role)), ("content", .string($0.content))])) }),
+            "messages": .list(
+                messages.map {
+                    .dict(Value.Dictionary([("role", .string($0.role)), ("content", .string($0.content))]))
+                }),
             "add_generation_prompt": .bool(addGenerationPrompt),
         ]
         if let bosToken { context["bos_token"] = .string(bosToken) }
@@ -65,7 +70,9 @@ public struct ChatTemplate {
     /// The rendered conversation and the UTF-8 byte range of each assistant turn in it (its
     /// content and whatever the template writes after it, up to the next turn).
     /// With `lastOnly`, only the last assistant turn's (earlier turns are not rendered alone).
-    public func assistantSpans(_ messages: [Message], lastOnly: Bool = false) throws -> (text: String, spans: [Range<Int>]) {
+    public func assistantSpans(_ messages: [Message], lastOnly: Bool = false) throws -> (
+        text: String, spans: [Range<Int>]
+    ) {
         let whole = Array(try render(messages, addGenerationPrompt: false).utf8)
         var spans: [Range<Int>] = []
         var turns = messages.indices.filter { messages[$0].role == "assistant" }
@@ -74,9 +81,11 @@ public struct ChatTemplate {
             let before = Array(try render(Array(messages[..<index]), addGenerationPrompt: true).utf8)
             let through = Array(try render(Array(messages[...index]), addGenerationPrompt: false).utf8)
             guard whole.starts(with: through), through.starts(with: before), before.count <= through.count else {
-                throw ChatTemplateError(source: origin, problem: "renders the conversation up to turn \(index + 1) as something other than the "
-                                        + "beginning of the whole conversation, so the assistant's tokens cannot be told apart; "
-                                        + "give a template that renders earlier turns the same way (--template FILE)")
+                throw ChatTemplateError(
+                    source: origin,
+                    problem: "renders the conversation up to turn \(index + 1) as something other than the "
+                        + "beginning of the whole conversation, so the assistant's tokens cannot be told apart; "
+                        + "give a template that renders earlier turns the same way (--template FILE)")
             }
             spans.append(before.count..<through.count)
         }

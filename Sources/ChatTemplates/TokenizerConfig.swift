@@ -33,7 +33,9 @@ public struct TokenizerConfig: Sendable {
             case nil, .none?: return nil
             case .string(let text)?: return text
             case .dict(let added)?:
-                guard case .string(let text)? = added["content"] else { throw fail("\(key): expected a string or {\"content\": ...}") }
+                guard case .string(let text)? = added["content"] else {
+                    throw fail("\(key): expected a string or {\"content\": ...}")
+                }
                 return text
             default: throw fail("\(key): expected a string")
             }
@@ -44,17 +46,21 @@ public struct TokenizerConfig: Sendable {
         case nil, .none?: chatTemplate = nil
         case .string(let source)?: chatTemplate = source
         case .list(let named)?:
-            chatTemplate = named.compactMap { entry -> String? in
-                guard case .dict(let item) = entry, case .string("default")? = item["name"], case .string(let source)? = item["template"] else { return nil }
-                return source
-            }.first
+            chatTemplate =
+                named.compactMap { entry -> String? in
+                    guard case .dict(let item) = entry, case .string("default")? = item["name"],
+                        case .string(let source)? = item["template"]
+                    else { return nil }
+                    return source
+                }.first
         default: throw fail("chat_template: expected a string or a list of named templates")
         }
     }
 
     /// The `tokenizer_config.json` beside `tokenizer`, or nil where there is none.
     public static func beside(tokenizer: String) throws -> TokenizerConfig? {
-        let path = ((tokenizer as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer_config.json")
+        let path = ((tokenizer as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+            "tokenizer_config.json")
         return FileManager.default.fileExists(atPath: path) ? try TokenizerConfig(path: path) : nil
     }
 }

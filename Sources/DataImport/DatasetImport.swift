@@ -47,13 +47,18 @@ public struct DatasetImport {
         guard isDirectory.boolValue else { return [(nil, path)] }
         let at = { (name: String) in (path as NSString).appendingPathComponent(name) }
         guard FileManager.default.fileExists(atPath: at("train.jsonl")) else {
-            throw DataImportError(file: path, problem: "has no train.jsonl (a data directory holds train.jsonl, valid.jsonl and optionally test.jsonl)")
+            throw DataImportError(
+                file: path,
+                problem:
+                    "has no train.jsonl (a data directory holds train.jsonl, valid.jsonl and optionally test.jsonl)")
         }
         let validation = ["valid.jsonl", "validation.jsonl"].filter { FileManager.default.fileExists(atPath: at($0)) }
         guard validation.count == 1 else {
-            throw DataImportError(file: path, problem: validation.isEmpty
-                ? "has no valid.jsonl (or validation.jsonl): give one, or import train.jsonl alone to split it"
-                : "has both valid.jsonl and validation.jsonl: keep one")
+            throw DataImportError(
+                file: path,
+                problem: validation.isEmpty
+                    ? "has no valid.jsonl (or validation.jsonl): give one, or import train.jsonl alone to split it"
+                    : "has both valid.jsonl and validation.jsonl: keep one")
         }
         var files: [(String?, String)] = [("train", at("train.jsonl")), ("validation", at(validation[0]))]
         if FileManager.default.fileExists(atPath: at("test.jsonl")) { files.append(("test", at("test.jsonl"))) }
@@ -74,11 +79,19 @@ public struct DatasetImport {
             encoded.reserveCapacity(lines.lines.count)
             for line in lines.lines {
                 if options.format == nil, let found = ExampleFormat.detect(line.object), found != format {
-                    throw DataImportError(file: file, line: line.number, problem: "is a \(found.rawValue) example, but the file's first is \(format.rawValue): one file holds one shape")
+                    throw DataImportError(
+                        file: file, line: line.number,
+                        problem:
+                            "is a \(found.rawValue) example, but the file's first is \(format.rawValue): one file holds one shape"
+                    )
                 }
-                encoded.append(try encoder.encode(try format.example(line.object, file: file, line: line.number), file: file, line: line.number))
+                encoded.append(
+                    try encoder.encode(
+                        try format.example(line.object, file: file, line: line.number), file: file, line: line.number))
             }
-            for (index, target) in try Self.destinations(count: encoded.count, split: split, options: options, file: file).enumerated() {
+            for (index, target) in try Self.destinations(
+                count: encoded.count, split: split, options: options, file: file
+            ).enumerated() {
                 let example = encoded[index]
                 splits[target].tokens += example.tokens
                 splits[target].mask += example.mask
@@ -102,10 +115,16 @@ public struct DatasetImport {
         order.shuffle(using: &generator)
         let train = count * options.fractions[0] / 100, validation = count * options.fractions[1] / 100
         guard train > 0 else {
-            throw DataImportError(file: file, problem: "\(count) examples leave none for training at --split \(options.fractions.map(String.init).joined(separator: "/"))")
+            throw DataImportError(
+                file: file,
+                problem:
+                    "\(count) examples leave none for training at --split \(options.fractions.map(String.init).joined(separator: "/"))"
+            )
         }
         var destination = [Int](repeating: 0, count: count)
-        for (rank, index) in order.enumerated() { destination[index] = rank < train ? 0 : rank < train + validation ? 1 : 2 }
+        for (rank, index) in order.enumerated() {
+            destination[index] = rank < train ? 0 : rank < train + validation ? 1 : 2
+        }
         return destination
     }
 
@@ -117,7 +136,9 @@ public struct DatasetImport {
     /// The `source_files` entry of `file` as it is now, from its bytes alone (no parsing): what a
     /// job compares with the dataset it imported before.
     public static func source(of file: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: file) else { throw DataImportError(file: file, problem: "cannot be read") }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw DataImportError(file: file, problem: "cannot be read")
+        }
         return source(file, fingerprint: SHA256.fingerprint(of: data))
     }
 
@@ -125,8 +146,10 @@ public struct DatasetImport {
     private static func detect(_ lines: JSONLines) throws -> ExampleFormat {
         let first = lines.lines[0]
         guard let format = ExampleFormat.detect(first.object) else {
-            throw DataImportError(file: lines.path, line: first.number, problem: "has none of the keys of a known shape (keys: \(first.object.keys.joined(separator: ", ")); "
-                                  + "expected messages, prompt + completion, text, or instruction + output)")
+            throw DataImportError(
+                file: lines.path, line: first.number,
+                problem: "has none of the keys of a known shape (keys: \(first.object.keys.joined(separator: ", ")); "
+                    + "expected messages, prompt + completion, text, or instruction + output)")
         }
         return format
     }
@@ -140,7 +163,10 @@ public struct DatasetImport {
         public var seed: UInt64
         public var path: String
 
-        public init(tokenizerFingerprint: String, templateSource: String?, trainOn: TrainOn, maxLength: Int, seed: UInt64, path: String) {
+        public init(
+            tokenizerFingerprint: String, templateSource: String?, trainOn: TrainOn, maxLength: Int, seed: UInt64,
+            path: String
+        ) {
             self.tokenizerFingerprint = tokenizerFingerprint
             self.templateSource = templateSource
             self.trainOn = trainOn
@@ -164,7 +190,9 @@ public struct DatasetImport {
             try root.set("train_on", provenance.trainOn.rawValue)
             try root.set("max_length", Int64(provenance.maxLength))
             try root.set("split_seed", Int64(bitPattern: provenance.seed))
-            if let template = provenance.templateSource { try root.set("template_sha256", SHA256.fingerprint(of: template.utf8)) }
+            if let template = provenance.templateSource {
+                try root.set("template_sha256", SHA256.fingerprint(of: template.utf8))
+            }
             try Writer.record(on: root)
             for split in splits {
                 try file.root.write("\(split.name)/tokens", split.tokens, options: .checksummed)

@@ -25,7 +25,10 @@ public struct ExampleEncoder {
     /// Keep the last `maxLength` tokens of a longer example instead of refusing it.
     public let truncate: Bool
 
-    public init(tokenizer: Tokenizer, template: ChatTemplate?, endOfSequence: String?, trainOn: TrainOn, maxLength: Int, truncate: Bool) {
+    public init(
+        tokenizer: Tokenizer, template: ChatTemplate?, endOfSequence: String?, trainOn: TrainOn, maxLength: Int,
+        truncate: Bool
+    ) {
         self.tokenizer = tokenizer
         self.template = template
         self.endOfSequence = endOfSequence
@@ -55,7 +58,9 @@ public struct ExampleEncoder {
             return (whole, [(trainOn == .all ? 0 : prompt.utf8.count)..<whole.utf8.count], false)
         case .conversation(let messages):
             guard let template else {
-                throw ChatTemplateError(source: "the model's tokenizer", problem: "has no chat template (tokenizer_config.json): pass --template FILE")
+                throw ChatTemplateError(
+                    source: "the model's tokenizer",
+                    problem: "has no chat template (tokenizer_config.json): pass --template FILE")
             }
             if trainOn == .all {
                 let text = try template.render(messages, addGenerationPrompt: false)
@@ -90,19 +95,25 @@ public struct ExampleEncoder {
         }
         if !mask.isEmpty { mask[0] = 0 }
         guard mask.contains(1) else {
-            throw DataImportError(file: file, line: line, problem: "has nothing to learn from (no supervised token after the first)")
+            throw DataImportError(
+                file: file, line: line, problem: "has nothing to learn from (no supervised token after the first)")
         }
         var encoded = Encoded(tokens: tokens, mask: mask, truncatedTokens: 0)
         if tokens.count > maxLength {
             guard truncate else {
-                throw DataImportError(file: file, line: line, problem: "is \(tokens.count) tokens, longer than --max-length \(maxLength); "
-                                      + "pass --truncate to keep its last \(maxLength) tokens, or a larger --max-length")
+                throw DataImportError(
+                    file: file, line: line,
+                    problem: "is \(tokens.count) tokens, longer than --max-length \(maxLength); "
+                        + "pass --truncate to keep its last \(maxLength) tokens, or a larger --max-length")
             }
             let dropped = tokens.count - maxLength
-            encoded = Encoded(tokens: Array(tokens[dropped...]), mask: Array(mask[dropped...]), truncatedTokens: dropped)
+            encoded = Encoded(
+                tokens: Array(tokens[dropped...]), mask: Array(mask[dropped...]), truncatedTokens: dropped)
             encoded.mask[0] = 0
             guard encoded.mask.contains(1) else {
-                throw DataImportError(file: file, line: line, problem: "keeps no supervised token once truncated to its last \(maxLength) tokens")
+                throw DataImportError(
+                    file: file, line: line,
+                    problem: "keeps no supervised token once truncated to its last \(maxLength) tokens")
             }
         }
         return encoded

@@ -31,7 +31,9 @@ public enum ExampleFormat: String, CaseIterable, Sendable {
 
     /// The example of one line's object; errors name the line and key.
     public func example(_ object: Value.Dictionary, file: String, line: Int) throws -> Example {
-        func fail(_ key: String, _ problem: String) -> DataImportError { DataImportError(file: file, line: line, key: key, problem: problem) }
+        func fail(_ key: String, _ problem: String) -> DataImportError {
+            DataImportError(file: file, line: line, key: key, problem: problem)
+        }
         func string(_ key: String, required: Bool = true) throws -> String {
             switch object[key] {
             case .string(let text)?: return text
@@ -43,32 +45,44 @@ public enum ExampleFormat: String, CaseIterable, Sendable {
         switch self {
         case .chat:
             guard case .list(let items)? = object["messages"] else {
-                throw fail("messages", object["messages"] == nil ? "is missing" : "expected an array of {\"role\", \"content\"} objects")
+                throw fail(
+                    "messages",
+                    object["messages"] == nil ? "is missing" : "expected an array of {\"role\", \"content\"} objects")
             }
             guard !items.isEmpty else { throw fail("messages", "is empty") }
             let messages = try items.enumerated().map { index, item -> Message in
                 let at = "messages[\(index)]"
-                guard case .dict(let message) = item else { throw fail(at, "expected an object with role and content, got \(JSONLines.kind(of: item))") }
+                guard case .dict(let message) = item else {
+                    throw fail(at, "expected an object with role and content, got \(JSONLines.kind(of: item))")
+                }
                 if let extra = message.keys.first(where: { $0 != "role" && $0 != "content" }) {
                     throw fail("\(at).\(extra)", "unknown key (a message has role and content)")
                 }
                 guard case .string(let role)? = message["role"] else {
                     throw fail("\(at).role", message["role"] == nil ? "is missing" : "expected a string")
                 }
-                guard Self.roles.contains(role) else { throw fail("\(at).role", "unknown role '\(role)' (expected system, user or assistant)") }
+                guard Self.roles.contains(role) else {
+                    throw fail("\(at).role", "unknown role '\(role)' (expected system, user or assistant)")
+                }
                 guard case .string(let content)? = message["content"] else {
-                    throw fail("\(at).content", message["content"] == nil ? "is missing" : "expected a string, got \(JSONLines.kind(of: message["content"]!))")
+                    throw fail(
+                        "\(at).content",
+                        message["content"] == nil
+                            ? "is missing" : "expected a string, got \(JSONLines.kind(of: message["content"]!))")
                 }
                 return Message(role: role, content: content)
             }
-            guard messages.contains(where: { $0.role == "assistant" }) else { throw fail("messages", "has no assistant turn to learn from") }
+            guard messages.contains(where: { $0.role == "assistant" }) else {
+                throw fail("messages", "has no assistant turn to learn from")
+            }
             return .conversation(messages)
         case .completions:
             return .completion(prompt: try string("prompt"), completion: try string("completion"))
         case .text:
             return .text(try string("text"))
         case .alpaca:
-            let instruction = try string("instruction"), input = try string("input", required: false), output = try string("output")
+            let instruction = try string("instruction"), input = try string("input", required: false),
+                output = try string("output")
             let user = input.isEmpty ? instruction : instruction + "\n\n" + input
             return .conversation([Message(role: "user", content: user), Message(role: "assistant", content: output)])
         }

@@ -24,10 +24,17 @@ public struct JSONLines {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DataImportError(file: path, problem: "no such file")
         }
-        guard !isDirectory.boolValue else { throw DataImportError(file: path, problem: "is a directory, not a .jsonl file") }
+        guard !isDirectory.boolValue else {
+            throw DataImportError(file: path, problem: "is a directory, not a .jsonl file")
+        }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        guard size <= Self.maxBytes else { throw DataImportError(file: path, problem: "is \(size >> 30) GiB, more than the \(Self.maxBytes >> 30) GiB ttl-train reads") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataImportError(file: path, problem: "cannot be read") }
+        guard size <= Self.maxBytes else {
+            throw DataImportError(
+                file: path, problem: "is \(size >> 30) GiB, more than the \(Self.maxBytes >> 30) GiB ttl-train reads")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataImportError(file: path, problem: "cannot be read")
+        }
         let bytes = [UInt8](data)
         fingerprint = SHA256.fingerprint(of: bytes)
         var lines: [Line] = []
@@ -50,7 +57,8 @@ public struct JSONLines {
                 throw DataImportError(file: path, line: number, problem: "not valid JSON: \(error)")
             }
             guard case .dict(let object) = value else {
-                throw DataImportError(file: path, line: number, problem: "expected a JSON object, got \(Self.kind(of: value))")
+                throw DataImportError(
+                    file: path, line: number, problem: "expected a JSON object, got \(Self.kind(of: value))")
             }
             lines.append(Line(number: number, object: object))
         }

@@ -18,7 +18,9 @@ public struct SplitSummary {
         tokens = offsets.last ?? 0
         supervised = mask.reduce(0) { $0 + Int($1) }
         let sorted = (0..<max(examples, 0)).map { offsets[$0 + 1] - offsets[$0] }.sorted()
-        let at = { (fraction: Double) in sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(fraction * Double(sorted.count)))] }
+        let at = { (fraction: Double) in
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(fraction * Double(sorted.count)))]
+        }
         lengths = (at(0.5), at(0.9), at(0.99), sorted.last ?? 0)
         self.truncated = truncated
     }

@@ -1,7 +1,7 @@
 import CMPI
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Completes nonblocking collectives of one communicator within a deadline.
@@ -69,7 +69,8 @@ final class BoundedWait {
         guard size > 1 else { return nil }
         var flag: Int32 = 0
         var status = MPI_Status()
-        guard MPI_Iprobe(ttl_mpi_any_source(), Self.rollCallTag, comm, &flag, &status) == ttl_mpi_success(), flag != 0 else { return nil }
+        guard MPI_Iprobe(ttl_mpi_any_source(), Self.rollCallTag, comm, &flag, &status) == ttl_mpi_success(), flag != 0
+        else { return nil }
         return Int(status.MPI_SOURCE)
     }
 
@@ -77,10 +78,13 @@ final class BoundedWait {
     private func endJob(_ operation: String, waitedSince started: UInt64, heardFrom caller: Int?) -> Never {
         let waited = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let absent = rollCall(knownPresent: caller.map { [$0] } ?? [])
-        let missing = absent.isEmpty ? "every rank answered the roll call, yet the collective did not complete"
+        let missing =
+            absent.isEmpty
+            ? "every rank answered the roll call, yet the collective did not complete"
             : "no answer from rank\(absent.count == 1 ? "" : "s") \(absent.map(String.init).joined(separator: ", "))"
         let cause = caller.map { "rank \($0) gave up waiting" } ?? "a peer is lost or stalled (\(timeout))"
-        let message = "\(activity): \(operation) waited \(CollectiveTimeout.format((waited * 10).rounded() / 10)) s; \(cause); "
+        let message =
+            "\(activity): \(operation) waited \(CollectiveTimeout.format((waited * 10).rounded() / 10)) s; \(cause); "
             + "\(missing); ending the job (exit status \(CollectiveTimeout.exitCode))"
         FileHandle.standardError.write(Data("ttl-train: rank \(rank) of \(size): \(message)\n".utf8))
         fflush(nil)
@@ -109,7 +113,9 @@ final class BoundedWait {
             for tag in [Self.rollCallTag, Self.presentTag] {
                 var flag: Int32 = 0
                 var status = MPI_Status()
-                guard MPI_Iprobe(ttl_mpi_any_source(), tag, comm, &flag, &status) == ttl_mpi_success(), flag != 0 else { continue }
+                guard MPI_Iprobe(ttl_mpi_any_source(), tag, comm, &flag, &status) == ttl_mpi_success(), flag != 0 else {
+                    continue
+                }
                 let peer = status.MPI_SOURCE
                 _ = MPI_Recv(&incoming, 1, ttl_mpi_int64(), peer, tag, comm, ttl_mpi_status_ignore())
                 present.insert(Int(peer))

@@ -6,7 +6,8 @@ extension Builtins {
     static func filter(_ name: String, _ value: Value, _ arguments: Arguments) throws -> Value {
         switch name {
         case "trim":
-            return .string(Methods.strip(try string(value, name), try arguments.string(0, "chars"), leading: true, trailing: true))
+            return .string(
+                Methods.strip(try string(value, name), try arguments.string(0, "chars"), leading: true, trailing: true))
         case "length", "count":
             switch value {
             case .string(let text): return .int(text.unicodeScalars.count)
@@ -17,10 +18,12 @@ extension Builtins {
             }
         case "tojson":
             // transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False).
-            return .string(try JSON.encode(value, indent: try arguments.int(1, "indent"),
-                                           sortKeys: arguments.value(3, "sort_keys")?.isTruthy ?? false,
-                                           asciiOnly: arguments.value(0, "ensure_ascii")?.isTruthy ?? false,
-                                           separators: try separators(arguments.value(2, "separators"))))
+            return .string(
+                try JSON.encode(
+                    value, indent: try arguments.int(1, "indent"),
+                    sortKeys: arguments.value(3, "sort_keys")?.isTruthy ?? false,
+                    asciiOnly: arguments.value(0, "ensure_ascii")?.isTruthy ?? false,
+                    separators: try separators(arguments.value(2, "separators"))))
         case "upper": return .string(try string(value, name).uppercased())
         case "lower": return .string(try string(value, name).lowercased())
         case "capitalize", "title":
@@ -30,7 +33,9 @@ extension Builtins {
         case "join":
             let separator = try arguments.string(0, "d") ?? ""
             var items = try iterate(value, what: "join")
-            if let attribute = try arguments.string(1, "attribute") { items = try items.map { try item($0, .string(attribute)) } }
+            if let attribute = try arguments.string(1, "attribute") {
+                items = try items.map { try item($0, .string(attribute)) }
+            }
             return .string(items.map(\.text).joined(separator: separator))
         case "list": return .list(try iterate(value, what: "list"))
         case "first", "last":
@@ -51,13 +56,17 @@ extension Builtins {
         case "map":
             let items = try iterate(value, what: "map")
             if let attribute = try arguments.string(99, "attribute") {
-                return .list(try items.map { element in
-                    let found = try item(element, .string(attribute))
-                    return found.isUndefined ? (arguments.value(99, "default") ?? found) : found
-                })
+                return .list(
+                    try items.map { element in
+                        let found = try item(element, .string(attribute))
+                        return found.isUndefined ? (arguments.value(99, "default") ?? found) : found
+                    })
             }
-            guard let filterName = try arguments.string(0, "filter") else { throw TemplateError.type("map() needs a filter name or attribute=") }
-            let rest = Arguments(positional: Array(arguments.positional.dropFirst()), keyword: arguments.keyword, function: filterName)
+            guard let filterName = try arguments.string(0, "filter") else {
+                throw TemplateError.type("map() needs a filter name or attribute=")
+            }
+            let rest = Arguments(
+                positional: Array(arguments.positional.dropFirst()), keyword: arguments.keyword, function: filterName)
             return .list(try items.map { try filter(filterName, $0, rest) })
         case "replace":
             guard let old = try arguments.string(0, "old"), let new = try arguments.string(1, "new") else {
@@ -68,27 +77,38 @@ extension Builtins {
             switch value {
             case .int, .bool: return .int(value.integer!)
             case .double(let number) where number.isFinite && abs(number) < 9e18: return .int(Int(number))
-            case .string(let text): return Int(text.trimmingCharacters(in: .whitespaces)).map { .int($0) } ?? (arguments.value(0, "default") ?? .int(0))
+            case .string(let text):
+                return Int(text.trimmingCharacters(in: .whitespaces)).map { .int($0) }
+                    ?? (arguments.value(0, "default") ?? .int(0))
             default: return arguments.value(0, "default") ?? .int(0)
             }
         case "float":
             if let number = value.number { return .double(number) }
-            if case .string(let text) = value, let number = Double(text.trimmingCharacters(in: .whitespaces)) { return .double(number) }
+            if case .string(let text) = value, let number = Double(text.trimmingCharacters(in: .whitespaces)) {
+                return .double(number)
+            }
             return arguments.value(0, "default") ?? .double(0)
         case "abs":
             if case .int(let number) = value { return .int(abs(number)) }
-            guard let number = value.number else { throw TemplateError.type("bad operand type for abs(): '\(value.typeName)'") }
+            guard let number = value.number else {
+                throw TemplateError.type("bad operand type for abs(): '\(value.typeName)'")
+            }
             return .double(abs(number))
         case "unique":
             var seen: [Value] = []
             for element in try iterate(value, what: name) where !seen.contains(element) { seen.append(element) }
             return .list(seen)
         case "reverse":
-            if case .string(let text) = value { return .string(String(String.UnicodeScalarView(text.unicodeScalars.reversed()))) }
+            if case .string(let text) = value {
+                return .string(String(String.UnicodeScalarView(text.unicodeScalars.reversed())))
+            }
             return .list(try iterate(value, what: name).reversed())
         case "indent":
-            return .string(indent(value.text, width: try arguments.int(0, "width") ?? 4,
-                                  first: arguments.value(1, "first")?.isTruthy ?? false, blank: arguments.value(2, "blank")?.isTruthy ?? false))
+            return .string(
+                indent(
+                    value.text, width: try arguments.int(0, "width") ?? 4,
+                    first: arguments.value(1, "first")?.isTruthy ?? false,
+                    blank: arguments.value(2, "blank")?.isTruthy ?? false))
         default:
             throw TemplateError.unsupported("the filter '\(name)'")
         }
@@ -104,7 +124,9 @@ extension Builtins {
 
     private static func separators(_ value: Value?) throws -> (String, String)? {
         guard let value, !value.isNone else { return nil }
-        guard let parts = value.elements, parts.count == 2, case .string(let item) = parts[0], case .string(let key) = parts[1] else {
+        guard let parts = value.elements, parts.count == 2, case .string(let item) = parts[0],
+            case .string(let key) = parts[1]
+        else {
             throw TemplateError.type("tojson separators must be two strings")
         }
         return (item, key)
@@ -116,7 +138,9 @@ extension Builtins {
         var rest = arguments.positional
         var attribute: String?
         if byAttribute {
-            guard case .string(let first)? = rest.first else { throw TemplateError.type("\(name) needs an attribute name") }
+            guard case .string(let first)? = rest.first else {
+                throw TemplateError.type("\(name) needs an attribute name")
+            }
             attribute = first
             rest.removeFirst()
         }
@@ -138,7 +162,8 @@ extension Builtins {
     private static func indent(_ text: String, width: Int, first: Bool, blank: Bool) -> String {
         let padding = String(repeating: " ", count: max(0, min(width, 1000)))
         var lines = text.components(separatedBy: "\n")
-        for index in lines.indices where (index > 0 || first) && (blank || !lines[index].trimmingCharacters(in: .whitespaces).isEmpty) {
+        for index in lines.indices
+        where (index > 0 || first) && (blank || !lines[index].trimmingCharacters(in: .whitespaces).isEmpty) {
             lines[index] = padding + lines[index]
         }
         return lines.joined(separator: "\n")
@@ -172,10 +197,14 @@ extension Builtins {
         case "ge", ">=": return try compare(">=", value, argument)
         case "in": return try contains(argument, value)
         case "odd", "even", "divisibleby":
-            guard let number = value.integer else { throw TemplateError.type("the test '\(name)' needs an integer, got \(value.typeName)") }
+            guard let number = value.integer else {
+                throw TemplateError.type("the test '\(name)' needs an integer, got \(value.typeName)")
+            }
             if name == "odd" { return number % 2 != 0 }
             if name == "even" { return number % 2 == 0 }
-            guard let divisor = argument.integer, divisor != 0 else { throw TemplateError.type("divisibleby needs a non-zero integer") }
+            guard let divisor = argument.integer, divisor != 0 else {
+                throw TemplateError.type("divisibleby needs a non-zero integer")
+            }
             return number % divisor == 0
         case "lower": if case .string(let text) = value { return text == text.lowercased() } else { return false }
         case "upper": if case .string(let text) = value { return text == text.uppercased() } else { return false }
@@ -188,7 +217,9 @@ extension Builtins {
 extension Value {
     /// Calls a function value (a bound method) with positional arguments.
     func call(_ positional: [Value]) throws -> Value {
-        guard case .function(let function) = self else { throw TemplateError.type("'\(typeName)' object is not callable") }
+        guard case .function(let function) = self else {
+            throw TemplateError.type("'\(typeName)' object is not callable")
+        }
         return try function.call(Arguments(positional: positional, keyword: [], function: function.name))
     }
 }

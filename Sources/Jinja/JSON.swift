@@ -11,7 +11,8 @@ public enum JSON {
     }
 
     /// The value of one JSON text (the whole of `bytes`, whitespace around it allowed).
-    public static func parse<Bytes: Collection>(_ bytes: Bytes) throws -> Value where Bytes.Element == UInt8, Bytes.Index == Int {
+    public static func parse<Bytes: Collection>(_ bytes: Bytes) throws -> Value
+    where Bytes.Element == UInt8, Bytes.Index == Int {
         var reader = Reader(bytes: bytes, position: bytes.startIndex, base: bytes.startIndex)
         reader.skipSpace()
         let value = try reader.value(depth: 0)
@@ -46,7 +47,9 @@ public enum JSON {
                 if current == UInt8(ascii: "}") { position += 1; return .dict(dict) }
                 while true {
                     skipSpace()
-                    guard current == UInt8(ascii: "\"") else { throw failure("expecting a property name in double quotes") }
+                    guard current == UInt8(ascii: "\"") else {
+                        throw failure("expecting a property name in double quotes")
+                    }
                     let key = try string()
                     skipSpace()
                     guard current == UInt8(ascii: ":") else { throw failure("expecting ':' delimiter") }
@@ -108,7 +111,11 @@ public enum JSON {
             }
             if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
                 var exponent = position + 1
-                if exponent < bytes.endIndex, bytes[exponent] == UInt8(ascii: "+") || bytes[exponent] == UInt8(ascii: "-") { exponent += 1 }
+                if exponent < bytes.endIndex,
+                    bytes[exponent] == UInt8(ascii: "+") || bytes[exponent] == UInt8(ascii: "-")
+                {
+                    exponent += 1
+                }
                 if exponent < bytes.endIndex, isDigit(bytes[exponent]) {
                     isInteger = false
                     position = exponent
@@ -117,7 +124,9 @@ public enum JSON {
             }
             let text = String(decoding: bytes[start..<position], as: UTF8.self)
             if isInteger {
-                guard let value = Int(text) else { throw ParseError(offset: start - base, problem: "integer \(text.prefix(40)) is out of range") }
+                guard let value = Int(text) else {
+                    throw ParseError(offset: start - base, problem: "integer \(text.prefix(40)) is out of range")
+                }
                 return .int(value)
             }
             return .double(Double(text) ?? .nan)
@@ -130,7 +139,9 @@ public enum JSON {
                 position += 1
                 switch byte {
                 case UInt8(ascii: "\""):
-                    guard let text = String(validating: out, as: UTF8.self) else { throw failure("the string is not valid UTF-8") }
+                    guard let text = String(validating: out, as: UTF8.self) else {
+                        throw failure("the string is not valid UTF-8")
+                    }
                     return text
                 case UInt8(ascii: "\\"):
                     guard let escape = current else { throw failure("unterminated string") }
@@ -145,12 +156,16 @@ public enum JSON {
                     case UInt8(ascii: "u"):
                         var code = try hex4()
                         if (0xd800..<0xdc00).contains(code) {
-                            guard current == UInt8(ascii: "\\"), position + 1 < bytes.endIndex, bytes[position + 1] == UInt8(ascii: "u") else {
+                            guard current == UInt8(ascii: "\\"), position + 1 < bytes.endIndex,
+                                bytes[position + 1] == UInt8(ascii: "u")
+                            else {
                                 throw failure("a lone surrogate \\u\(String(code, radix: 16)) is no character")
                             }
                             position += 2
                             let low = try hex4()
-                            guard (0xdc00..<0xe000).contains(low) else { throw failure("a lone surrogate \\u\(String(code, radix: 16)) is no character") }
+                            guard (0xdc00..<0xe000).contains(low) else {
+                                throw failure("a lone surrogate \\u\(String(code, radix: 16)) is no character")
+                            }
                             code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00)
                         } else if (0xdc00..<0xe000).contains(code) {
                             throw failure("a lone surrogate \\u\(String(code, radix: 16)) is no character")
@@ -170,7 +185,8 @@ public enum JSON {
 
         private mutating func hex4() throws -> UInt32 {
             guard position + 4 <= bytes.endIndex,
-                  let code = UInt32(String(decoding: bytes[position..<(position + 4)], as: UTF8.self), radix: 16) else {
+                let code = UInt32(String(decoding: bytes[position..<(position + 4)], as: UTF8.self), radix: 16)
+            else {
                 throw failure("invalid \\uXXXX escape")
             }
             position += 4
@@ -180,8 +196,10 @@ public enum JSON {
 
     /// `json.dumps(value, ensure_ascii=asciiOnly, indent=indent, separators=separators,
     /// sort_keys=sortKeys)`.
-    public static func encode(_ value: Value, indent: Int? = nil, sortKeys: Bool = false, asciiOnly: Bool = false,
-                              separators: (String, String)? = nil) throws -> String {
+    public static func encode(
+        _ value: Value, indent: Int? = nil, sortKeys: Bool = false, asciiOnly: Bool = false,
+        separators: (String, String)? = nil
+    ) throws -> String {
         let (item, key) = separators ?? (indent == nil ? (", ", ": ") : (",", ": "))
         var out = ""
         func write(_ value: Value, level: Int) throws {
@@ -190,7 +208,9 @@ public enum JSON {
             case .bool(let flag): out += flag ? "true" : "false"
             case .int(let number): out += String(number)
             case .double(let number):
-                out += number.isNaN ? "NaN" : number.isInfinite ? (number > 0 ? "Infinity" : "-Infinity") : Value.pythonFloat(number)
+                out +=
+                    number.isNaN
+                    ? "NaN" : number.isInfinite ? (number > 0 ? "Infinity" : "-Infinity") : Value.pythonFloat(number)
             case .string(let text): out += quoted(text, asciiOnly: asciiOnly)
             case .list(let items), .tuple(let items):
                 guard !items.isEmpty else { out += "[]"; return }
@@ -205,7 +225,10 @@ public enum JSON {
             case .dict(let dict):
                 guard !dict.keys.isEmpty else { out += "{}"; return }
                 out += "{"
-                let pairs = sortKeys ? dict.pairs.sorted { $0.0.unicodeScalars.lexicographicallyPrecedes($1.0.unicodeScalars) } : dict.pairs
+                let pairs =
+                    sortKeys
+                    ? dict.pairs.sorted { $0.0.unicodeScalars.lexicographicallyPrecedes($1.0.unicodeScalars) }
+                    : dict.pairs
                 for (index, (name, element)) in pairs.enumerated() {
                     if index > 0 { out += item }
                     newline(level + 1)

@@ -54,10 +54,15 @@ struct Lexer {
             pieces.append(.text(Array(bytes[textStart..<position])))
             var cursor = position + 2
             var tag = Tag(kind: kind, tokens: [], stripBefore: false, keepIndent: false, stripAfter: false, line: line)
-            if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "-") { tag.stripBefore = true; cursor += 1 }
-            else if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "+") { tag.keepIndent = true; cursor += 1 }
+            if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "-") {
+                tag.stripBefore = true; cursor += 1
+            } else if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "+") {
+                tag.keepIndent = true; cursor += 1
+            }
             if kind == .comment {
-                guard let end = find("#}", from: cursor) else { throw TemplateError.syntax("line \(line): a comment is not closed with #}") }
+                guard let end = find("#}", from: cursor) else {
+                    throw TemplateError.syntax("line \(line): a comment is not closed with #}")
+                }
                 tag.stripAfter = end > cursor && bytes[end - 1] == UInt8(ascii: "-")
                 line += bytes[position..<end].filter { $0 == UInt8(ascii: "\n") }.count
                 position = end + 2
@@ -134,7 +139,9 @@ struct Lexer {
             case .tag(let tag): texts.append([]); tags.append(tag)
             }
         }
-        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 || byte == 0x0a || byte == 0x0d || byte == 0x0b || byte == 0x0c }
+        let isSpace = { (byte: UInt8) in
+            byte == 0x20 || byte == 0x09 || byte == 0x0a || byte == 0x0d || byte == 0x0b || byte == 0x0c
+        }
         let original = texts
         // Whether the source consumed up to the end of piece `index` ends a line.
         func endsLine(_ index: Int) -> Bool {
@@ -149,7 +156,8 @@ struct Lexer {
         }
         var lstrip = [Bool](repeating: false, count: tags.count)
         for (index, tag) in tags.enumerated() {
-            guard let tag, tag.kind != .output, !tag.stripBefore, !tag.keepIndent, index > 0, tags[index - 1] == nil else { continue }
+            guard let tag, tag.kind != .output, !tag.stripBefore, !tag.keepIndent, index > 0, tags[index - 1] == nil
+            else { continue }
             let text = original[index - 1]
             let lineStart = (text.lastIndex(of: 0x0a).map { $0 + 1 }) ?? 0
             let startsLine = lineStart > 0 || endsLine(index - 2)
@@ -161,7 +169,9 @@ struct Lexer {
                 if tag.stripBefore {
                     while let last = texts[index - 1].last, isSpace(last) { texts[index - 1].removeLast() }
                 } else if lstrip[index] {
-                    while let last = texts[index - 1].last, last == 0x20 || last == 0x09 { texts[index - 1].removeLast() }
+                    while let last = texts[index - 1].last, last == 0x20 || last == 0x09 {
+                        texts[index - 1].removeLast()
+                    }
                 }
             }
             if index + 1 < tags.count, tags[index + 1] == nil {
@@ -203,7 +213,9 @@ struct Lexer {
                 index += 1
                 continue
             }
-            if byte == UInt8(ascii: "-"), at(1) == closing, at(2) == UInt8(ascii: "}") { return (tokens, index + 3, true) }
+            if byte == UInt8(ascii: "-"), at(1) == closing, at(2) == UInt8(ascii: "}") {
+                return (tokens, index + 3, true)
+            }
             if byte == closing, at(1) == UInt8(ascii: "}") { return (tokens, index + 2, false) }
             if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
                 let (text, end) = try stringLiteral(from: index, line: line)
@@ -220,7 +232,11 @@ struct Lexer {
                 }
                 if end < bytes.count, bytes[end] == UInt8(ascii: "e") || bytes[end] == UInt8(ascii: "E") {
                     var exponent = end + 1
-                    if exponent < bytes.count, bytes[exponent] == UInt8(ascii: "+") || bytes[exponent] == UInt8(ascii: "-") { exponent += 1 }
+                    if exponent < bytes.count,
+                        bytes[exponent] == UInt8(ascii: "+") || bytes[exponent] == UInt8(ascii: "-")
+                    {
+                        exponent += 1
+                    }
                     if exponent < bytes.count, Self.isDigit(bytes[exponent]) {
                         isFloat = true
                         end = exponent
@@ -229,10 +245,14 @@ struct Lexer {
                 }
                 let text = String(decoding: bytes[index..<end].filter { $0 != UInt8(ascii: "_") }, as: UTF8.self)
                 if isFloat {
-                    guard let value = Double(text) else { throw TemplateError.syntax("line \(line): bad number \(text)") }
+                    guard let value = Double(text) else {
+                        throw TemplateError.syntax("line \(line): bad number \(text)")
+                    }
                     tokens.append(.double(value))
                 } else {
-                    guard let value = Int(text) else { throw TemplateError.syntax("line \(line): integer \(text) is too large") }
+                    guard let value = Int(text) else {
+                        throw TemplateError.syntax("line \(line): integer \(text) is too large")
+                    }
                     tokens.append(.int(value))
                 }
                 index = end
@@ -250,7 +270,8 @@ struct Lexer {
                     tokens.append(.symbol(String(UnicodeScalar(byte))))
                     index += 1
                 } else {
-                    throw TemplateError.syntax("line \(line): unexpected character '\(String(decoding: [byte], as: UTF8.self))' in a tag")
+                    throw TemplateError.syntax(
+                        "line \(line): unexpected character '\(String(decoding: [byte], as: UTF8.self))' in a tag")
                 }
             }
         }
@@ -283,9 +304,11 @@ struct Lexer {
                 case UInt8(ascii: "x"), UInt8(ascii: "u"), UInt8(ascii: "U"):
                     let digits = next == UInt8(ascii: "x") ? 2 : next == UInt8(ascii: "u") ? 4 : 8
                     guard index + digits <= bytes.count,
-                          let code = UInt32(String(decoding: bytes[index..<(index + digits)], as: UTF8.self), radix: 16),
-                          let scalar = UnicodeScalar(code) else {
-                        throw TemplateError.syntax("line \(line): a bad \\\(String(UnicodeScalar(next))) escape in a string")
+                        let code = UInt32(String(decoding: bytes[index..<(index + digits)], as: UTF8.self), radix: 16),
+                        let scalar = UnicodeScalar(code)
+                    else {
+                        throw TemplateError.syntax(
+                            "line \(line): a bad \\\(String(UnicodeScalar(next))) escape in a string")
                     }
                     out += Array(String(scalar).utf8)
                     index += digits

@@ -12,9 +12,15 @@ enum Methods {
         case "lower": return method { _ in .string(text.lowercased()) }
         case "title": return method { _ in .string(titleCased(text)) }
         case "capitalize":
-            return method { _ in .string(text.isEmpty ? "" : text.prefix(1).uppercased() + text.dropFirst().lowercased()) }
+            return method { _ in
+                .string(text.isEmpty ? "" : text.prefix(1).uppercased() + text.dropFirst().lowercased())
+            }
         case "strip", "lstrip", "rstrip":
-            return method { arguments in .string(strip(text, try arguments.string(0, "chars"), leading: name != "rstrip", trailing: name != "lstrip")) }
+            return method { arguments in
+                .string(
+                    strip(text, try arguments.string(0, "chars"), leading: name != "rstrip", trailing: name != "lstrip")
+                )
+            }
         case "startswith", "endswith":
             return method { arguments in
                 let candidates: [Value]
@@ -24,18 +30,29 @@ enum Methods {
                 case nil: throw TemplateError.type("\(name)() takes a string")
                 }
                 let bytes = Array(text.utf8)
-                return .bool(try candidates.contains { candidate in
-                    guard case .string(let affix) = candidate else { throw TemplateError.type("\(name)() takes strings, got \(candidate.typeName)") }
-                    return name == "startswith" ? bytes.starts(with: affix.utf8) : bytes.reversed().starts(with: affix.utf8.reversed())
-                })
+                return .bool(
+                    try candidates.contains { candidate in
+                        guard case .string(let affix) = candidate else {
+                            throw TemplateError.type("\(name)() takes strings, got \(candidate.typeName)")
+                        }
+                        return name == "startswith"
+                            ? bytes.starts(with: affix.utf8) : bytes.reversed().starts(with: affix.utf8.reversed())
+                    })
             }
         case "split", "rsplit":
             return method { arguments in
-                let parts = try split(text, separator: try arguments.string(0, "sep"), limit: try arguments.int(1, "maxsplit") ?? -1, fromRight: name == "rsplit")
+                let parts = try split(
+                    text, separator: try arguments.string(0, "sep"), limit: try arguments.int(1, "maxsplit") ?? -1,
+                    fromRight: name == "rsplit")
                 return .list(parts.map { .string($0) })
             }
         case "splitlines":
-            return method { _ in .list(text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { .string(String($0)) }.dropLastIfEmpty()) }
+            return method { _ in
+                .list(
+                    text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map {
+                        .string(String($0))
+                    }.dropLastIfEmpty())
+            }
         case "replace":
             return method { arguments in
                 guard let old = try arguments.string(0, "old"), let new = try arguments.string(1, "new") else {
@@ -45,7 +62,9 @@ enum Methods {
             }
         case "find", "count":
             return method { arguments in
-                guard let part = try arguments.string(0, "sub") else { throw TemplateError.type("\(name)() takes a string") }
+                guard let part = try arguments.string(0, "sub") else {
+                    throw TemplateError.type("\(name)() takes a string")
+                }
                 let (haystack, needle) = (Array(text.utf8), Array(part.utf8))
                 if name == "find" {
                     guard let offset = find(needle, in: haystack) else { return .int(-1) }
@@ -56,16 +75,29 @@ enum Methods {
         case "join":
             return method { arguments in
                 let items = try Builtins.iterate(arguments.positional.first ?? .list([]), what: "join")
-                return .string(try items.map { item in
-                    guard case .string(let part) = item else { throw TemplateError.type("join() expects strings, got \(item.typeName)") }
-                    return part
-                }.joined(separator: text))
+                return .string(
+                    try items.map { item in
+                        guard case .string(let part) = item else {
+                            throw TemplateError.type("join() expects strings, got \(item.typeName)")
+                        }
+                        return part
+                    }.joined(separator: text))
             }
-        case "isdigit": return method { _ in .bool(!text.isEmpty && text.unicodeScalars.allSatisfy { $0.properties.numericType == .decimal || $0.properties.numericType == .digit }) }
-        case "isalpha": return method { _ in .bool(!text.isEmpty && text.unicodeScalars.allSatisfy(\.properties.isAlphabetic)) }
+        case "isdigit":
+            return method { _ in
+                .bool(
+                    !text.isEmpty
+                        && text.unicodeScalars.allSatisfy {
+                            $0.properties.numericType == .decimal || $0.properties.numericType == .digit
+                        })
+            }
+        case "isalpha":
+            return method { _ in .bool(!text.isEmpty && text.unicodeScalars.allSatisfy(\.properties.isAlphabetic)) }
         case "isspace": return method { _ in .bool(!text.isEmpty && text.unicodeScalars.allSatisfy(isSpace)) }
-        case "islower": return method { _ in .bool(text.contains(where: \.isLowercase) && !text.contains(where: \.isUppercase)) }
-        case "isupper": return method { _ in .bool(text.contains(where: \.isUppercase) && !text.contains(where: \.isLowercase)) }
+        case "islower":
+            return method { _ in .bool(text.contains(where: \.isLowercase) && !text.contains(where: \.isUppercase)) }
+        case "isupper":
+            return method { _ in .bool(text.contains(where: \.isUppercase) && !text.contains(where: \.isLowercase)) }
         case "format": return method { _ in throw TemplateError.unsupported("str.format()") }
         default: return nil
         }
@@ -81,7 +113,9 @@ enum Methods {
         case "values": return method { _ in .list(dict.values) }
         case "get":
             return method { arguments in
-                guard case .string(let key)? = arguments.positional.first else { return arguments.value(1, "default") ?? .none }
+                guard case .string(let key)? = arguments.positional.first else {
+                    return arguments.value(1, "default") ?? .none
+                }
                 return dict[key] ?? arguments.value(1, "default") ?? .none
             }
         default: return nil
@@ -92,18 +126,23 @@ enum Methods {
         switch name {
         case "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse":
             // transformers renders in jinja2's immutable sandbox, which refuses these.
-            return .function(Value.Function(name: name) { _ in throw TemplateError.type("access to attribute '\(name)' of 'list' object is unsafe") })
+            return .function(
+                Value.Function(name: name) { _ in
+                    throw TemplateError.type("access to attribute '\(name)' of 'list' object is unsafe")
+                })
         case "index":
-            return .function(Value.Function(name: name) { arguments in
-                guard let value = arguments.positional.first, let index = items.firstIndex(of: value) else {
-                    throw TemplateError.type("list.index(x): x not in list")
-                }
-                return .int(index)
-            })
+            return .function(
+                Value.Function(name: name) { arguments in
+                    guard let value = arguments.positional.first, let index = items.firstIndex(of: value) else {
+                        throw TemplateError.type("list.index(x): x not in list")
+                    }
+                    return .int(index)
+                })
         case "count":
-            return .function(Value.Function(name: name) { arguments in
-                .int(items.filter { $0 == (arguments.positional.first ?? .none) }.count)
-            })
+            return .function(
+                Value.Function(name: name) { arguments in
+                    .int(items.filter { $0 == (arguments.positional.first ?? .none) }.count)
+                })
         default: return nil
         }
     }

@@ -5,31 +5,46 @@ import Foundation
 enum Builtins {
     /// Made once: a render starts from these, and an import renders hundreds of thousands of times.
     nonisolated(unsafe) static let globals: [String: Value] = [
-        "raise_exception": .function(Value.Function(name: "raise_exception") { arguments in
-            throw TemplateError.raised(arguments.positional.first?.text ?? "")
-        }),
-        "namespace": .function(Value.Function(name: "namespace") { arguments in
-            var attributes: [String: Value] = [:]
-            if case .dict(let dict)? = arguments.positional.first { for (key, value) in dict.pairs { attributes[key] = value } }
-            for (key, value) in arguments.keyword { attributes[key] = value }
-            return .object(Value.Object(kind: "Namespace", attributes: attributes))
-        }),
-        "range": .function(Value.Function(name: "range") { arguments in
-            let numbers = try arguments.positional.enumerated().map { index, value in
-                guard let number = value.integer else { throw TemplateError.type("range() takes integers, got \(value.typeName)") }
-                return number
-            }
-            let (start, stop, step) = numbers.count == 1 ? (0, numbers[0], 1) : (numbers[0], numbers[1], numbers.count > 2 ? numbers[2] : 1)
-            guard step != 0, numbers.count <= 3, !numbers.isEmpty else { throw TemplateError.type("range() takes 1 to 3 integers, step not 0") }
-            guard (stop - start) / step <= 1_000_000 else { throw TemplateError.type("range() of more than a million numbers") }
-            return .list(Swift.stride(from: start, to: stop, by: step).map { .int($0) })
-        }),
-        "dict": .function(Value.Function(name: "dict") { arguments in
-            .dict(Value.Dictionary(arguments.keyword))
-        }),
-        "strftime_now": .function(Value.Function(name: "strftime_now") { arguments in
-            .string(strftime(try arguments.string(0, "format") ?? ""))
-        }),
+        "raise_exception": .function(
+            Value.Function(name: "raise_exception") { arguments in
+                throw TemplateError.raised(arguments.positional.first?.text ?? "")
+            }),
+        "namespace": .function(
+            Value.Function(name: "namespace") { arguments in
+                var attributes: [String: Value] = [:]
+                if case .dict(let dict)? = arguments.positional.first {
+                    for (key, value) in dict.pairs { attributes[key] = value }
+                }
+                for (key, value) in arguments.keyword { attributes[key] = value }
+                return .object(Value.Object(kind: "Namespace", attributes: attributes))
+            }),
+        "range": .function(
+            Value.Function(name: "range") { arguments in
+                let numbers = try arguments.positional.enumerated().map { index, value in
+                    guard let number = value.integer else {
+                        throw TemplateError.type("range() takes integers, got \(value.typeName)")
+                    }
+                    return number
+                }
+                let (start, stop, step) =
+                    numbers.count == 1
+                    ? (0, numbers[0], 1) : (numbers[0], numbers[1], numbers.count > 2 ? numbers[2] : 1)
+                guard step != 0, numbers.count <= 3, !numbers.isEmpty else {
+                    throw TemplateError.type("range() takes 1 to 3 integers, step not 0")
+                }
+                guard (stop - start) / step <= 1_000_000 else {
+                    throw TemplateError.type("range() of more than a million numbers")
+                }
+                return .list(Swift.stride(from: start, to: stop, by: step).map { .int($0) })
+            }),
+        "dict": .function(
+            Value.Function(name: "dict") { arguments in
+                .dict(Value.Dictionary(arguments.keyword))
+            }),
+        "strftime_now": .function(
+            Value.Function(name: "strftime_now") { arguments in
+                .string(strftime(try arguments.string(0, "format") ?? ""))
+            }),
     ]
 
     /// C's strftime of the current local time, which Python's `datetime.now().strftime` is.
@@ -56,14 +71,19 @@ enum Builtins {
     static func loop(index: Int, items: [Value]) -> Value {
         let count = items.count
         let attributes: [String: Value] = [
-            "index": .int(index + 1), "index0": .int(index), "revindex": .int(count - index), "revindex0": .int(count - index - 1),
-            "first": .bool(index == 0), "last": .bool(index == count - 1), "length": .int(count), "depth": .int(1), "depth0": .int(0),
+            "index": .int(index + 1), "index0": .int(index), "revindex": .int(count - index),
+            "revindex0": .int(count - index - 1),
+            "first": .bool(index == 0), "last": .bool(index == count - 1), "length": .int(count), "depth": .int(1),
+            "depth0": .int(0),
             "previtem": index > 0 ? items[index - 1] : .undefined("loop.previtem"),
             "nextitem": index + 1 < count ? items[index + 1] : .undefined("loop.nextitem"),
-            "cycle": .function(Value.Function(name: "loop.cycle") { arguments in
-                guard !arguments.positional.isEmpty else { throw TemplateError.type("loop.cycle() needs at least one value") }
-                return arguments.positional[index % arguments.positional.count]
-            }),
+            "cycle": .function(
+                Value.Function(name: "loop.cycle") { arguments in
+                    guard !arguments.positional.isEmpty else {
+                        throw TemplateError.type("loop.cycle() needs at least one value")
+                    }
+                    return arguments.positional[index % arguments.positional.count]
+                }),
         ]
         return .object(Value.Object(kind: "LoopContext", attributes: attributes))
     }
@@ -114,7 +134,9 @@ enum Builtins {
     static func slice(_ value: Value, start: Value?, stop: Value?, step: Value?) throws -> Value {
         func bound(_ value: Value?) throws -> Int? {
             guard let value, !value.isNone else { return nil }
-            guard let number = value.integer else { throw TemplateError.type("slice indices must be integers, got \(value.typeName)") }
+            guard let number = value.integer else {
+                throw TemplateError.type("slice indices must be integers, got \(value.typeName)")
+            }
             return number
         }
         let stride = try bound(step) ?? 1
@@ -150,9 +172,13 @@ enum Builtins {
         case ("+", .list(let a), .list(let b)): return .list(a + b)
         case ("+", .tuple(let a), .tuple(let b)): return .tuple(a + b)
         case ("*", .string(let text), _) where right.integer != nil:
-            return .string(String(repeating: text, count: max(0, min(right.integer!, 10_000_000 / max(text.utf8.count, 1)))))
+            return .string(
+                String(repeating: text, count: max(0, min(right.integer!, 10_000_000 / max(text.utf8.count, 1)))))
         case ("*", .list(let items), _) where right.integer != nil:
-            return .list(Array(repeating: items, count: max(0, min(right.integer!, 1_000_000 / max(items.count, 1)))).flatMap { $0 })
+            return .list(
+                Array(repeating: items, count: max(0, min(right.integer!, 1_000_000 / max(items.count, 1)))).flatMap {
+                    $0
+                })
         default: break
         }
         if let a = left.integer, let b = right.integer {
@@ -190,7 +216,8 @@ enum Builtins {
             default: break
             }
         }
-        throw TemplateError.type("unsupported operand type(s) for \(operation): '\(left.typeName)' and '\(right.typeName)'")
+        throw TemplateError.type(
+            "unsupported operand type(s) for \(operation): '\(left.typeName)' and '\(right.typeName)'")
     }
 
     private static func checked(_ result: (partialValue: Int, overflow: Bool)) throws -> Value {
@@ -211,9 +238,12 @@ enum Builtins {
         if let a = left.number, let b = right.number {
             order = a < b ? -1 : a > b ? 1 : 0
         } else if case .string(let a) = left, case .string(let b) = right {
-            order = a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars, by: { $0.value < $1.value }) ? -1 : (a == b ? 0 : 1)
+            order =
+                a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars, by: { $0.value < $1.value })
+                ? -1 : (a == b ? 0 : 1)
         } else {
-            throw TemplateError.type("'\(operation)' not supported between instances of '\(left.typeName)' and '\(right.typeName)'")
+            throw TemplateError.type(
+                "'\(operation)' not supported between instances of '\(left.typeName)' and '\(right.typeName)'")
         }
         switch operation {
         case "<": return order < 0
@@ -227,7 +257,9 @@ enum Builtins {
     static func contains(_ haystack: Value, _ needle: Value) throws -> Bool {
         switch haystack {
         case .string(let text):
-            guard case .string(let part) = needle else { throw TemplateError.type("'in <string>' requires string as left operand, not \(needle.typeName)") }
+            guard case .string(let part) = needle else {
+                throw TemplateError.type("'in <string>' requires string as left operand, not \(needle.typeName)")
+            }
             return Methods.find(Array(part.utf8), in: Array(text.utf8)) != nil
         case .list(let items), .tuple(let items): return items.contains(needle)
         case .dict(let dict):

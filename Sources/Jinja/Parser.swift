@@ -35,13 +35,18 @@ struct Parser {
                 body.append(.output(try stream.wholeTuple()))
             case .statement(let tokens, let line):
                 var stream = TokenStream(tokens, line: line)
-                guard case .name(let keyword) = stream.next() else { throw TemplateError.syntax("line \(line): a tag without a statement") }
-                if terminators.contains(keyword) { return (body, BlockEnd(keyword: keyword, tokens: stream, line: line)) }
+                guard case .name(let keyword) = stream.next() else {
+                    throw TemplateError.syntax("line \(line): a tag without a statement")
+                }
+                if terminators.contains(keyword) {
+                    return (body, BlockEnd(keyword: keyword, tokens: stream, line: line))
+                }
                 body.append(try statement(keyword, &stream))
             }
         }
         if !terminators.isEmpty {
-            throw TemplateError.syntax("the template ends inside a block: expected {% \(terminators.sorted().joined(separator: " or ")) %}")
+            throw TemplateError.syntax(
+                "the template ends inside a block: expected {% \(terminators.sorted().joined(separator: " or ")) %}")
         }
         return (body, nil)
     }
@@ -83,7 +88,9 @@ struct Parser {
                 let value = try stream.wholeTuple()
                 return .set(target, value)
             }
-            guard case .name(let name) = target else { throw TemplateError.syntax("line \(stream.line): a block set needs one name") }
+            guard case .name(let name) = target else {
+                throw TemplateError.syntax("line \(stream.line): a block set needs one name")
+            }
             try stream.expectEnd()
             let (body, _) = try block(until: ["endset"])
             return .setBlock(name, body)
@@ -165,7 +172,8 @@ struct TokenStream {
     }
 
     func failure(_ expected: String) -> TemplateError {
-        TemplateError.syntax("line \(line): expected \(expected), got \(peek.map(Self.describe) ?? "the end of the tag")")
+        TemplateError.syntax(
+            "line \(line): expected \(expected), got \(peek.map(Self.describe) ?? "the end of the tag")")
     }
 
     static func describe(_ token: Lexer.Token) -> String {
@@ -395,7 +403,8 @@ struct TokenStream {
             return .item(base, key)
         }
         guard parts.count <= 3 else { throw failure("a slice of at most start:stop:step") }
-        return .slice(base, start: parts[0], stop: parts.count > 1 ? parts[1] : nil, step: parts.count > 2 ? parts[2] : nil)
+        return .slice(
+            base, start: parts[0], stop: parts.count > 1 ? parts[1] : nil, step: parts.count > 2 ? parts[2] : nil)
     }
 
     /// Call arguments after `(`, through `)`.

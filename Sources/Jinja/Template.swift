@@ -76,7 +76,9 @@ struct Renderer {
             var captured = ""
             _ = try run(body, into: &captured)
             let values = try arguments.map { try evaluate($0) }
-            output += try Builtins.filter(name, .string(captured), Arguments(positional: values, keyword: [], function: name)).text
+            output += try Builtins.filter(
+                name, .string(captured), Arguments(positional: values, keyword: [], function: name)
+            ).text
         case .break:
             return .breakLoop
         case .continue:
@@ -85,8 +87,10 @@ struct Renderer {
         return .normal
     }
 
-    private mutating func runLoop(_ target: Target, _ iterable: Expression, filter: Expression?, body: [Statement],
-                                  otherwise: [Statement], into output: inout String) throws -> Flow {
+    private mutating func runLoop(
+        _ target: Target, _ iterable: Expression, filter: Expression?, body: [Statement],
+        otherwise: [Statement], into output: inout String
+    ) throws -> Flow {
         var items = try Builtins.iterate(try evaluate(iterable), what: "for")
         scopes.append([:])
         defer { scopes.removeLast() }
@@ -113,7 +117,8 @@ struct Renderer {
             scopes[scopes.count - 1][name] = value
         case .attribute(let name, let attribute):
             guard case .object(let object) = lookup(name), object.kind == "Namespace" else {
-                throw TemplateError.type("cannot assign attribute '\(attribute)' on '\(name)': only a namespace() takes attributes")
+                throw TemplateError.type(
+                    "cannot assign attribute '\(attribute)' on '\(name)': only a namespace() takes attributes")
             }
             object.attributes[attribute] = value
         case .names(let names):
@@ -170,7 +175,9 @@ struct Renderer {
         case .dict(let pairs):
             var dict = Value.Dictionary()
             for (key, value) in pairs {
-                guard case .string(let name) = try evaluate(key) else { throw TemplateError.unsupported("dict keys that are not strings") }
+                guard case .string(let name) = try evaluate(key) else {
+                    throw TemplateError.unsupported("dict keys that are not strings")
+                }
                 dict[name] = try evaluate(value)
             }
             return .dict(dict)
@@ -179,20 +186,26 @@ struct Renderer {
         case .item(let base, let key):
             return try Builtins.item(try evaluate(base), try evaluate(key))
         case .slice(let base, let start, let stop, let step):
-            return try Builtins.slice(try evaluate(base), start: try start.map { try evaluate($0) },
-                                      stop: try stop.map { try evaluate($0) }, step: try step.map { try evaluate($0) })
+            return try Builtins.slice(
+                try evaluate(base), start: try start.map { try evaluate($0) },
+                stop: try stop.map { try evaluate($0) }, step: try step.map { try evaluate($0) })
         case .call(let callee, let positional, let keyword):
             let function = try evaluate(callee)
             guard case .function(let body) = function else {
                 if case .undefined(let name) = function { throw TemplateError.type("'\(name)' is undefined") }
                 throw TemplateError.type("'\(function.typeName)' object is not callable")
             }
-            return try body.call(Arguments(positional: try positional.map { try evaluate($0) },
-                                           keyword: try keyword.map { ($0.0, try evaluate($0.1)) }, function: body.name))
+            return try body.call(
+                Arguments(
+                    positional: try positional.map { try evaluate($0) },
+                    keyword: try keyword.map { ($0.0, try evaluate($0.1)) }, function: body.name))
         case .filter(let base, let name, let positional, let keyword):
             let value = try evaluate(base)
-            return try Builtins.filter(name, value, Arguments(positional: try positional.map { try evaluate($0) },
-                                                              keyword: try keyword.map { ($0.0, try evaluate($0.1)) }, function: name))
+            return try Builtins.filter(
+                name, value,
+                Arguments(
+                    positional: try positional.map { try evaluate($0) },
+                    keyword: try keyword.map { ($0.0, try evaluate($0.1)) }, function: name))
         case .test(let base, let name, let negated, let arguments):
             let result = try Builtins.test(name, try evaluate(base), try arguments.map { try evaluate($0) })
             return .bool(result != negated)

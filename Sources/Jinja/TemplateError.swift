@@ -12,7 +12,8 @@ public enum TemplateError: Error, Equatable, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .syntax(let detail): return "template syntax: \(detail)"
-        case .unsupported(let construct): return "the template uses \(construct), which ttl-train's template engine does not support"
+        case .unsupported(let construct):
+            return "the template uses \(construct), which ttl-train's template engine does not support"
         case .raised(let message): return "the template refused the conversation: \(message)"
         case .type(let detail): return "template: \(detail)"
         }

@@ -34,7 +34,11 @@ public indirect enum Value {
             get { keys.firstIndex(of: key).map { values[$0] } }
             set {
                 if let index = keys.firstIndex(of: key) {
-                    if let newValue { values[index] = newValue } else { keys.remove(at: index); values.remove(at: index) }
+                    if let newValue {
+                        values[index] = newValue
+                    } else {
+                        keys.remove(at: index); values.remove(at: index)
+                    }
                 } else if let newValue {
                     keys.append(key)
                     values.append(newValue)
@@ -77,13 +81,17 @@ struct Arguments {
 
     func string(_ index: Int, _ name: String) throws -> String? {
         guard let value = value(index, name), !value.isNone else { return nil }
-        guard case .string(let text) = value else { throw TemplateError.type("\(function)() expects a string for \(name), got \(value.typeName)") }
+        guard case .string(let text) = value else {
+            throw TemplateError.type("\(function)() expects a string for \(name), got \(value.typeName)")
+        }
         return text
     }
 
     func int(_ index: Int, _ name: String) throws -> Int? {
         guard let value = value(index, name), !value.isNone else { return nil }
-        guard let number = value.integer else { throw TemplateError.type("\(function)() expects an integer for \(name), got \(value.typeName)") }
+        guard let number = value.integer else {
+            throw TemplateError.type("\(function)() expects an integer for \(name), got \(value.typeName)")
+        }
         return number
     }
 }
@@ -177,7 +185,9 @@ extension Value {
         case .list(let values): return "[" + values.map(\.representation).joined(separator: ", ") + "]"
         case .tuple(let values):
             return "(" + values.map(\.representation).joined(separator: ", ") + (values.count == 1 ? ",)" : ")")
-        case .dict(let dict): return "{" + dict.pairs.map { Self.pythonQuoted($0.0) + ": " + $0.1.representation }.joined(separator: ", ") + "}"
+        case .dict(let dict):
+            return "{" + dict.pairs.map { Self.pythonQuoted($0.0) + ": " + $0.1.representation }.joined(separator: ", ")
+                + "}"
         case .object(let object): return "<\(object.kind)>"
         case .function(let function): return "<function \(function.name)>"
         }

@@ -21,16 +21,25 @@ extension TrainOn: ExpressibleByArgument {}
 
 /// What one import needs beyond PATH: how to read the data and what to supervise.
 struct ImportSettings: ParsableArguments {
-    @Option(help: ArgumentHelp("The shape of the data (default: each file's, from its first object's keys).", valueName: "auto|chat|completions|text|alpaca"))
+    @Option(
+        help: ArgumentHelp(
+            "The shape of the data (default: each file's, from its first object's keys).",
+            valueName: "auto|chat|completions|text|alpaca"))
     var format: String = "auto"
 
-    @Option(help: ArgumentHelp("A Jinja chat template instead of the tokenizer's (tokenizer_config.json beside it).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A Jinja chat template instead of the tokenizer's (tokenizer_config.json beside it).", valueName: "path"))
     var template: String?
 
-    @Option(name: .customLong("train-on"), help: "Which tokens the loss is taken on: each assistant turn, every token, or the last assistant turn.")
+    @Option(
+        name: .customLong("train-on"),
+        help: "Which tokens the loss is taken on: each assistant turn, every token, or the last assistant turn.")
     var trainOn: TrainOn = .assistant
 
-    @Option(name: .customLong("max-length"), help: ArgumentHelp("The longest example in tokens (default: the model's context).", valueName: "tokens"))
+    @Option(
+        name: .customLong("max-length"),
+        help: ArgumentHelp("The longest example in tokens (default: the model's context).", valueName: "tokens"))
     var maxLength: Int?
 
     @Flag(help: "Keep the last --max-length tokens of a longer example instead of refusing it.")
@@ -39,7 +48,8 @@ struct ImportSettings: ParsableArguments {
     @Flag(help: "Refuse an example longer than --max-length, naming its line (the default).")
     var refuse = false
 
-    @Option(help: ArgumentHelp("Percent of a single file for train/validation/test.", valueName: "train/validation/test"))
+    @Option(
+        help: ArgumentHelp("Percent of a single file for train/validation/test.", valueName: "train/validation/test"))
     var split: String = "80/10/10"
 
     @Option(help: "Seed of a single file's split.")
@@ -51,16 +61,23 @@ struct ImportSettings: ParsableArguments {
     func validate() throws {
         guard !(truncate && refuse) else { throw ValidationError("give one of --truncate and --refuse") }
         guard format == "auto" || ExampleFormat(rawValue: format) != nil else {
-            throw ValidationError("--format must be auto, \(ExampleFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--format must be auto, \(ExampleFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard maxLength.map({ (2...(1 << 20)).contains($0) }) ?? true else { throw ValidationError("--max-length must be in 2...1048576") }
+        guard maxLength.map({ (2...(1 << 20)).contains($0) }) ?? true else {
+            throw ValidationError("--max-length must be in 2...1048576")
+        }
         _ = try fractions()
     }
 
     func fractions() throws -> [Int] {
         let parts = split.split(separator: "/").map { Int($0) }
-        guard parts.count == 3, let values = parts as? [Int], values.allSatisfy({ $0 >= 0 }), values.reduce(0, +) == 100, values[0] > 0 else {
-            throw ValidationError("--split must be three percentages that add up to 100, train first and above 0 (e.g. 80/10/10), got '\(split)'")
+        guard parts.count == 3, let values = parts as? [Int], values.allSatisfy({ $0 >= 0 }),
+            values.reduce(0, +) == 100, values[0] > 0
+        else {
+            throw ValidationError(
+                "--split must be three percentages that add up to 100, train first and above 0 (e.g. 80/10/10), got '\(split)'"
+            )
         }
         return values
     }
@@ -72,25 +89,39 @@ struct ImportSettings: ParsableArguments {
         let config = try TokenizerConfig.beside(tokenizer: tokenizerPath)
         let template = try TokenizerFile.chatTemplate(self.template, config: config)
         let length = maxLength ?? model.config.contextLength
-        let encoder = ExampleEncoder(tokenizer: tokenizer, template: template, endOfSequence: config?.eosToken ?? template?.eosToken,
-                                     trainOn: trainOn, maxLength: length, truncate: truncate)
+        let encoder = ExampleEncoder(
+            tokenizer: tokenizer, template: template, endOfSequence: config?.eosToken ?? template?.eosToken,
+            trainOn: trainOn, maxLength: length, truncate: truncate)
         let started = Date()
-        let imported = try DatasetImport(path: path, encoder: encoder,
-                                         options: .init(format: ExampleFormat(rawValue: format), fractions: try fractions(), seed: seed))
-        try imported.write(to: out, provenance: .init(tokenizerFingerprint: fingerprint, templateSource: template?.source, trainOn: trainOn,
-                                                      maxLength: length, seed: seed, path: path))
+        let imported = try DatasetImport(
+            path: path, encoder: encoder,
+            options: .init(format: ExampleFormat(rawValue: format), fractions: try fractions(), seed: seed))
+        try imported.write(
+            to: out,
+            provenance: .init(
+                tokenizerFingerprint: fingerprint, templateSource: template?.source, trainOn: trainOn,
+                maxLength: length, seed: seed, path: path))
         let seconds = Date().timeIntervalSince(started)
         let examples = imported.splits.reduce(0) { $0 + $1.examples }
-        var lines = ["imported \(path) -> \(out): \(examples) examples in \(String(format: "%.1f", seconds)) s "
-                     + "(\(Int(Double(examples) / max(seconds, 1e-9))) examples/s); format \(Set(imported.formats.values.map(\.rawValue)).sorted().joined(separator: ",")), "
-                     + "train on \(trainOn.rawValue), max length \(length)" + (template.map { "; template \($0.origin)" } ?? "")]
+        var lines = [
+            "imported \(path) -> \(out): \(examples) examples in \(String(format: "%.1f", seconds)) s "
+                + "(\(Int(Double(examples) / max(seconds, 1e-9))) examples/s); format \(Set(imported.formats.values.map(\.rawValue)).sorted().joined(separator: ",")), "
+                + "train on \(trainOn.rawValue), max length \(length)"
+                + (template.map { "; template \($0.origin)" } ?? "")
+        ]
         for split in imported.splits {
-            lines.append(SplitSummary(name: split.name, offsets: split.offsets.map { Int($0) }, mask: split.mask, truncated: split.truncatedExamples).line)
+            lines.append(
+                SplitSummary(
+                    name: split.name, offsets: split.offsets.map { Int($0) }, mask: split.mask,
+                    truncated: split.truncatedExamples
+                ).line)
         }
         if let train = imported.splits.first {
             let end = Int(train.offsets[1])
             lines.append("first training example, supervised tokens between ⟦ ⟧:")
-            lines.append(SplitSummary.marked(tokens: Array(train.tokens[..<end]), mask: Array(train.mask[..<end]), tokenizer: tokenizer))
+            lines.append(
+                SplitSummary.marked(
+                    tokens: Array(train.tokens[..<end]), mask: Array(train.mask[..<end]), tokenizer: tokenizer))
         }
         return lines
     }
@@ -109,7 +140,10 @@ struct DataImportCommand: ParsableCommand {
             error naming the file, line and key; nothing is written then.
             """)
 
-    @Argument(help: ArgumentHelp("A .jsonl file or a directory holding train.jsonl, valid.jsonl and optionally test.jsonl.", valueName: "path"))
+    @Argument(
+        help: ArgumentHelp(
+            "A .jsonl file or a directory holding train.jsonl, valid.jsonl and optionally test.jsonl.",
+            valueName: "path"))
     var path: String
 
     @OptionGroup var model: ModelOptions
@@ -124,7 +158,9 @@ struct DataImportCommand: ParsableCommand {
 struct DataInspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Summarise a dataset file: examples, tokens and supervised tokens per split, lengths, an example with its supervised part marked.")
+        abstract:
+            "Summarise a dataset file: examples, tokens and supervised tokens per split, lengths, an example with its supervised part marked."
+    )
 
     @Argument(help: ArgumentHelp("The dataset file.", valueName: "data.h5"))
     var file: String
@@ -139,7 +175,9 @@ struct DataInspect: ParsableCommand {
         let dataset = try TokenDataset(path: file, vocabulary: Int(Int32.max))
         print("\(file): task \(dataset.task), tokenizer \(dataset.tokenizerFingerprint)")
         let order = ["train", "validation", "test"]
-        let names = dataset.splits.keys.sorted { (order.firstIndex(of: $0) ?? 99, $0) < (order.firstIndex(of: $1) ?? 99, $1) }
+        let names = dataset.splits.keys.sorted {
+            (order.firstIndex(of: $0) ?? 99, $0) < (order.firstIndex(of: $1) ?? 99, $1)
+        }
         let raw = try HDF5File.open(file)
         for name in names {
             let split = dataset.splits[name]!
@@ -156,10 +194,15 @@ struct DataInspect: ParsableCommand {
             print(SplitSummary(name: name, offsets: split.offsets, mask: split.lossMask, truncated: truncated).line)
         }
         guard let tokenizer, let first = names.first, let split = dataset.splits[first] else { return }
-        guard (0..<split.count).contains(example) else { throw ValidationError("--example must be in 0..<\(split.count)") }
+        guard (0..<split.count).contains(example) else {
+            throw ValidationError("--example must be in 0..<\(split.count)")
+        }
         let range = split.offsets[example]..<split.offsets[example + 1]
         print("\(first) example \(example), supervised tokens between ⟦ ⟧:")
-        print(SplitSummary.marked(tokens: Array(split.tokens[range]), mask: Array(split.lossMask[range]), tokenizer: try Tokenizer(path: tokenizer)))
+        print(
+            SplitSummary.marked(
+                tokens: Array(split.tokens[range]), mask: Array(split.lossMask[range]),
+                tokenizer: try Tokenizer(path: tokenizer)))
     }
 }
 
@@ -188,8 +231,10 @@ enum JobData {
             let sources = recorded.contains("source_files") ? try recorded.strings("source_files") : []
             let current = try files.map(DatasetImport.source(of:))
             guard sources == current else {
-                throw CommandError("\(spec.dataPath): changed since \(out) was imported from it (\(sources.joined(separator: ", ")) then, "
-                                   + "\(current.joined(separator: ", ")) now); remove \(out) to import it again, or train into another output")
+                throw CommandError(
+                    "\(spec.dataPath): changed since \(out) was imported from it (\(sources.joined(separator: ", ")) then, "
+                        + "\(current.joined(separator: ", ")) now); remove \(out) to import it again, or train into another output"
+                )
             }
             return ["data \(spec.dataPath): JSON Lines imported before into \(out) (sources unchanged)"]
         }

@@ -28,7 +28,9 @@ final class NetworkFaultTests: XCTestCase {
 
     private func writeJob(_ output: String, timeout: Double) throws -> String {
         let path = directory.path("\(output).yaml")
-        try (job.yaml(kind: "lora", steps: steps, output: directory.path(output), checkpointEvery: 50) + "comm: {timeout_s: \(timeout)}\n")
+        try
+            (job.yaml(kind: "lora", steps: steps, output: directory.path(output), checkpointEvery: 50)
+            + "comm: {timeout_s: \(timeout)}\n")
             .write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -36,21 +38,30 @@ final class NetworkFaultTests: XCTestCase {
     /// The job on the two hosts, rank 0 on the first, rank 1 on the second.
     private func launchOnHosts(_ arguments: [String]) throws -> RunningProcess {
         let launcher: [String] = ["netns", "exec", hosts.names[0], mpirun] + hosts.mpirunArguments + ["-np", "2"]
-        return try RunningProcess("/usr/sbin/ip", launcher + [ChildProcess.ttlTrainPath, "train", "--threads", "1"] + arguments, environment: MPIRun.cleanEnvironment)
+        return try RunningProcess(
+            "/usr/sbin/ip", launcher + [ChildProcess.ttlTrainPath, "train", "--threads", "1"] + arguments,
+            environment: MPIRun.cleanEnvironment)
     }
 
     private func runHere(ranks: Int, _ arguments: [String]) throws -> ChildProcess {
-        try ChildProcess.run(mpirun, MPIRun.arguments(ranks: ranks) + [ChildProcess.ttlTrainPath, "train", "--threads", "1"] + arguments,
-                             environment: MPIRun.cleanEnvironment, timeout: 300)
+        try ChildProcess.run(
+            mpirun,
+            MPIRun.arguments(ranks: ranks) + [ChildProcess.ttlTrainPath, "train", "--threads", "1"] + arguments,
+            environment: MPIRun.cleanEnvironment, timeout: 300)
     }
 
     /// Starts the job on the hosts and returns it once its step-50 checkpoint is written, with
     /// rank 1's process.
     private func startAndReachFirstCheckpoint(_ spec: String, output: String) throws -> (RunningProcess, pid_t) {
         let running = try launchOnHosts([spec])
-        XCTAssertTrue(running.waitForOutput(containing: "checkpoint \(directory.path("\(output)/checkpoints/step-000050.h5"))", timeout: 120),
-                      running.stdout)
-        let rank1 = try XCTUnwrap(running.descendants().first { $0.environment["OMPI_COMM_WORLD_RANK"] == "1" && $0.environment["_"] != mpirun })
+        XCTAssertTrue(
+            running.waitForOutput(
+                containing: "checkpoint \(directory.path("\(output)/checkpoints/step-000050.h5"))", timeout: 120),
+            running.stdout)
+        let rank1 = try XCTUnwrap(
+            running.descendants().first {
+                $0.environment["OMPI_COMM_WORLD_RANK"] == "1" && $0.environment["_"] != mpirun
+            })
         return (running, rank1.pid)
     }
 
@@ -60,7 +71,8 @@ final class NetworkFaultTests: XCTestCase {
     private func reap(_ pids: [pid_t], kill ending: Bool = true) -> Int {
         let alive = pids.filter { pid in
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let afterName = stat.range(of: ") ", options: .backwards) else { return false }
+                let afterName = stat.range(of: ") ", options: .backwards)
+            else { return false }
             return !stat[afterName.upperBound...].hasPrefix("Z")
         }
         if ending { for pid in alive { kill(pid, SIGKILL) } }
@@ -69,17 +81,28 @@ final class NetworkFaultTests: XCTestCase {
 
     /// Checks the job ended by the timeout: status 69 within `bound` seconds of the fault, the
     /// line of rank 0, and a resume on one host that ends with the uninterrupted run's bits.
-    private func assertEndedByTimeout(_ ended: ChildProcess, secondsSinceFault: Double, bound: Double, output: String,
-                                      file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertFalse(ended.timedOut, "the job still ran \(secondsSinceFault) s after the fault", file: file, line: line)
-        XCTAssertEqual(ended.status, 69, "stdout: \(ended.stdout.suffix(500))\nstderr: \(ended.stderr)", file: file, line: line)
+    private func assertEndedByTimeout(
+        _ ended: ChildProcess, secondsSinceFault: Double, bound: Double, output: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        XCTAssertFalse(
+            ended.timedOut, "the job still ran \(secondsSinceFault) s after the fault", file: file, line: line)
+        XCTAssertEqual(
+            ended.status, 69, "stdout: \(ended.stdout.suffix(500))\nstderr: \(ended.stderr)", file: file, line: line)
         XCTAssertLessThan(secondsSinceFault, bound, file: file, line: line)
-        let message = try XCTUnwrap(ended.stderr.split(separator: "\n").first { $0.hasPrefix("ttl-train: rank 0 of 2: ") }, ended.stderr,
-                                    file: file, line: line)
-        XCTAssertTrue(message.contains("a peer is lost or stalled (comm.timeout_s = 3 s); no answer from rank 1; ending the job (exit status 69)"),
-                      String(message), file: file, line: line)
-        XCTAssertNotNil(message.range(of: #"(step \d+: gradient reduction|after step \d+|evaluation after step \d+|checkpoint of step \d+): [a-z-]+ waited [0-9.]+ s"#,
-                                      options: .regularExpression), String(message), file: file, line: line)
+        let message = try XCTUnwrap(
+            ended.stderr.split(separator: "\n").first { $0.hasPrefix("ttl-train: rank 0 of 2: ") }, ended.stderr,
+            file: file, line: line)
+        XCTAssertTrue(
+            message.contains(
+                "a peer is lost or stalled (comm.timeout_s = 3 s); no answer from rank 1; ending the job (exit status 69)"
+            ),
+            String(message), file: file, line: line)
+        XCTAssertNotNil(
+            message.range(
+                of:
+                    #"(step \d+: gradient reduction|after step \d+|evaluation after step \d+|checkpoint of step \d+): [a-z-]+ waited [0-9.]+ s"#,
+                options: .regularExpression), String(message), file: file, line: line)
 
         try assertResumesBitwise(output, file: file, line: line)
     }
@@ -128,10 +151,14 @@ final class NetworkFaultTests: XCTestCase {
         try trainReference()
         let (running, _) = try startAndReachFirstCheckpoint(try writeJob("cut-off", timeout: 3), output: "cut-off")
         let processes = running.descendants()
-        let rank0 = try XCTUnwrap(processes.first { $0.environment["OMPI_COMM_WORLD_RANK"] == "0" && $0.environment["_"] != mpirun }).pid
+        let rank0 = try XCTUnwrap(
+            processes.first { $0.environment["OMPI_COMM_WORLD_RANK"] == "0" && $0.environment["_"] != mpirun }
+        ).pid
         let cutAt = Date()
         try hosts.setLink(of: 1, up: false)
-        while reap([rank0], kill: false) > 0 && Date().timeIntervalSince(cutAt) < 60 { Thread.sleep(forTimeInterval: 0.1) }
+        while reap([rank0], kill: false) > 0 && Date().timeIntervalSince(cutAt) < 60 {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
         let seconds = Date().timeIntervalSince(cutAt)
         XCTAssertLessThan(seconds, 3 + 12, "rank 0 still ran \(seconds) s after its peer was cut off")
         Thread.sleep(forTimeInterval: 1)
@@ -141,7 +168,10 @@ final class NetworkFaultTests: XCTestCase {
         _ = running.finish(timeout: 10)
         try hosts.setLink(of: 1, up: true)
         XCTAssertTrue(message.contains("ttl-train: rank 0 of 2: "), message)
-        XCTAssertTrue(message.contains("a peer is lost or stalled (comm.timeout_s = 3 s); no answer from rank 1; ending the job (exit status 69)"), message)
+        XCTAssertTrue(
+            message.contains(
+                "a peer is lost or stalled (comm.timeout_s = 3 s); no answer from rank 1; ending the job (exit status 69)"
+            ), message)
         try assertResumesBitwise("cut-off")
     }
 
@@ -152,11 +182,19 @@ final class NetworkFaultTests: XCTestCase {
     func testTheLauncherContinuesOnTheRemainingHostAfterOneIsLost() throws {
         try trainReference()
         let spec = try writeJob("elastic", timeout: 3)
-        let launcher = ["netns", "exec", hosts.names[0], "/usr/bin/python3", Repository.path("cluster/ttl-launch.py"), "--hostfile", hosts.hostfile,
-                        "--grace", "5", "--restarts", "2"] + hosts.transportArguments.map { "--mpirun-arg=\($0)" }
-        let running = try RunningProcess("/usr/sbin/ip", launcher + ["--", ChildProcess.ttlTrainPath, "train", "--threads", "1", spec],
-                                         environment: MPIRun.cleanEnvironment)
-        XCTAssertTrue(running.waitForOutput(containing: "checkpoint \(directory.path("elastic/checkpoints/step-000050.h5"))", timeout: 120), running.stdout)
+        let launcher =
+            [
+                "netns", "exec", hosts.names[0], "/usr/bin/python3", Repository.path("cluster/ttl-launch.py"),
+                "--hostfile", hosts.hostfile,
+                "--grace", "5", "--restarts", "2",
+            ] + hosts.transportArguments.map { "--mpirun-arg=\($0)" }
+        let running = try RunningProcess(
+            "/usr/sbin/ip", launcher + ["--", ChildProcess.ttlTrainPath, "train", "--threads", "1", spec],
+            environment: MPIRun.cleanEnvironment)
+        XCTAssertTrue(
+            running.waitForOutput(
+                containing: "checkpoint \(directory.path("elastic/checkpoints/step-000050.h5"))", timeout: 120),
+            running.stdout)
         let processes = running.descendants().map(\.pid)
         try hosts.setLink(of: 1, up: false)
         let ended = running.finish(timeout: 180)
@@ -164,20 +202,31 @@ final class NetworkFaultTests: XCTestCase {
         try hosts.setLink(of: 1, up: true)
         XCTAssertEqual(ended.status, 0, "stdout: \(ended.stdout.suffix(800))\nstderr: \(ended.stderr)")
         XCTAssertTrue(ended.stderr.contains("no answer from rank 1; ending the job (exit status 69)"), ended.stderr)
-        XCTAssertTrue(ended.stderr.contains("ttl-launch: restart 1: rank 1 on \(hosts.addresses[1]) lost (collective timeout); continuing on 1 rank(s)"), ended.stderr)
+        XCTAssertTrue(
+            ended.stderr.contains(
+                "ttl-launch: restart 1: rank 1 on \(hosts.addresses[1]) lost (collective timeout); continuing on 1 rank(s)"
+            ), ended.stderr)
         XCTAssertTrue(ended.stdout.contains("done: \(steps) steps"), ended.stdout)
         try assertSameBits("elastic", "straight")
         let restarts = try HDF5File.open(directory.path("elastic/metrics.h5")).root.attributes.strings("restarts")
         XCTAssertEqual(restarts.count, 1)
-        XCTAssertNotNil(restarts.first?.range(of: #"^step \d+: restart 1: rank 1 on .* lost"#, options: .regularExpression), "\(restarts)")
+        XCTAssertNotNil(
+            restarts.first?.range(of: #"^step \d+: restart 1: rank 1 on .* lost"#, options: .regularExpression),
+            "\(restarts)")
     }
 
     /// h5diff compares every value of the adapters and optimizer moments exactly.
-    private func assertSameBits(_ output: String, _ reference: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let final = { (run: String) in self.directory.path("\(run)/checkpoints/step-\(String(format: "%06d", self.steps)).h5") }
+    private func assertSameBits(
+        _ output: String, _ reference: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let final = { (run: String) in
+            self.directory.path("\(run)/checkpoints/step-\(String(format: "%06d", self.steps)).h5")
+        }
         for object in ["/adapters", "/optimizer"] {
             let diff = try ChildProcess.run("/usr/bin/h5diff", ["-r", final(output), final(reference), object, object])
-            XCTAssertEqual(diff.status, 0, "\(output) differs from \(reference) in \(object): \(diff.stdout.prefix(2000))", file: file, line: line)
+            XCTAssertEqual(
+                diff.status, 0, "\(output) differs from \(reference) in \(object): \(diff.stdout.prefix(2000))",
+                file: file, line: line)
         }
     }
 }

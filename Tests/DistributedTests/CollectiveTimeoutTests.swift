@@ -10,8 +10,10 @@ final class CollectiveTimeoutTests: XCTestCase {
         let mpirun = try MPIRun.requireLauncher()
         var environment = MPIRun.cleanEnvironment
         environment["TTL_TIMEOUT_PROBE"] = "1"
-        return try ChildProcess.run(mpirun, MPIRun.arguments(ranks: 3) + [CommandLine.arguments[0], "DistributedTests.CollectiveTimeoutProbe/\(name)"],
-                                    environment: environment, timeout: timeout)
+        return try ChildProcess.run(
+            mpirun,
+            MPIRun.arguments(ranks: 3) + [CommandLine.arguments[0], "DistributedTests.CollectiveTimeoutProbe/\(name)"],
+            environment: environment, timeout: timeout)
     }
 
     func testAPeerThatNeverArrivesEndsTheJobWithinTheTimeout() throws {
@@ -24,8 +26,9 @@ final class CollectiveTimeoutTests: XCTestCase {
         // ends too, unless the abort took it down before it could print.
         XCTAssertFalse(lines.isEmpty, run.stderr)
         for line in lines {
-            XCTAssertTrue(line.hasPrefix("ttl-train: rank 0 of 3: probe step 7: all-reduce waited ")
-                          || line.hasPrefix("ttl-train: rank 1 of 3: probe step 7: all-reduce waited "), String(line))
+            XCTAssertTrue(
+                line.hasPrefix("ttl-train: rank 0 of 3: probe step 7: all-reduce waited ")
+                    || line.hasPrefix("ttl-train: rank 1 of 3: probe step 7: all-reduce waited "), String(line))
             XCTAssertTrue(line.hasSuffix("; no answer from rank 2; ending the job (exit status 69)"), String(line))
         }
     }
@@ -40,7 +43,9 @@ final class CollectiveTimeoutTests: XCTestCase {
 /// Runs only inside the mpirun started by `CollectiveTimeoutTests`.
 final class CollectiveTimeoutProbe: XCTestCase {
     private func world() throws -> MPICommunicator {
-        guard ProcessInfo.processInfo.environment["TTL_TIMEOUT_PROBE"] == "1" else { throw XCTSkip("only run by CollectiveTimeoutTests") }
+        guard ProcessInfo.processInfo.environment["TTL_TIMEOUT_PROBE"] == "1" else {
+            throw XCTSkip("only run by CollectiveTimeoutTests")
+        }
         return try MPICommunicator.world()
     }
 
@@ -78,6 +83,7 @@ final class CollectiveTimeoutProbe: XCTestCase {
     private static func cpuSeconds() -> Double {
         var usage = rusage()
         getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+            usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 }

@@ -64,11 +64,16 @@ final class EngineTests: XCTestCase {
             try source.write(toFile: path, atomically: true, encoding: .utf8)
             cases.append(#"{"template": "\#(path)", "context": \#(Self.context)}"#)
         }
-        try ("[" + cases.joined(separator: ",\n") + "]").write(toFile: directory.path("cases.json"), atomically: true, encoding: .utf8)
-        let reference = try ChildProcess.run(python, [Repository.path("Tests/JinjaTests/render_reference.py"), directory.path("cases.json")], timeout: 120)
+        try ("[" + cases.joined(separator: ",\n") + "]").write(
+            toFile: directory.path("cases.json"), atomically: true, encoding: .utf8)
+        let reference = try ChildProcess.run(
+            python, [Repository.path("Tests/JinjaTests/render_reference.py"), directory.path("cases.json")],
+            timeout: 120)
         XCTAssertEqual(reference.status, 0, reference.stderr)
-        guard case .list(let expected) = try JSON.parse(Array(reference.stdout.utf8)), expected.count == Self.templates.count,
-              case .dict(let variables) = try JSON.parse(Array(Self.context.utf8)) else {
+        guard case .list(let expected) = try JSON.parse(Array(reference.stdout.utf8)),
+            expected.count == Self.templates.count,
+            case .dict(let variables) = try JSON.parse(Array(Self.context.utf8))
+        else {
             return XCTFail("no reference results: \(reference.stdout.prefix(300))")
         }
         let context = Dictionary(uniqueKeysWithValues: variables.pairs)
@@ -78,17 +83,27 @@ final class EngineTests: XCTestCase {
             let ours = Result { try Template(source).render(context) }
             switch (result["text"], ours) {
             case (.string(let text)?, .success(let rendered)):
-                XCTAssertEqual(Value.string(rendered).representation, Value.string(text).representation, "template \(index): \(source)")
+                XCTAssertEqual(
+                    Value.string(rendered).representation, Value.string(text).representation,
+                    "template \(index): \(source)")
             case (.string(let text)?, .failure(let error)):
-                if case TemplateError.unsupported = error { refused.append(source) } else {
-                    XCTFail("template \(index): jinja2 rendered \(Value.string(text).representation), we failed: \(error)\n\(source)")
+                if case TemplateError.unsupported = error {
+                    refused.append(source)
+                } else {
+                    XCTFail(
+                        "template \(index): jinja2 rendered \(Value.string(text).representation), we failed: \(error)\n\(source)"
+                    )
                 }
             case (_?, .success(let rendered)):
-                XCTFail("template \(index): unexpected reference result, we rendered \(Value.string(rendered).representation)")
+                XCTFail(
+                    "template \(index): unexpected reference result, we rendered \(Value.string(rendered).representation)"
+                )
             case (_?, .failure):
                 XCTFail("template \(index): unexpected reference result")
             case (nil, .success(let rendered)):
-                XCTFail("template \(index): jinja2 failed (\(result["error"]?.text ?? "")), we rendered \(Value.string(rendered).representation)")
+                XCTFail(
+                    "template \(index): jinja2 failed (\(result["error"]?.text ?? "")), we rendered \(Value.string(rendered).representation)"
+                )
             case (nil, .failure(let error)):
                 if case .string(let message)? = result["error"], message.hasPrefix("raised: ") {
                     XCTAssertEqual(error as? TemplateError, .raised(String(message.dropFirst(8))))
@@ -112,19 +127,27 @@ final class EngineTests: XCTestCase {
         for (source, construct) in cases {
             XCTAssertThrowsError(try Template(source).render(["x": .string("a b"), "y": .list([])]), source) { error in
                 XCTAssertEqual(error as? TemplateError, .unsupported(construct), source)
-                XCTAssertEqual("\(error)", "the template uses \(construct), which ttl-train's template engine does not support")
+                XCTAssertEqual(
+                    "\(error)", "the template uses \(construct), which ttl-train's template engine does not support")
             }
         }
     }
 
     func testJSONReadsAsPythonsJSONModule() throws {
-        XCTAssertEqual(try JSON.parse(Array(#"{"b": 1, "a": [2.5, "é\u00e9\ud83d\ude00", null, true], "b": 3}"#.utf8)),
-                       .dict(Value.Dictionary([("b", .int(3)), ("a", .list([.double(2.5), .string("éé😀"), .none, .bool(true)]))])))
-        for (bad, problem) in [("{", "expecting a property name in double quotes at byte 2"), ("[1,]", "expecting a value at byte 4"),
-                               (#""\ud800""#, "a lone surrogate \\ud800 is no character at byte 8"), ("1 2", "extra data after the value at byte 3"),
-                               ("\"a\u{01}\"", "invalid control character in a string at byte 3"), ("99999999999999999999", "integer 99999999999999999999 is out of range at byte 1")] {
+        XCTAssertEqual(
+            try JSON.parse(Array(#"{"b": 1, "a": [2.5, "é\u00e9\ud83d\ude00", null, true], "b": 3}"#.utf8)),
+            .dict(
+                Value.Dictionary([("b", .int(3)), ("a", .list([.double(2.5), .string("éé😀"), .none, .bool(true)]))])))
+        for (bad, problem) in [
+            ("{", "expecting a property name in double quotes at byte 2"), ("[1,]", "expecting a value at byte 4"),
+            (#""\ud800""#, "a lone surrogate \\ud800 is no character at byte 8"),
+            ("1 2", "extra data after the value at byte 3"),
+            ("\"a\u{01}\"", "invalid control character in a string at byte 3"),
+            ("99999999999999999999", "integer 99999999999999999999 is out of range at byte 1"),
+        ] {
             XCTAssertThrowsError(try JSON.parse(Array(bad.utf8)), bad) { XCTAssertEqual("\($0)", problem, bad) }
         }
-        XCTAssertThrowsError(try JSON.parse(Array((String(repeating: "[", count: 600) + String(repeating: "]", count: 600)).utf8)))
+        XCTAssertThrowsError(
+            try JSON.parse(Array((String(repeating: "[", count: 600) + String(repeating: "]", count: 600)).utf8)))
     }
 }

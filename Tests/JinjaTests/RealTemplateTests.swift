@@ -14,14 +14,19 @@ final class RealTemplateTests: XCTestCase {
     /// Families whose templates must render, not be refused.
     private static let required = [
         "HuggingFaceTB-SmolLM2-135M-Instruct", "meta-llama-Llama-3.1-8B-Instruct", "meta-llama-Llama-3.2-3B-Instruct",
-        "meta-llama-Llama-3.3-70B-Instruct", "Qwen-Qwen2.5-7B-Instruct", "Qwen-Qwen3-0.6B", "mistralai-Mistral-Nemo-Instruct-2407",
+        "meta-llama-Llama-3.3-70B-Instruct", "Qwen-Qwen2.5-7B-Instruct", "Qwen-Qwen3-0.6B",
+        "mistralai-Mistral-Nemo-Instruct-2407",
         "google-gemma-2-2b-it", "microsoft-Phi-3.5-mini-instruct",
     ]
 
     /// Each family's special tokens, as its tokenizer_config.json gives them to the template.
     private static func specialTokens(_ name: String) -> [String: String] {
-        if name.contains("Llama-3") || name.contains("Hermes-3") { return ["bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"] }
-        if name.contains("Qwen") || name.contains("SmolLM2") { return ["bos_token": "<|im_start|>", "eos_token": "<|im_end|>"] }
+        if name.contains("Llama-3") || name.contains("Hermes-3") {
+            return ["bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"]
+        }
+        if name.contains("Qwen") || name.contains("SmolLM2") {
+            return ["bos_token": "<|im_start|>", "eos_token": "<|im_end|>"]
+        }
         if name.contains("gemma") { return ["bos_token": "<bos>", "eos_token": "<eos>"] }
         if name.contains("Phi") { return ["bos_token": "<s>", "eos_token": "<|endoftext|>"] }
         return ["bos_token": "<s>", "eos_token": "</s>"]
@@ -44,25 +49,33 @@ final class RealTemplateTests: XCTestCase {
     func testRealTemplatesRenderAsJinja2Does() throws {
         let directory = try Repository.chatTemplates()
         let python = try Repository.python()
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".jinja") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".jinja") }
+            .sorted()
         XCTAssertGreaterThanOrEqual(names.count, 20)
         var cases: [(template: String, context: String)] = []
         for name in names {
             for conversation in Self.conversations {
                 for generationPrompt in [false, true] {
                     var context = Self.specialTokens(name).map { "\"\($0.key)\": \"\($0.value)\"" }
-                    context += ["\"messages\": \(conversation)", "\"add_generation_prompt\": \(generationPrompt)", "\"date_string\": \"26 Jul 2024\""]
+                    context += [
+                        "\"messages\": \(conversation)", "\"add_generation_prompt\": \(generationPrompt)",
+                        "\"date_string\": \"26 Jul 2024\"",
+                    ]
                     cases.append(("\(directory)/\(name)", "{" + context.sorted().joined(separator: ", ") + "}"))
                 }
             }
         }
         let temporary = try TemporaryDirectory()
         let casesFile = temporary.path("cases.json")
-        let json = "[" + cases.map { #"{"template": "\#($0.template)", "context": \#($0.context)}"# }.joined(separator: ",\n") + "]"
+        let json =
+            "[" + cases.map { #"{"template": "\#($0.template)", "context": \#($0.context)}"# }.joined(separator: ",\n")
+            + "]"
         try json.write(toFile: casesFile, atomically: true, encoding: .utf8)
-        let reference = try ChildProcess.run(python, [Repository.path("Tests/JinjaTests/render_reference.py"), casesFile], timeout: 300)
+        let reference = try ChildProcess.run(
+            python, [Repository.path("Tests/JinjaTests/render_reference.py"), casesFile], timeout: 300)
         XCTAssertEqual(reference.status, 0, reference.stderr)
-        guard case .list(let expected) = try JSON.parse(Array(reference.stdout.utf8)), expected.count == cases.count else {
+        guard case .list(let expected) = try JSON.parse(Array(reference.stdout.utf8)), expected.count == cases.count
+        else {
             return XCTFail("render_reference.py gave no result per case: \(reference.stdout.prefix(500))")
         }
 
@@ -72,10 +85,14 @@ final class RealTemplateTests: XCTestCase {
         for (index, (path, context)) in cases.enumerated() {
             let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
             let label = "\(name), case \(index % (Self.conversations.count * 2))"
-            guard case .dict(let result) = expected[index], case .dict(let variables) = try JSON.parse(Array(context.utf8)) else { return XCTFail(label) }
+            guard case .dict(let result) = expected[index],
+                case .dict(let variables) = try JSON.parse(Array(context.utf8))
+            else { return XCTFail(label) }
             let rendered: Result<String, Error>
             do {
-                if templates[path] == nil, refused[name] == nil { templates[path] = try Template(String(contentsOfFile: path, encoding: .utf8)) }
+                if templates[path] == nil, refused[name] == nil {
+                    templates[path] = try Template(String(contentsOfFile: path, encoding: .utf8))
+                }
                 guard let template = templates[path] else { continue }
                 rendered = .success(try template.render(Dictionary(uniqueKeysWithValues: variables.pairs)))
             } catch TemplateError.unsupported(let construct) {
@@ -87,7 +104,10 @@ final class RealTemplateTests: XCTestCase {
             }
             switch (result["text"], result["error"], rendered) {
             case (.string(let text)?, _, .success(let ours)):
-                XCTAssertEqual(Array(ours.utf8), Array(text.utf8), "\(label): jinja2 rendered \(Value.string(text).representation), we \(Value.string(ours).representation)")
+                XCTAssertEqual(
+                    Array(ours.utf8), Array(text.utf8),
+                    "\(label): jinja2 rendered \(Value.string(text).representation), we \(Value.string(ours).representation)"
+                )
                 if ours == text { identical += 1 }
             case (.string(let text)?, _, .failure(let error)):
                 XCTFail("\(label): jinja2 rendered \(Value.string(text).representation), we failed: \(error)")
@@ -95,7 +115,8 @@ final class RealTemplateTests: XCTestCase {
                 XCTFail("\(label): jinja2 failed (\(error)), we rendered \(Value.string(ours).representation)")
             case (_, .string(let error)?, .failure(let ours)):
                 // raise_exception's message must match; any other failure of jinja2 must be one of ours.
-                let agrees = !error.hasPrefix("raised: ") || (ours as? TemplateError) == .raised(String(error.dropFirst(8)))
+                let agrees =
+                    !error.hasPrefix("raised: ") || (ours as? TemplateError) == .raised(String(error.dropFirst(8)))
                 XCTAssertTrue(agrees, "\(label): jinja2 \(error), we \(ours)")
                 if agrees { identical += 1 }
             default:
@@ -106,7 +127,9 @@ final class RealTemplateTests: XCTestCase {
             XCTAssertNil(refused[name], "\(name) is refused: \(refused[name] ?? "")")
             XCTAssertTrue(names.contains("\(name).jinja"), "\(name).jinja was not fetched")
         }
-        print("chat templates: \(names.count) real templates, \(cases.count) renders; \(identical) identical to jinja2 (text or error); "
-              + "refused: \(refused.isEmpty ? "none" : refused.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; "))")
+        print(
+            "chat templates: \(names.count) real templates, \(cases.count) renders; \(identical) identical to jinja2 (text or error); "
+                + "refused: \(refused.isEmpty ? "none" : refused.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; "))"
+        )
     }
 }
