@@ -54,7 +54,8 @@ public final class MPICommunicator: Communicator {
         let count = Int32(values.count)
         try values.withUnsafeMutableBytes { buffer in
             try wait.run("all-reduce") {
-                MPI_Iallreduce(ttl_mpi_in_place(), buffer.baseAddress, count, MPIRuntime.datatype(T.self), MPIRuntime.op(operation), comm, $0)
+                MPI_Iallreduce(ttl_mpi_in_place(), buffer.baseAddress, count, MPIRuntime.datatype(T.self),
+                               MPIRuntime.op(operation), comm, $0)
             }
         }
     }
@@ -69,7 +70,9 @@ public final class MPICommunicator: Communicator {
         }
         let elements = Int32(values.count)
         try values.withUnsafeMutableBytes { buffer in
-            try wait.run("broadcast") { MPI_Ibcast(buffer.baseAddress, elements, MPIRuntime.datatype(T.self), Int32(root), comm, $0) }
+            try wait.run("broadcast") {
+                MPI_Ibcast(buffer.baseAddress, elements, MPIRuntime.datatype(T.self), Int32(root), comm, $0)
+            }
         }
     }
 
@@ -78,7 +81,9 @@ public final class MPICommunicator: Communicator {
         var mine = Int32(values.count)
         try withUnsafeMutablePointer(to: &mine) { send in
             try counts.withUnsafeMutableBufferPointer { receive in
-                try wait.run("all-gather") { MPI_Iallgather(send, 1, ttl_mpi_int32(), receive.baseAddress, 1, ttl_mpi_int32(), comm, $0) }
+                try wait.run("all-gather") {
+                    MPI_Iallgather(send, 1, ttl_mpi_int32(), receive.baseAddress, 1, ttl_mpi_int32(), comm, $0)
+                }
             }
         }
         var offsets = [Int32](repeating: 0, count: size)
@@ -91,7 +96,8 @@ public final class MPICommunicator: Communicator {
                 try counts.withUnsafeBufferPointer { counts in
                     try offsets.withUnsafeBufferPointer { offsets in
                         try wait.run("all-gather") {
-                            MPI_Iallgatherv(send.baseAddress, mine, type, receive.baseAddress, counts.baseAddress, offsets.baseAddress, type, comm, $0)
+                            MPI_Iallgatherv(send.baseAddress, mine, type, receive.baseAddress, counts.baseAddress,
+                                            offsets.baseAddress, type, comm, $0)
                         }
                     }
                 }

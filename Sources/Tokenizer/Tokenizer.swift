@@ -58,7 +58,9 @@ public final class Tokenizer {
             guard let left = ids[pair[0]], let right = ids[pair[1]] else {
                 throw fail("model.merges[\(rank)]: '\(ids[pair[0]] == nil ? pair[0] : pair[1])' is not in the vocabulary")
             }
-            guard let result = ids[pair[0] + pair[1]] else { throw fail("model.merges[\(rank)]: the merge result '\(pair[0] + pair[1])' is not in the vocabulary") }
+            guard let result = ids[pair[0] + pair[1]] else {
+                throw fail("model.merges[\(rank)]: the merge result '\(pair[0] + pair[1])' is not in the vocabulary")
+            }
             let key = BytePairEncoding.key(left, right)
             if merges[key] == nil { merges[key] = BytePairEncoding.Merge(rank: Int32(rank), result: result) }
         }
@@ -139,7 +141,11 @@ public final class Tokenizer {
         }
         while position < bytes.count {
             let candidates = specialsByFirstByte[Int(bytes[position])]
-            if !candidates.isEmpty, let special = candidates.first(where: { bytes.count - position >= $0.bytes.count && bytes[position..<(position + $0.bytes.count)].elementsEqual($0.bytes) }) {
+            let special = candidates.first { candidate in
+                bytes.count - position >= candidate.bytes.count
+                    && bytes[position..<(position + candidate.bytes.count)].elementsEqual(candidate.bytes)
+            }
+            if let special {
                 flushPlain(upTo: position)
                 ids.append(special.id)
                 offsets.append(position)

@@ -101,7 +101,9 @@ extension Trainer {
                 }
             }
             if state.step % spec.checkpointEvery == 0 || last || stopping != 0 {
-                checkpoint = try communicator.during("checkpoint of step \(state.step)") { try writeCheckpoint(state, report: report) }
+                checkpoint = try communicator.during("checkpoint of step \(state.step)") {
+                    try writeCheckpoint(state, report: report)
+                }
             }
             if stopping != 0 {
                 if communicator.isRoot { report(.note("stopped by \(StopRequest.signalName(stopping)) after step \(state.step) of \(total)")) }

@@ -40,8 +40,8 @@ public final class Trainer {
         optimizer = AdamW(count: resolved.layout.parameterCount, settings: spec.optimizer.adam)
         // Packed, a step has at most one micro-batch per example, plus an empty one on each rank
         // left without any (world ≤ global): 2·global bounds both for any world size.
-        reducer = GradientReducer(communicator: communicator, microBatchesPerStep: spec.batch.packing ? 2 * spec.batch.global : spec.batch.global / spec.batch.micro,
-                                  mode: spec.reduction)
+        let microBatchesPerStep = spec.batch.packing ? 2 * spec.batch.global : spec.batch.global / spec.batch.micro
+        reducer = GradientReducer(communicator: communicator, microBatchesPerStep: microBatchesPerStep, mode: spec.reduction)
         sampler = ExampleSampler(exampleCount: resolved.train.count, seed: spec.seed)
         teacher = try resolved.teacher.map {
             try DistillationTeacher($0, weight: spec.compressionAware!.distillWeight, klWeight: spec.compressionAware!.klWeight,
@@ -74,14 +74,18 @@ public final class Trainer {
         guard spec.batch.packing else {
             return (0..<accumulation).map { local in
                 let index = communicator.rank * accumulation + local
-                return (index, sampler.microBatch(step: step, index: index, globalBatch: spec.batch.global, microBatch: spec.batch.micro))
+                let examples = sampler.microBatch(step: step, index: index, globalBatch: spec.batch.global, microBatch: spec.batch.micro)
+                return (index, examples)
             }
         }
         let train = resolved.train
-        let groups = sampler.packedMicroBatches(step: step, globalBatch: spec.batch.global, tokenBudget: spec.batch.micro * spec.batch.maxLength) {
+        let budget = spec.batch.micro * spec.batch.maxLength
+        let groups = sampler.packedMicroBatches(step: step, globalBatch: spec.batch.global, tokenBudget: budget) {
             train.offsets[$0 + 1] - train.offsets[$0]
         }
-        return groups.enumerated().filter { $0.offset % communicator.size == communicator.rank }.map { ($0.offset, $0.element) }
+        return groups.enumerated()
+            .filter { $0.offset % communicator.size == communicator.rank }
+            .map { ($0.offset, $0.element) }
     }
 
     static func batch(of examples: [Int], in split: TokenDataset.Split) -> (TokenBatch, [LossTarget]) {

@@ -78,14 +78,16 @@ struct Generate: ParsableCommand {
         threads.apply()
         let file = try model.open()
         let (tokenizer, tokenizerPath, _) = try TokenizerFile.open(self.tokenizer, model: file)
-        let chatTemplate = chat == nil ? nil : try TokenizerFile.chatTemplate(template, config: try TokenizerConfig.beside(tokenizer: tokenizerPath))
+        let chatTemplate = chat == nil ? nil
+            : try TokenizerFile.chatTemplate(template, config: try TokenizerConfig.beside(tokenizer: tokenizerPath))
         var text = prompt ?? ""
         if let chat {
             guard let chatTemplate else {
-                throw CommandError("\(tokenizerPath): has no chat template beside it (tokenizer_config.json); re-import the model or pass --template FILE")
+                throw CommandError("\(tokenizerPath): has no chat template beside it (tokenizer_config.json); "
+                                   + "re-import the model or pass --template FILE")
             }
-            text = try chatTemplate.render((system.map { [Message(role: "system", content: $0)] } ?? []) + [Message(role: "user", content: chat)],
-                                           addGenerationPrompt: true)
+            let messages = (system.map { [Message(role: "system", content: $0)] } ?? []) + [Message(role: "user", content: chat)]
+            text = try chatTemplate.render(messages, addGenerationPrompt: true)
         }
         let promptIDs = tokenizer.encode(text)
         guard !promptIDs.isEmpty else { throw CommandError("the prompt is empty") }
@@ -98,7 +100,8 @@ struct Generate: ParsableCommand {
                                        maxSequenceLength: capacity)
         if let source = try adapterCheckpoint() { try inference.load(checkpoint: source) }
         let cache = KeyValueCache(model: inference.model, capacity: capacity)
-        let stops = Set([file.endOfSequence, chatTemplate?.eosToken.flatMap(tokenizer.specialID), tokenizer.specialID("<|endoftext|>")].compactMap { $0 })
+        let stops = Set([file.endOfSequence, chatTemplate?.eosToken.flatMap(tokenizer.specialID),
+                         tokenizer.specialID("<|endoftext|>")].compactMap { $0 })
         var sampler = TokenSampler(temperature: temperature, topK: topK, topP: topP, seed: seed)
 
         let started = DispatchTime.now().uptimeNanoseconds

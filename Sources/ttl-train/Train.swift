@@ -23,7 +23,9 @@ struct Train: ParsableCommand {
     @Flag(help: "On resume, continue even if the job spec changed settings that alter the run's math (each change is printed and recorded in metrics.h5).")
     var allowChanges = false
 
-    @Option(name: .customLong("restart-reason"), help: ArgumentHelp("Why a launcher (cluster/ttl-launch.py) starts the run again; recorded in metrics.h5's restarts.", valueName: "text"))
+    @Option(name: .customLong("restart-reason"),
+            help: ArgumentHelp("Why a launcher (cluster/ttl-launch.py) starts the run again; recorded in metrics.h5's restarts.",
+                               valueName: "text"))
     var restartReason: String?
 
     @OptionGroup var threads: ThreadOptions
@@ -45,7 +47,8 @@ struct Train: ParsableCommand {
         let hosts = try world.allgather(Array(ProcessInfo.processInfo.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
         let printer = ProgressPrinter()
         if world.isRoot {
-            for line in RunReport.banner(trainer: trainer, hosts: hosts, threads: threadCount, resume: mode) + dataNotes { printer.show(.note(line)) }
+            let banner = RunReport.banner(trainer: trainer, hosts: hosts, threads: threadCount, resume: mode)
+            for line in banner + dataNotes { printer.show(.note(line)) }
         }
         let rank = world.rank
         let stop = StopRequest.listening { message in
@@ -53,7 +56,9 @@ struct Train: ParsableCommand {
         }
         defer { withExtendedLifetime(lock) {} }
         do {
-            let outcome = try trainer.run(resume: mode, allowChanges: allowChanges, stop: stop, restart: restartReason) { printer.show($0) }
+            let outcome = try trainer.run(resume: mode, allowChanges: allowChanges, stop: stop, restart: restartReason) {
+                printer.show($0)
+            }
             printer.finish()
             if let signal = outcome.stoppedBy {
                 if world.isRoot {
