@@ -39,6 +39,10 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 FORMAT_NAME = "ttl-train-model"
 DENSE_VERSION = 1
 QUANTIZED_VERSION = 3
+FAMILY_VERSION = 4
+# The model-file attributes of format version 4 (a family's switches; see ModelFile.swift).
+FAMILY_ATTRIBUTES = ("linear_bias", "qk_norm", "sliding_window", "rope_type")
+SITES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 KEPT_TYPES = {"Q8_0": "q8_0", "Q4_0": "q4_0", "Q4_1": "q4_1"}
 SUPPORTED_ARCHITECTURES = ("llama",)
 CHUNK_BYTES = 1 << 20
@@ -167,9 +171,13 @@ def values_of(weight):
 
 
 def llama_shapes(config):
-    """HF name → shape of every weight a llama of `config` (ttl-train's attribute names) has."""
+    """HF name → shape of every weight a model of `config` (ttl-train's attribute names) has: the
+    llama block's, plus the biases of `linear_bias` and Qwen3's q/k norms when `qk_norm`."""
     hidden, inter = config["hidden_size"], config["intermediate_size"]
     q, kv = config["num_attention_heads"] * config["head_dim"], config["num_key_value_heads"] * config["head_dim"]
+    widths = {"q_proj": q, "k_proj": kv, "v_proj": kv, "o_proj": hidden, "gate_proj": inter, "up_proj": inter,
+              "down_proj": hidden}
+    biased = [site for site in config.get("linear_bias", "").split(",") if site]
     shapes = {"model.embed_tokens.weight": (config["vocab_size"], hidden), "model.norm.weight": (hidden,)}
     if not config["tie_word_embeddings"]:
         shapes["lm_head.weight"] = (config["vocab_size"], hidden)
@@ -181,6 +189,11 @@ def llama_shapes(config):
             p + "self_attn.v_proj.weight": (kv, hidden), p + "self_attn.o_proj.weight": (hidden, q),
             p + "mlp.gate_proj.weight": (inter, hidden), p + "mlp.up_proj.weight": (inter, hidden),
             p + "mlp.down_proj.weight": (hidden, inter)})
+        for site in biased:
+            shapes[p + ("self_attn." if site in SITES[:4] else "mlp.") + site + ".bias"] = (widths[site],)
+        if config.get("qk_norm"):
+            shapes[p + "self_attn.q_norm.weight"] = (config["head_dim"],)
+            shapes[p + "self_attn.k_norm.weight"] = (config["head_dim"],)
     return shapes
 
 
@@ -252,7 +265,8 @@ def write_model(path, config, weights, weights_fingerprint, source, tokenizer_fi
     with h5py.File(temporary, "w") as out:
         quantized = any(isinstance(weight, Quantized) for weight in weights.values())
         out.attrs["format"] = FORMAT_NAME
-        out.attrs["format_version"] = np.int64(QUANTIZED_VERSION if quantized else DENSE_VERSION)
+        family = config["architecture"] != "llama" or any(key in config for key in FAMILY_ATTRIBUTES)
+        out.attrs["format_version"] = np.int64(FAMILY_VERSION if family else QUANTIZED_VERSION if quantized else DENSE_VERSION)
         for key, value in config.items():
             out.attrs[key] = value if isinstance(value, str) else (
                 np.float64(value) if isinstance(value, float) else np.int64(value))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Import a Hugging Face LlamaForCausalLM directory into ttl-train's HDF5 model format.
+"""Import a Hugging Face Llama, Qwen2, Qwen3 or Mistral directory into ttl-train's model format.
 
     import_hf.py DIR --out M.h5 [--dtype f32|q8_0|q4_0|q4_1]
 
@@ -10,8 +10,11 @@ or quantized to a GGUF block format with gguf-py's reference quantizer (`--dtype
 that are not whole blocks of 32 stay float32). tokenizer.json, when DIR has one, is copied
 beside the output (or to --tokenizer-out) and its sha256 recorded as tokenizer_fingerprint.
 
-Llama variants ttl-train cannot run are refused with one line naming the config key: other
-architectures, attention or MLP biases, rope_scaling, an activation other than SiLU.
+Every key of config.json is used, checked to have the one value ttl-train supports, or known to
+change nothing (NO_EFFECT); anything else — another architecture, a RoPE scaling other than
+linear or llama3, sliding-window attention in Qwen, an activation other than SiLU, a quantization
+config — is refused with one line naming the key. Both spellings of RoPE's settings are read:
+transformers 5's `rope_parameters` and transformers 4's `rope_theta` / `rope_scaling`.
 """
 import argparse
 import hashlib
@@ -42,39 +45,100 @@ def read_json(path, what):
         raise ImportError_(f"{what} is not readable JSON ({error})") from None
 
 
+# model_type → transformers' class, for the families ttl-train runs (ModelFamily.swift).
+FAMILIES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+            "mistral": "MistralForCausalLM"}
+# Keys every family's config.json may hold that change nothing ttl-train computes from token ids:
+# bookkeeping, generation defaults, settings of other frameworks or of tensor parallelism (which
+# splits a product without changing it), and attention kernels' names.
+NO_EFFECT = {
+    "_name_or_path", "transformers_version", "torch_dtype", "dtype", "use_cache", "initializer_range", "pad_token_id",
+    "output_attentions", "output_hidden_states", "return_dict", "use_return_dict", "torchscript", "is_decoder",
+    "is_encoder_decoder", "add_cross_attention", "tie_encoder_decoder", "cross_attention_hidden_size",
+    "chunk_size_feed_forward", "id2label", "label2id", "problem_type", "tokenizer_class", "prefix", "sep_token_id",
+    "decoder_start_token_id", "task_specific_params", "finetuning_task", "pruned_heads", "tf_legacy_loss",
+    "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups", "diversity_penalty",
+    "temperature", "top_k", "top_p", "typical_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size", "num_return_sequences", "output_scores", "return_dict_in_generate",
+    "forced_bos_token_id", "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty",
+    "suppress_tokens", "begin_suppress_tokens", "bad_words_ids", "_attn_implementation",
+    "_attn_implementation_autoset", "attn_implementation", "pretraining_tp",
+}
+# Keys read or checked for every family, and those only some families have.
+COMMON_KEYS = {
+    "architectures", "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps",
+    "tie_word_embeddings", "hidden_act", "attention_dropout", "bos_token_id", "eos_token_id", "rope_theta",
+    "rope_scaling", "rope_parameters",
+}
+FAMILY_KEYS = {
+    "llama": {"attention_bias", "mlp_bias"},
+    "qwen2": {"use_sliding_window", "sliding_window", "max_window_layers", "layer_types"},
+    "qwen3": {"attention_bias", "use_sliding_window", "sliding_window", "max_window_layers", "layer_types"},
+    "mistral": {"sliding_window"},
+}
+# transformers' defaults where a family's config class has its own.
+FAMILY_DEFAULTS = {
+    "llama": {"max_position_embeddings": 2048},
+    "qwen2": {"max_position_embeddings": 32768, "num_key_value_heads": 32},
+    "qwen3": {"max_position_embeddings": 32768, "num_key_value_heads": 32, "head_dim": 128},
+    "mistral": {"max_position_embeddings": 4096 * 32, "num_key_value_heads": 8, "sliding_window": 4096},
+}
+ROPE_KEYS = {"default": {"rope_type", "type", "rope_theta"},
+             "linear": {"rope_type", "type", "rope_theta", "factor"},
+             "llama3": {"rope_type", "type", "rope_theta", "factor", "low_freq_factor", "high_freq_factor",
+                        "original_max_position_embeddings"}}
+
+
 def read_config(directory):
-    """The model config under ttl-train's attribute names, refusing what ttl-train cannot run."""
+    """The model config under ttl-train's attribute names. Every key of config.json is used,
+    checked to have the one value ttl-train supports, or known to change nothing (NO_EFFECT);
+    anything else is refused naming the key."""
     hf = read_json(os.path.join(directory, "config.json"), "config.json")
     if not isinstance(hf, dict):
         raise ImportError_("config.json is not a JSON object")
+    family = hf.get("model_type")
     architectures = hf.get("architectures") or []
-    if hf.get("model_type") != "llama" or (architectures and "LlamaForCausalLM" not in architectures):
-        raise ImportError_(f"config.json: architectures {architectures} / model_type '{hf.get('model_type')}' "
-                           "is not supported (only LlamaForCausalLM)")
-    for key in ("attention_bias", "mlp_bias"):
-        if hf.get(key):
-            raise ImportError_(f"config.json: '{key}' is true; ttl-train's llama has no biases")
-    if hf.get("rope_scaling") not in (None, {}):
-        raise ImportError_(f"config.json: 'rope_scaling' {json.dumps(hf['rope_scaling'])} is not implemented (plain RoPE only)")
-    if hf.get("hidden_act", "silu") != "silu":
-        raise ImportError_(f"config.json: 'hidden_act' '{hf['hidden_act']}' is not supported (only silu)")
+    if family not in FAMILIES or (architectures and architectures != [FAMILIES[family]]):
+        raise ImportError_(f"config.json: architectures {architectures} / model_type '{family}' is not supported "
+                           f"(supported: {', '.join(FAMILIES.values())})")
+    unknown = sorted(set(hf) - NO_EFFECT - COMMON_KEYS - FAMILY_KEYS[family])
+    if unknown:
+        raise ImportError_(f"config.json: key '{unknown[0]}' is not known for {family}; ttl-train will not guess what "
+                           "it changes" + (f" (also: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""))
+    defaults = FAMILY_DEFAULTS[family]
+
+    def value(key, default=None):
+        found = hf.get(key)
+        return defaults.get(key, default) if found is None else found
 
     def integer(key, default=None):
-        value = hf.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 24:
-            raise ImportError_(f"config.json: '{key}' is {json.dumps(value)}, not an integer in 1…{1 << 24}")
-        return value
+        found = value(key, default)
+        if isinstance(found, bool) or not isinstance(found, int) or not 1 <= found <= 1 << 24:
+            raise ImportError_(f"config.json: '{key}' is {json.dumps(found)}, not an integer in 1…{1 << 24}")
+        return found
 
-    def real(key, default):
-        value = hf.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-            raise ImportError_(f"config.json: '{key}' is {json.dumps(value)}, not a positive number")
-        return float(value)
+    def real(where, key, found):
+        if isinstance(found, bool) or not isinstance(found, (int, float)) or not 0 < found < float("inf"):
+            raise ImportError_(f"config.json: '{where}{key}' is {json.dumps(found)}, not a positive number")
+        return float(found)
 
+    def flag(key):
+        found = hf.get(key, False)
+        if not isinstance(found, bool):
+            raise ImportError_(f"config.json: '{key}' is {json.dumps(found)}, not true or false")
+        return found
+
+    def require(key, allowed, found, why):
+        if found not in allowed:
+            raise ImportError_(f"config.json: '{key}' is {json.dumps(found)}; {why}")
+
+    require("hidden_act", ("silu", None), hf.get("hidden_act"), "ttl-train's MLP is SwiGLU (silu)")
+    require("attention_dropout", (0, 0.0, None), hf.get("attention_dropout"), "ttl-train has no attention dropout")
     heads = integer("num_attention_heads")
     hidden = integer("hidden_size")
     config = {
-        "architecture": "llama",
+        "architecture": family,
         "vocab_size": integer("vocab_size"),
         "hidden_size": hidden,
         "intermediate_size": integer("intermediate_size"),
@@ -82,16 +146,67 @@ def read_config(directory):
         "num_attention_heads": heads,
         "num_key_value_heads": integer("num_key_value_heads", heads),
         "head_dim": integer("head_dim", hidden // heads if hidden % heads == 0 else None),
-        "max_position_embeddings": integer("max_position_embeddings", 2048),
-        "rope_theta": real("rope_theta", 10000.0),
-        "rms_norm_eps": real("rms_norm_eps", 1e-6),
-        "tie_word_embeddings": 1 if hf.get("tie_word_embeddings", False) else 0,
+        "max_position_embeddings": integer("max_position_embeddings"),
+        "rms_norm_eps": real("", "rms_norm_eps", value("rms_norm_eps", 1e-6)),
+        "tie_word_embeddings": 1 if flag("tie_word_embeddings") else 0,
     }
+    config.update(rope_config(hf, real, config["max_position_embeddings"]))
+    biases = []
+    if family == "qwen2":
+        biases = ["q_proj", "k_proj", "v_proj"]
+    if family in ("llama", "qwen3") and flag("attention_bias"):
+        biases += ["q_proj", "k_proj", "v_proj", "o_proj"]
+    if family == "llama" and flag("mlp_bias"):
+        biases += ["gate_proj", "up_proj", "down_proj"]
+    if biases:
+        config["linear_bias"] = ",".join(biases)
+    if family == "qwen3":
+        config["qk_norm"] = 1
+    if family in ("qwen2", "qwen3"):
+        require("use_sliding_window", (False, None), hf.get("use_sliding_window"),
+                "sliding-window attention is not implemented (sliding_window and max_window_layers then change nothing)")
+        layer_types = hf.get("layer_types")
+        if layer_types is not None and (not isinstance(layer_types, list) or set(layer_types) - {"full_attention"}):
+            raise ImportError_(f"config.json: 'layer_types' {json.dumps(layer_types)}: only full_attention is implemented")
+    if family == "mistral" and hf.get("sliding_window", defaults["sliding_window"]) is not None:
+        config["sliding_window"] = integer("sliding_window")  # null: attends to every position
     for key in ("bos_token_id", "eos_token_id"):
-        value = hf.get(key)
-        value = value[0] if isinstance(value, list) and value else value
-        if isinstance(value, int) and not isinstance(value, bool):
-            config[key] = value
+        found = hf.get(key)
+        found = found[0] if isinstance(found, list) and found else found
+        if isinstance(found, int) and not isinstance(found, bool):
+            config[key] = found
+    return config
+
+
+def rope_config(hf, real, context):
+    """RoPE's base and scaling from either spelling: transformers 5's `rope_parameters`
+    (`rope_theta` inside) or transformers 4's top-level `rope_theta` and `rope_scaling` (which wins
+    when both are there, as in transformers)."""
+    parameters = hf.get("rope_scaling") or hf.get("rope_parameters") or {}
+    where = "rope_scaling." if hf.get("rope_scaling") else "rope_parameters."
+    if not isinstance(parameters, dict):
+        raise ImportError_(f"config.json: '{where[:-1]}' is {json.dumps(parameters)}, not an object")
+    kind = parameters.get("rope_type", parameters.get("type", "default"))
+    if kind not in ROPE_KEYS:
+        raise ImportError_(f"config.json: '{where}rope_type' is {json.dumps(kind)}; implemented: {', '.join(ROPE_KEYS)}")
+    unknown = sorted(set(parameters) - ROPE_KEYS[kind])
+    if unknown:
+        raise ImportError_(f"config.json: '{where}{unknown[0]}' is not known for rope_type {kind}")
+    theta = parameters.get("rope_theta", hf.get("rope_theta", 10000.0))
+    config = {"rope_theta": real(where if "rope_theta" in parameters else "", "rope_theta", theta)}
+    if kind == "default":
+        return config
+    config["rope_type"] = kind
+    config["rope_factor"] = real(where, "factor", parameters.get("factor"))
+    if kind == "llama3":
+        config["rope_low_freq_factor"] = real(where, "low_freq_factor", parameters.get("low_freq_factor"))
+        config["rope_high_freq_factor"] = real(where, "high_freq_factor", parameters.get("high_freq_factor"))
+        if config["rope_high_freq_factor"] <= config["rope_low_freq_factor"]:
+            raise ImportError_(f"config.json: '{where}high_freq_factor' must exceed low_freq_factor")
+        original = parameters.get("original_max_position_embeddings", context)
+        if isinstance(original, bool) or not isinstance(original, int) or not 1 <= original <= 1 << 24:
+            raise ImportError_(f"config.json: '{where}original_max_position_embeddings' is {json.dumps(original)}")
+        config["rope_original_max_position_embeddings"] = original
     return config
 
 
@@ -159,7 +274,7 @@ def read_weights(directory, config, dtype):
         if name.endswith(IGNORED_SUFFIXES) or (name == "lm_head.weight" and config["tie_word_embeddings"]):
             continue
         if name not in shapes:
-            raise ImportError_(f"tensor '{name}' is not part of a llama ttl-train runs (a bias or another architecture's weight)")
+            raise ImportError_(f"tensor '{name}' is not part of a {config['architecture']} model of this config.json")
         if tuple(values.shape) != shapes[name]:
             raise ImportError_(f"tensor '{name}' has shape {list(values.shape)}, config.json implies {list(shapes[name])}")
         if dtype != "f32" and values.ndim == 2 and values.shape[1] % 32 == 0:

@@ -2,7 +2,10 @@
 """An independent numpy forward pass over a ttl-train model file, for parity checks.
 
 Written from the llama architecture directly (RMSNorm, rotate-half RoPE, grouped-query causal
-attention, SwiGLU), in float64, sharing no code with the Swift implementation:
+attention, SwiGLU), in float64, sharing no code with the Swift implementation, with what the
+families add (ModelFamily.swift): biases on the linear layers named by `linear_bias` (Qwen2's
+q/k/v), RMSNorm over each head of q and k before RoPE (Qwen3's `qk_norm`), and RoPE's frequency
+scaling (`rope_type` linear, or llama3 as Meta's Llama 3.1 reference code writes it):
 
     reference_forward.py MODEL.h5 --ids FILE        # whitespace-separated token ids
     reference_forward.py MODEL.h5 --text "..." --tokenizer assets/tokenizer.json
@@ -32,10 +35,34 @@ def rms_norm(x, weight, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
 
 
-def rope(x, theta):
+def frequencies(config, dim):
+    """RoPE's angular frequencies, rescaled as the model's `rope_type` says."""
+    inverse = float(config["rope_theta"]) ** (-np.arange(0, dim, 2, dtype=np.float64) / dim)
+    kind = config.get("rope_type", "default")
+    if isinstance(kind, bytes):
+        kind = kind.decode()
+    if kind == "linear":
+        return inverse / float(config["rope_factor"])
+    if kind == "llama3":
+        factor, low, high = (float(config[k]) for k in ("rope_factor", "rope_low_freq_factor", "rope_high_freq_factor"))
+        original = float(config["rope_original_max_position_embeddings"])
+        scaled = []
+        for frequency in inverse:
+            wavelength = 2 * np.pi / frequency
+            if wavelength < original / high:
+                scaled.append(frequency)
+            elif wavelength > original / low:
+                scaled.append(frequency / factor)
+            else:
+                smooth = (original / wavelength - low) / (high - low)
+                scaled.append((1 - smooth) * frequency / factor + smooth * frequency)
+        return np.array(scaled)
+    return inverse
+
+
+def rope(x, inverse):
     """Rotate-half RoPE over (heads, T, head_dim): pairs (i, i + d/2)."""
     _, length, dim = x.shape
-    inverse = theta ** (-np.arange(0, dim, 2, dtype=np.float64) / dim)
     angles = np.outer(np.arange(length), inverse)
     cos = np.concatenate([np.cos(angles)] * 2, axis=-1)
     sin = np.concatenate([np.sin(angles)] * 2, axis=-1)
@@ -47,27 +74,35 @@ def rope(x, theta):
 def forward(config, w, ids):
     """Logits (T, vocab) for token ids (T,)."""
     heads, kv_heads, dim = int(config["num_attention_heads"]), int(config["num_key_value_heads"]), int(config["head_dim"])
-    eps, theta = float(config["rms_norm_eps"]), float(config["rope_theta"])
+    eps, inverse = float(config["rms_norm_eps"]), frequencies(config, dim)
     length = len(ids)
+
+    def linear(h, name):
+        y = h @ w[name + ".weight"].T
+        return y + w[name + ".bias"] if name + ".bias" in w else y
+
     x = w["model.embed_tokens.weight"][ids]
     mask = np.triu(np.full((length, length), -np.inf), k=1)
     for layer in range(int(config["num_hidden_layers"])):
         p = f"model.layers.{layer}."
         h = rms_norm(x, w[p + "input_layernorm.weight"], eps)
-        q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(length, heads, dim).transpose(1, 0, 2)
-        k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(length, kv_heads, dim).transpose(1, 0, 2)
-        v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(length, kv_heads, dim).transpose(1, 0, 2)
-        q, k = rope(q, theta), rope(k, theta)
+        q = linear(h, p + "self_attn.q_proj").reshape(length, heads, dim).transpose(1, 0, 2)
+        k = linear(h, p + "self_attn.k_proj").reshape(length, kv_heads, dim).transpose(1, 0, 2)
+        v = linear(h, p + "self_attn.v_proj").reshape(length, kv_heads, dim).transpose(1, 0, 2)
+        if p + "self_attn.q_norm.weight" in w:
+            q = rms_norm(q, w[p + "self_attn.q_norm.weight"], eps)
+            k = rms_norm(k, w[p + "self_attn.k_norm.weight"], eps)
+        q, k = rope(q, inverse), rope(k, inverse)
         group = heads // kv_heads
         k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
         scores = q @ k.transpose(0, 2, 1) / np.sqrt(dim) + mask
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         attention = (scores / scores.sum(axis=-1, keepdims=True)) @ v
-        x = x + attention.transpose(1, 0, 2).reshape(length, heads * dim) @ w[p + "self_attn.o_proj.weight"].T
+        x = x + linear(attention.transpose(1, 0, 2).reshape(length, heads * dim), p + "self_attn.o_proj")
         h = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
-        gate = h @ w[p + "mlp.gate_proj.weight"].T
-        up = h @ w[p + "mlp.up_proj.weight"].T
-        x = x + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
+        gate = linear(h, p + "mlp.gate_proj")
+        up = linear(h, p + "mlp.up_proj")
+        x = x + linear(gate / (1 + np.exp(-gate)) * up, p + "mlp.down_proj")
     x = rms_norm(x, w["model.norm.weight"], eps)
     head = w["model.embed_tokens.weight"] if int(config["tie_word_embeddings"]) else w["lm_head.weight"]
     return x @ head.T

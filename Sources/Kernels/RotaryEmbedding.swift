@@ -3,15 +3,23 @@ import Foundation
 /// Rotary position embedding (Su et al. 2021) in Hugging Face's rotate-half form: within each
 /// head, element `i` pairs with `i + d/2` and the pair turns by `p · θ^(−2i/d)` at position `p`.
 ///
-/// The cos/sin table is computed once in Double for all positions up to the model's context.
+/// The cos/sin table is computed once in Double for all positions up to the model's context, from
+/// the frequencies the model's RoPE scaling gives (plain `θ^(−2i/d)` without one).
 public final class RotaryEmbedding {
     public let headDim: Int
     public let maxPositions: Int
     private let cosines: [Float]  // (maxPositions, headDim/2)
     private let sines: [Float]
 
-    public init(headDim: Int, maxPositions: Int, theta: Double) {
+    public convenience init(headDim: Int, maxPositions: Int, theta: Double) {
+        let frequencies = (0..<(headDim / 2)).map { Foundation.pow(theta, -2 * Double($0) / Double(headDim)) }
+        self.init(headDim: headDim, maxPositions: maxPositions, inverseFrequencies: frequencies)
+    }
+
+    /// A table for `headDim / 2` angular frequencies: pair `i` turns by `p · inverseFrequencies[i]`.
+    public init(headDim: Int, maxPositions: Int, inverseFrequencies: [Double]) {
         precondition(headDim % 2 == 0, "RoPE needs an even head dimension")
+        precondition(inverseFrequencies.count == headDim / 2, "RoPE needs headDim / 2 frequencies")
         self.headDim = headDim
         self.maxPositions = maxPositions
         let half = headDim / 2
@@ -19,7 +27,7 @@ public final class RotaryEmbedding {
         var sines = [Float](repeating: 0, count: maxPositions * half)
         for position in 0..<maxPositions {
             for i in 0..<half {
-                let angle = Double(position) * Foundation.pow(theta, -2 * Double(i) / Double(headDim))
+                let angle = Double(position) * inverseFrequencies[i]
                 cosines[position * half + i] = Float(Foundation.cos(angle))
                 sines[position * half + i] = Float(Foundation.sin(angle))
             }

@@ -23,6 +23,10 @@ final class LlamaActivations {
         let input: UnsafeMutablePointer<Float>          // (N, H) residual stream into the layer
         let attentionNormed: UnsafeMutablePointer<Float> // (N, H) input of q/k/v_proj
         let attentionRstd: UnsafeMutablePointer<Float>   // (N)
+        let queryProjection: UnsafeMutablePointer<Float> // (N, Q) q_proj's output: `query` itself without q/k norm
+        let keyProjection: UnsafeMutablePointer<Float>   // (N, K) k_proj's output: `key` itself without q/k norm
+        let queryRstd: UnsafeMutablePointer<Float>       // (N, heads) of the q norm (empty without it)
+        let keyRstd: UnsafeMutablePointer<Float>         // (N, kv heads) of the k norm (empty without it)
         let query: UnsafeMutablePointer<Float>           // (N, Q) after RoPE
         let key: UnsafeMutablePointer<Float>             // (N, K) after RoPE
         let value: UnsafeMutablePointer<Float>           // (N, K)
@@ -50,6 +54,8 @@ final class LlamaActivations {
     let normedGradient: UnsafeMutablePointer<Float>    // (N, H) dL/d(normed input)
     let queryGradient: UnsafeMutablePointer<Float>     // (N, Q)
     let keyGradient: UnsafeMutablePointer<Float>       // (N, K)
+    let queryProjectionGradient: UnsafeMutablePointer<Float> // (N, Q) before the q norm: `queryGradient` without it
+    let keyProjectionGradient: UnsafeMutablePointer<Float>   // (N, K) before the k norm: `keyGradient` without it
     let valueGradient: UnsafeMutablePointer<Float>     // (N, K)
     let attentionGradient: UnsafeMutablePointer<Float> // (N, Q)
     let gateGradient: UnsafeMutablePointer<Float>      // (N, I)
@@ -76,11 +82,15 @@ final class LlamaActivations {
             defer { cursor += count }
             return storage.at(cursor)
         }
+        let normed = config.queryKeyNorm
         func slot(input: UnsafeMutablePointer<Float>) -> Slot {
-            Slot(input: input, attentionNormed: take(n * h), attentionRstd: take(n), query: take(n * q),
-                 key: take(n * k), value: take(n * k), probabilities: take(probabilities), attention: take(n * q),
-                 middle: take(n * h), mlpNormed: take(n * h), mlpRstd: take(n), gate: take(n * i), up: take(n * i),
-                 activated: take(n * i))
+            let (attentionNormed, attentionRstd, query, key) = (take(n * h), take(n), take(n * q), take(n * k))
+            return Slot(input: input, attentionNormed: attentionNormed, attentionRstd: attentionRstd,
+                        queryProjection: normed ? take(n * q) : query, keyProjection: normed ? take(n * k) : key,
+                        queryRstd: take(normed ? n * config.attentionHeads : 0), keyRstd: take(normed ? n * config.keyValueHeads : 0),
+                        query: query, key: key, value: take(n * k), probabilities: take(probabilities), attention: take(n * q),
+                        middle: take(n * h), mlpNormed: take(n * h), mlpRstd: take(n), gate: take(n * i), up: take(n * i),
+                        activated: take(n * i))
         }
         switch retention {
         case .none, .everyLayer:
@@ -90,8 +100,9 @@ final class LlamaActivations {
             let layerInputs = (0..<config.layerCount).map { _ in take(n * h) }
             let work = slot(input: layerInputs[0])
             slots = layerInputs.map { input in
-                Slot(input: input, attentionNormed: work.attentionNormed, attentionRstd: work.attentionRstd, query: work.query,
-                     key: work.key, value: work.value, probabilities: work.probabilities, attention: work.attention,
+                Slot(input: input, attentionNormed: work.attentionNormed, attentionRstd: work.attentionRstd,
+                     queryProjection: work.queryProjection, keyProjection: work.keyProjection, queryRstd: work.queryRstd,
+                     keyRstd: work.keyRstd, query: work.query, key: work.key, value: work.value, probabilities: work.probabilities, attention: work.attention,
                      middle: work.middle, mlpNormed: work.mlpNormed, mlpRstd: work.mlpRstd, gate: work.gate, up: work.up,
                      activated: work.activated)
             }
@@ -104,6 +115,8 @@ final class LlamaActivations {
         normedGradient = take(n * h)
         queryGradient = take(n * q)
         keyGradient = take(n * k)
+        queryProjectionGradient = normed ? take(n * q) : queryGradient
+        keyProjectionGradient = normed ? take(n * k) : keyGradient
         valueGradient = take(n * k)
         attentionGradient = take(n * q)
         gateGradient = take(n * i)
@@ -123,11 +136,13 @@ final class LlamaActivations {
         let (h, q, k, i) = (config.hiddenSize, config.attentionHeads * config.headDim,
                             config.keyValueHeads * config.headDim, config.intermediateSize)
         let probabilities = probabilityCount(config: config, maxTokens: n, maxSequenceLength: maxSequenceLength)
-        let slotSize = 4 * n * h + 2 * n + 2 * n * q + 2 * n * k + probabilities + 3 * n * i
+        let queryKeyNorm = config.queryKeyNorm ? n * (q + k + config.attentionHeads + config.keyValueHeads) : 0
+        let slotSize = 4 * n * h + 2 * n + 2 * n * q + 2 * n * k + probabilities + 3 * n * i + queryKeyNorm
         let slotCount = retention == .everyLayer ? config.layerCount : 1
         let inputs = retention == .layerInputs ? config.layerCount * n * h : 0
         let globals = 4 * n * h + n
         let scratch = 2 * n * h + 2 * n * q + 2 * n * k + 3 * n * i + config.keyValueHeads * maxSequenceLength * maxSequenceLength
+            + (config.queryKeyNorm ? n * (q + k) : 0)
         return slotCount * slotSize + inputs + globals + scratch
     }
 

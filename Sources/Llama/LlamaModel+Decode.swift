@@ -11,7 +11,7 @@ public final class KeyValueCache {
     let chunk: Int
     let keys: [FloatBuffer]
     let values: [FloatBuffer]
-    let x, normed, query, attention, linearOutput, middle, gate, up, activated, rstd, scores: FloatBuffer
+    let x, normed, query, attention, linearOutput, middle, gate, up, activated, rstd, headRstd, scores: FloatBuffer
     let logits: FloatBuffer
 
     public init(model: LlamaModel, capacity: Int, chunk: Int = 64) {
@@ -27,6 +27,7 @@ public final class KeyValueCache {
         (query, attention) = (FloatBuffer(count: rows * q), FloatBuffer(count: rows * q))
         (gate, up, activated) = (FloatBuffer(count: rows * i), FloatBuffer(count: rows * i), FloatBuffer(count: rows * i))
         rstd = FloatBuffer(count: rows)
+        headRstd = FloatBuffer(count: config.queryKeyNorm ? rows * config.attentionHeads : 0)
         scores = FloatBuffer(count: rows * capacity)
         logits = FloatBuffer(count: config.vocabSize)
     }
@@ -55,6 +56,7 @@ extension LlamaModel {
         if let bad = tokens.firstIndex(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
             throw ModelInputError.tokenOutOfRange(tokens[bad], position: cache.count + bad, vocabulary: config.vocabSize)
         }
+        try checkWindow(cache.count + tokens.count)
         let h = config.hiddenSize
         for start in stride(from: 0, to: tokens.count, by: cache.chunk) {
             let piece = Array(tokens[start..<min(start + cache.chunk, tokens.count)])
@@ -86,6 +88,12 @@ extension LlamaModel {
         linear(layer, .qProj, cache.normed.pointer, into: cache.query.pointer, rows: n, inFeatures: h, outFeatures: q, sequences: sequence, rowStable: false)
         linear(layer, .kProj, cache.normed.pointer, into: keys + past * kv, rows: n, inFeatures: h, outFeatures: kv, sequences: sequence, rowStable: false)
         linear(layer, .vProj, cache.normed.pointer, into: values + past * kv, rows: n, inFeatures: h, outFeatures: kv, sequences: sequence, rowStable: false)
+        if let queryNorm = w.queryNorm, let keyNorm = w.keyNorm {
+            RMSNorm.forward(cache.query.pointer, weight: weights.pointer(queryNorm), into: cache.query.pointer, rstd: cache.headRstd.pointer,
+                            rows: n * config.attentionHeads, dim: config.headDim, epsilon: epsilon)
+            RMSNorm.forward(keys + past * kv, weight: weights.pointer(keyNorm), into: keys + past * kv, rstd: cache.headRstd.pointer,
+                            rows: n * config.keyValueHeads, dim: config.headDim, epsilon: epsilon)
+        }
         rope.forward(cache.query.pointer, rows: n, heads: config.attentionHeads, firstPosition: past)
         rope.forward(keys + past * kv, rows: n, heads: config.keyValueHeads, firstPosition: past)
         attention.forwardCached(q: cache.query.pointer, keys: keys, values: values, into: cache.attention.pointer,

@@ -6,7 +6,8 @@ import Kernels
 ///
 /// ```
 /// x = embed(tokens)
-/// for each layer:  h = RMSNorm(x);  q, k, v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ;  RoPE(q, k)
+/// for each layer:  h = RMSNorm(x);  q, k, v = h·Wqᵀ (+bq), h·Wkᵀ (+bk), h·Wvᵀ (+bv)
+///                  q, k = RMSNorm per head (Qwen3);  RoPE(q, k)
 ///                  x = x + Attention(q, k, v)·Woᵀ
 ///                  h = RMSNorm(x);  x = x + (SiLU(h·Wgᵀ) ⊙ h·Wuᵀ)·Wdᵀ
 /// logits = RMSNorm(x)·Eᵀ     (only at the rows a loss asks for; see LlamaModel+Loss)
@@ -44,7 +45,8 @@ public final class LlamaModel {
         self.weights = weights
         activations = LlamaActivations(config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength,
                                        retention: trainable ? (recompute ? .layerInputs : .everyLayer) : .none)
-        rope = RotaryEmbedding(headDim: config.headDim, maxPositions: maxSequenceLength, theta: config.ropeTheta)
+        rope = RotaryEmbedding(headDim: config.headDim, maxPositions: maxSequenceLength,
+                               inverseFrequencies: config.ropeScaling.inverseFrequencies(headDim: config.headDim, theta: config.ropeTheta))
         attention = CausalAttention(heads: config.attentionHeads, kvHeads: config.keyValueHeads, headDim: config.headDim)
         outputHead = OutputHeadBuffers(config: config)
         let scratch = maxTokens * weights.widestFactoredIntermediate
@@ -66,6 +68,9 @@ public final class LlamaModel {
         guard batch.count <= maxTokens else { throw ModelInputError.tooManyTokens(batch.count, capacity: maxTokens) }
         for sequence in 0..<batch.sequenceCount where batch.length(of: sequence) > maxSequenceLength {
             throw ModelInputError.sequenceTooLong(batch.length(of: sequence), capacity: maxSequenceLength)
+        }
+        for sequence in 0..<batch.sequenceCount {
+            try checkWindow(batch.length(of: sequence))
         }
         if let bad = batch.tokens.firstIndex(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
             throw ModelInputError.tokenOutOfRange(batch.tokens[bad], position: bad, vocabulary: config.vocabSize)
@@ -106,9 +111,15 @@ public final class LlamaModel {
 
         RMSNorm.forward(slot.input, weight: weights.pointer(w.inputNorm), into: slot.attentionNormed,
                         rstd: slot.attentionRstd, rows: n, dim: h, epsilon: epsilon)
-        linear(layer, .qProj, slot.attentionNormed, into: slot.query, rows: n, inFeatures: h, outFeatures: q)
-        linear(layer, .kProj, slot.attentionNormed, into: slot.key, rows: n, inFeatures: h, outFeatures: k)
+        linear(layer, .qProj, slot.attentionNormed, into: slot.queryProjection, rows: n, inFeatures: h, outFeatures: q)
+        linear(layer, .kProj, slot.attentionNormed, into: slot.keyProjection, rows: n, inFeatures: h, outFeatures: k)
         linear(layer, .vProj, slot.attentionNormed, into: slot.value, rows: n, inFeatures: h, outFeatures: k)
+        if let queryNorm = w.queryNorm, let keyNorm = w.keyNorm {
+            RMSNorm.forward(slot.queryProjection, weight: weights.pointer(queryNorm), into: slot.query, rstd: slot.queryRstd,
+                            rows: n * config.attentionHeads, dim: config.headDim, epsilon: epsilon)
+            RMSNorm.forward(slot.keyProjection, weight: weights.pointer(keyNorm), into: slot.key, rstd: slot.keyRstd,
+                            rows: n * config.keyValueHeads, dim: config.headDim, epsilon: epsilon)
+        }
         for sequence in 0..<batch.sequenceCount {
             let start = batch.offsets[sequence]
             let length = batch.length(of: sequence)
@@ -184,9 +195,17 @@ public final class LlamaModel {
             rope.backward(a.queryGradient + start * q, rows: length, heads: config.attentionHeads)
             rope.backward(a.keyGradient + start * k, rows: length, heads: config.keyValueHeads)
         }
-        linearBackward(layer, .qProj, input: slot.attentionNormed, outputGradient: a.queryGradient, into: a.normedGradient,
+        if let queryNorm = w.queryNorm, let keyNorm = w.keyNorm {
+            a.queryProjectionGradient.update(repeating: 0, count: n * q)
+            a.keyProjectionGradient.update(repeating: 0, count: n * k)
+            RMSNorm.backward(a.queryGradient, x: slot.queryProjection, weight: weights.pointer(queryNorm), rstd: slot.queryRstd,
+                             addingInto: a.queryProjectionGradient, rows: n * config.attentionHeads, dim: config.headDim)
+            RMSNorm.backward(a.keyGradient, x: slot.keyProjection, weight: weights.pointer(keyNorm), rstd: slot.keyRstd,
+                             addingInto: a.keyProjectionGradient, rows: n * config.keyValueHeads, dim: config.headDim)
+        }
+        linearBackward(layer, .qProj, input: slot.attentionNormed, outputGradient: a.queryProjectionGradient, into: a.normedGradient,
                        rows: n, inFeatures: h, outFeatures: q, accumulate: false)
-        linearBackward(layer, .kProj, input: slot.attentionNormed, outputGradient: a.keyGradient, into: a.normedGradient,
+        linearBackward(layer, .kProj, input: slot.attentionNormed, outputGradient: a.keyProjectionGradient, into: a.normedGradient,
                        rows: n, inFeatures: h, outFeatures: k, accumulate: true)
         linearBackward(layer, .vProj, input: slot.attentionNormed, outputGradient: a.valueGradient, into: a.normedGradient,
                        rows: n, inFeatures: h, outFeatures: k, accumulate: true)
@@ -196,7 +215,9 @@ public final class LlamaModel {
 
     // MARK: - Linear layers with their hook
 
-    /// `y = x·Wᵀ` over the whole batch, then the hook's part one sequence at a time: the base
+    /// `y = x·Wᵀ` over the whole batch, then the hook's part one sequence at a time, then the
+    /// layer's bias if it has one (after the hook, which so sees the product alone, as PEFT's
+    /// DoRA takes the bias out before it rescales). The base
     /// product is row-stable (see `Matmul`), and calling the hook per sequence keeps what an
     /// adapter computes for a sequence independent of its batch-mates too (and so of how a global
     /// batch is split across ranks). `sequences` defaults to the last forward's.
@@ -206,11 +227,27 @@ public final class LlamaModel {
         sequences: [(start: Int, length: Int)]? = nil, rowStable: Bool = true
     ) {
         product(weights.layers[layer].linear(site), x, into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, rowStable: rowStable)
-        guard let linearHook else { return }
-        let base = frozenLinear(layer: layer, site: site)
-        for (start, length) in sequences ?? sequenceRows {
-            linearHook.forward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
-                               input: x + start * inFeatures, output: y + start * outFeatures, base: base)
+        if let linearHook {
+            let base = frozenLinear(layer: layer, site: site)
+            for (start, length) in sequences ?? sequenceRows {
+                linearHook.forward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
+                                   input: x + start * inFeatures, output: y + start * outFeatures, base: base)
+            }
+        }
+        if let bias = weights.layers[layer].biases[site] {
+            let values = weights.pointer(bias)
+            for row in 0..<rows {
+                let output = y + row * outFeatures
+                for column in 0..<outFeatures { output[column] += values[column] }
+            }
+        }
+    }
+
+    /// Refuses a sequence longer than a sliding-window model's window: within it the window
+    /// changes nothing, beyond it ttl-train would compute another model.
+    func checkWindow(_ length: Int) throws {
+        if let window = config.slidingWindow, length > window {
+            throw ModelInputError.beyondSlidingWindow(length, window: window)
         }
     }
 
@@ -310,6 +347,7 @@ public enum ModelInputError: Error, Equatable, CustomStringConvertible, Sendable
     case tooManyTokens(Int, capacity: Int)
     case sequenceTooLong(Int, capacity: Int)
     case tokenOutOfRange(Int32, position: Int, vocabulary: Int)
+    case beyondSlidingWindow(Int, window: Int)
 
     public var description: String {
         switch self {
@@ -318,6 +356,9 @@ public enum ModelInputError: Error, Equatable, CustomStringConvertible, Sendable
         case .sequenceTooLong(let length, let capacity): return "a sequence of \(length) tokens exceeds the context of \(capacity)"
         case .tokenOutOfRange(let token, let position, let vocabulary):
             return "token id \(token) at position \(position) is outside the vocabulary (0..<\(vocabulary))"
+        case .beyondSlidingWindow(let length, let window):
+            return "a sequence of \(length) tokens exceeds the model's sliding attention window of \(window) (not implemented: "
+                + "keep batch.max_length and generation within it)"
         }
     }
 }

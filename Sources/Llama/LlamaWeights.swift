@@ -20,6 +20,11 @@ public final class LlamaWeights {
         public let postAttentionNorm: Int
         /// The seven linear layers by site.
         public let linears: [LinearSite: Linear]
+        /// The biases of the sites that have one (`LlamaConfig.biasedSites`).
+        public let biases: [LinearSite: Int]
+        /// The per-head RMSNorm weights of q and k (`LlamaConfig.queryKeyNorm`).
+        public let queryNorm: Int?
+        public let keyNorm: Int?
 
         public func linear(_ site: LinearSite) -> Linear { linears[site]! }
     }
@@ -130,7 +135,11 @@ public final class LlamaWeights {
                 postAttentionNorm: offsets[prefix + "post_attention_layernorm.weight"]!,
                 linears: Dictionary(uniqueKeysWithValues: LinearSite.allCases.map { site in
                     (site, linears[prefix + site.modulePath + ".weight"]!)
-                }))
+                }),
+                biases: Dictionary(uniqueKeysWithValues: config.biasedSites.map { site in
+                    (site, offsets[prefix + site.modulePath + ".bias"]!)
+                }),
+                queryNorm: offsets[prefix + "self_attn.q_norm.weight"], keyNorm: offsets[prefix + "self_attn.k_norm.weight"])
         }
     }
 

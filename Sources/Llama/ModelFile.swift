@@ -19,12 +19,19 @@ import Kernels
 /// `quantization` (`q8_0`, `q4_0`, `q4_1`) and `shape` (the logical `[out, in]`); see
 /// `ModelFile+Quantized`.
 ///
+/// Version 4 holds the families of `ModelFamily`: `architecture` names one (`llama`, `qwen2`,
+/// `qwen3`, `mistral`), and the root may carry `rope_type` (`llama3`, `linear`) with `rope_factor`,
+/// `rope_low_freq_factor`, `rope_high_freq_factor`, `rope_original_max_position_embeddings`;
+/// `linear_bias` (the biased layers, `q_proj,k_proj,v_proj`, with float32 datasets `….q_proj/bias`);
+/// `qk_norm` (datasets `…/self_attn/q_norm/weight`, `k_norm/weight` of head_dim); `sliding_window`.
+///
 /// Opening checks the format, version, architecture, config and every weight's shape, so a bad
 /// file is refused with one line before any work starts.
 public final class ModelFile {
-    /// Version 3 (quantized blocks) is the newest; versions 1 (dense only) and 2 (Tucker factors)
-    /// are read as well, and a writer stamps the lowest version its file needs.
-    public static let fileFormat = FileFormat(name: "ttl-train-model", version: 3, readable: 1...3)
+    /// Version 4 (the families' switches) is the newest; versions 1 (dense llama), 2 (Tucker
+    /// factors) and 3 (quantized blocks) are read as well, and a writer stamps the lowest version
+    /// its file needs.
+    public static let fileFormat = FileFormat(name: "ttl-train-model", version: 4, readable: 1...4)
 
     public let path: String
     public let config: LlamaConfig
@@ -63,9 +70,6 @@ public final class ModelFile {
         } catch FileFormat.Mismatch.unreadableVersion(let found) {
             throw ModelFileError.unsupportedVersion(file: path, found: found)
         }
-        let architecture = try attributes.string("architecture")
-        guard architecture == "llama" else { throw ModelFileError.unsupportedArchitecture(file: path, found: architecture) }
-
         self.path = path
         self.file = file
         self.config = try LlamaConfig(attributes: attributes, file: path)

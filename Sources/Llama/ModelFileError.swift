@@ -19,7 +19,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
         case .unsupportedVersion(let file, let found):
             return "\(file): model format version \(found) is not supported (this ttl-train reads \(ModelFile.fileFormat.readableVersions)); re-import it with scripts/import_gguf.py"
         case .unsupportedArchitecture(let file, let found):
-            return "\(file): architecture '\(found)' is not supported (only 'llama')"
+            return "\(file): architecture '\(found)' is not supported (supported: \(ModelFamily.allCases.map(\.rawValue).joined(separator: ", ")))"
         case .missingConfig(let file, let key):
             return "\(file): config attribute '\(key)' is missing"
         case .invalidConfig(let file, let key, let reason):

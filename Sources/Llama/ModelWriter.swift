@@ -39,10 +39,10 @@ public enum ModelWriter {
         try HDF5File.writeAtomically(to: path) { file in
             let attributes = file.root.attributes
             try attributes.set("format", ModelFile.fileFormat.name)
-            try attributes.set("architecture", "llama")
+            try attributes.set("architecture", config.family.rawValue)
             for (key, value) in config.integerAttributes { try attributes.set(key, Int64(value)) }
-            try attributes.set("rope_theta", config.ropeTheta)
-            try attributes.set("rms_norm_eps", config.rmsNormEpsilon)
+            for (key, value) in config.realAttributes { try attributes.set(key, value) }
+            for (key, value) in config.stringAttributes { try attributes.set(key, value) }
             try attributes.set("source", source)
             try Writer.record(on: attributes)
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) { try attributes.set(key, value) }
@@ -81,7 +81,8 @@ public enum ModelWriter {
                 }
             }
             try attributes.set("fingerprint", fingerprint)
-            try attributes.set("format_version", anyQuantized ? ModelFile.fileFormat.version : factored.isEmpty ? Int64(1) : Int64(2))
+            let version: Int64 = config.needsFamilyFormat ? 4 : anyQuantized ? 3 : factored.isEmpty ? 1 : 2
+            try attributes.set("format_version", version)
         }
     }
 
@@ -92,7 +93,7 @@ public enum ModelWriter {
         var generator = SplitMix64(seed: seed)
         try write(to: path, config: config, source: source ?? "random (seed \(seed))") { name, shape in
             let count = shape.reduce(1, *)
-            let isNorm = shape.count == 1
+            let isNorm = shape.count == 1 && !name.hasSuffix(".bias")
             return (0..<count).map { _ in
                 isNorm ? 1 + generator.nextFloat(in: -0.1..<0.1) : generator.nextFloat(in: -scale..<scale)
             }
@@ -108,7 +109,36 @@ extension LlamaConfig {
             ("num_hidden_layers", layerCount), ("num_attention_heads", attentionHeads),
             ("num_key_value_heads", keyValueHeads), ("head_dim", headDim),
             ("max_position_embeddings", contextLength), ("tie_word_embeddings", tiedEmbeddings ? 1 : 0),
-        ]
+        ] + (queryKeyNorm ? [("qk_norm", 1)] : []) + (slidingWindow.map { [("sliding_window", $0)] } ?? [])
+            + ropeScalingIntegers
+    }
+
+    /// The real config entries, RoPE scaling's among them.
+    var realAttributes: [(String, Double)] {
+        var entries = [("rope_theta", ropeTheta), ("rms_norm_eps", rmsNormEpsilon)]
+        switch ropeScaling {
+        case .none: break
+        case .linear(let factor): entries.append(("rope_factor", factor))
+        case .llama3(let factor, let low, let high, _):
+            entries += [("rope_factor", factor), ("rope_low_freq_factor", low), ("rope_high_freq_factor", high)]
+        }
+        return entries
+    }
+
+    private var ropeScalingIntegers: [(String, Int)] {
+        guard case .llama3(_, _, _, let original) = ropeScaling else { return [] }
+        return [("rope_original_max_position_embeddings", original)]
+    }
+
+    /// The string config entries: RoPE's type and the biased layers, when there are any.
+    var stringAttributes: [(String, String)] {
+        (ropeScaling == .none ? [] : [("rope_type", ropeScaling.typeName)])
+            + (biasedSites.isEmpty ? [] : [(Self.biasAttribute, biasedSiteNames)])
+    }
+
+    /// The biased layers in `LinearSite` order, comma-separated.
+    public var biasedSiteNames: String {
+        LinearSite.allCases.filter(biasedSites.contains).map(\.rawValue).joined(separator: ",")
     }
 
     /// A tiny llama for tests: 2 layers, hidden 64, 4 heads over 2 KV heads, vocab 256.
