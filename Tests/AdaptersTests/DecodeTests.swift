@@ -7,22 +7,28 @@ import XCTest
 /// `LlamaModel.decode` with a key/value cache against the full forward: for a prompt and then
 /// one token at a time, the last position's logits agree (to float rounding: the attention runs
 /// over the cache in other shapes) and greedy decoding picks the same token at every step — on
-/// a dense and a quantized base, bare and with LoRA and DoRA attached.
+/// a dense and a quantized base, bare and with LoRA and DoRA attached, in every family.
 final class DecodeTests: XCTestCase {
     func testCachedDecodingFollowsTheFullForwardStepByStep() throws {
+        for config in LlamaConfig.tinyFamilies {
+            try checkCachedDecoding(config)
+        }
+    }
+
+    private func checkCachedDecoding(_ config: LlamaConfig) throws {
         let directory = try TemporaryDirectory()
         let dense = directory.path("tiny.h5"), quantized = directory.path("tiny-q8_0.h5")
-        try ModelWriter.writeRandom(to: dense, config: .tiny, seed: 21, scale: 0.3)
+        try ModelWriter.writeRandom(to: dense, config: config, seed: 21, scale: 0.3)
         _ = try ModelQuantizer.quantize(model: try ModelFile(path: dense), to: .q8_0, path: quantized)
         for path in [dense, quantized] {
             for kind in [nil, AdapterSpec.Kind.lora, .dora] {
-                let label = "\((path as NSString).lastPathComponent) \(kind?.rawValue ?? "bare")"
+                let label = "\(config.label) \((path as NSString).lastPathComponent) \(kind?.rawValue ?? "bare")"
                 let weights = try LlamaWeights(file: try ModelFile(path: path))
                 let full = LlamaModel(weights: weights, maxTokens: 40, maxSequenceLength: 40, trainable: false)
                 let cached = LlamaModel(weights: weights, maxTokens: 40, maxSequenceLength: 40, trainable: false)
                 if let kind {
                     let adapters = AdapterSet(layout: try AdapterLayout(spec: AdapterSpec(kind: kind, rank: 4, alpha: 8, targets: LinearSite.allCases),
-                                                                        config: .tiny), maxRows: 40)
+                                                                        config: config), maxRows: 40)
                     adapters.initialize(seed: 2, model: full)
                     var random = TestRandom(seed: 6)
                     for entry in adapters.layout.entries {

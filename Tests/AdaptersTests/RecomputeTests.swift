@@ -5,12 +5,19 @@ import TestSupport
 import XCTest
 
 /// Activation recomputation (`memory: {recompute: true}`): backward refills each layer's
-/// activations from its saved input, and every gradient is bit for bit the stored-activation one.
+/// activations from its saved input, and every gradient is bit for bit the stored-activation one,
+/// in every family.
 final class RecomputeTests: XCTestCase {
     func testRecomputedBackwardGivesTheStoredActivationsGradientsForEveryAdapterKind() throws {
+        for config in LlamaConfig.tinyFamilies {
+            try checkRecomputation(config)
+        }
+    }
+
+    private func checkRecomputation(_ config: LlamaConfig) throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("tiny.h5")
-        try ModelWriter.writeRandom(to: path, config: .tiny, seed: 4, scale: 0.15)
+        try ModelWriter.writeRandom(to: path, config: config, seed: 4, scale: 0.15)
         let weights = try LlamaWeights(file: try ModelFile(path: path))
         let batch = TokenBatch(sequences: [[5, 17, 200, 3, 99, 42, 7], [1, 250, 8, 8, 64]])
         let kinds: [(AdapterSpec.Kind, AdapterSpec.Recovery?)] = [(.lora, nil), (.ttLora, nil), (.sparseLora, nil),
@@ -24,7 +31,7 @@ final class RecomputeTests: XCTestCase {
             var activationBytes: [Int] = []
             for recompute in [false, true] {
                 let model = LlamaModel(weights: weights, maxTokens: 16, maxSequenceLength: 8, trainable: true, recompute: recompute)
-                let adapters = AdapterSet(layout: try AdapterLayout(spec: spec, config: .tiny), maxRows: 8)
+                let adapters = AdapterSet(layout: try AdapterLayout(spec: spec, config: config), maxRows: 8)
                 adapters.initialize(seed: 5, model: model)
                 for index in 0..<adapters.parameters.count where adapters.parameters.pointer[index] == 0 {
                     adapters.parameters.pointer[index] = Float(index % 7 - 3) * 0.01  // every B nonzero
@@ -38,7 +45,7 @@ final class RecomputeTests: XCTestCase {
                 results.append((adapters.gradients.array(), model.inputEmbeddingGradient(), loss))
                 activationBytes.append(model.activationBytes)
             }
-            let label = "\(kind)\(recovery == nil ? "" : " + recovery")"
+            let label = "\(config.label) \(kind)\(recovery == nil ? "" : " + recovery")"
             XCTAssertEqual(results[0].adapter.map(\.bitPattern), results[1].adapter.map(\.bitPattern), label)
             XCTAssertEqual(results[0].input.map(\.bitPattern), results[1].input.map(\.bitPattern), label)
             XCTAssertEqual(results[0].loss.bitPattern, results[1].loss.bitPattern, label)

@@ -4,8 +4,9 @@ import TestSupport
 import XCTest
 
 /// The model's backward against finite differences on a tiny random llama (2 layers, hidden 64,
-/// 4 query heads over 2 KV heads), through the whole network: loss → input embeddings, and
-/// loss → an additive perturbation at each kind of linear layer's output.
+/// 4 query heads over 2 KV heads) in every family (`LlamaConfig.tinyFamilies`: scaled RoPE,
+/// biases, q/k norms), through the whole network: loss → input embeddings, and loss → an additive
+/// perturbation at each kind of linear layer's output.
 ///
 /// The model computes in Float. Checking one coordinate at a time would drown the difference in
 /// Float rounding, so each check is a directional derivative `(L(x + h·u) − L(x − h·u)) / 2h`
@@ -19,11 +20,11 @@ final class LlamaGradientTests: XCTestCase {
     private var model: LlamaModel!
     private let batch = TokenBatch(sequences: [[5, 17, 200, 3, 99, 42, 7], [1, 250, 8, 8, 64]])
 
-    override func setUpWithError() throws {
+    private func makeModel(_ config: LlamaConfig) throws -> LlamaModel {
         let directory = try TemporaryDirectory()
         let path = directory.path("tiny.h5")
-        try ModelWriter.writeRandom(to: path, config: .tiny, seed: 21, scale: 0.15)
-        model = LlamaModel(weights: try LlamaWeights(file: try ModelFile(path: path)), maxTokens: 16, maxSequenceLength: 8, trainable: true)
+        try ModelWriter.writeRandom(to: path, config: config, seed: 21, scale: 0.15)
+        return LlamaModel(weights: try LlamaWeights(file: try ModelFile(path: path)), maxTokens: 16, maxSequenceLength: 8, trainable: true)
     }
 
     private func loss(inputEmbeddings: [Float]? = nil) throws -> Double {
@@ -32,6 +33,20 @@ final class LlamaGradientTests: XCTestCase {
     }
 
     func testInputEmbeddingGradientMatchesFiniteDifferences() throws {
+        for config in LlamaConfig.tinyFamilies {
+            model = try makeModel(config)
+            try checkInputEmbeddingGradient(config.label)
+        }
+    }
+
+    func testLinearOutputGradientsMatchFiniteDifferencesAtEverySite() throws {
+        for config in LlamaConfig.tinyFamilies {
+            model = try makeModel(config)
+            try checkLinearOutputGradients(config.label)
+        }
+    }
+
+    private func checkInputEmbeddingGradient(_ label: String) throws {
         let h = model.config.hiddenSize
         guard case .dense = model.weights.embedding else { return XCTFail("the tiny model is dense") }
         var embeddings = [Float](repeating: 0, count: batch.count * h)
@@ -48,12 +63,12 @@ final class LlamaGradientTests: XCTestCase {
             let minus = try loss(inputEmbeddings: zip(embeddings, u).map { $0 - Self.step * $1 })
             let numeric = (plus - minus) / (2 * Double(Self.step))
             let analytic = zip(gradient, u).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic), "direction \(seed)")
+            XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic), "\(label) direction \(seed)")
         }
     }
 
-    func testLinearOutputGradientsMatchFiniteDifferencesAtEverySite() throws {
-        let probe = OutputPerturbation()
+    private func checkLinearOutputGradients(_ label: String) throws {
+        let probe = OutputPerturbation(config: model.config)
         model.linearHook = probe
         let sites: [(Int, LinearSite)] = [(1, .qProj), (0, .kProj), (1, .vProj), (0, .oProj), (1, .gateProj), (0, .upProj), (1, .downProj)]
         for (index, (layer, site)) in sites.enumerated() {
@@ -73,7 +88,7 @@ final class LlamaGradientTests: XCTestCase {
             let minus = try loss()
             let numeric = (plus - minus) / (2 * Double(Self.step))
             let analytic = zip(gradient, probe.direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic), "layer \(layer) \(site.rawValue)")
+            XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic), "\(label) layer \(layer) \(site.rawValue)")
         }
     }
 }
@@ -85,16 +100,15 @@ private final class OutputPerturbation: LinearHook {
     var scale: Float = 0
     var direction: [Float] = []
     var recordedGradient: [Float] = []
+    let config: LlamaConfig
 
-    /// Output features of `site` in the tiny config.
+    init(config: LlamaConfig) {
+        self.config = config
+    }
+
+    /// Output features of `site`.
     func width(of site: LinearSite) -> Int {
-        let config = LlamaConfig.tiny
-        switch site {
-        case .qProj: return config.attentionHeads * config.headDim
-        case .kProj, .vProj: return config.keyValueHeads * config.headDim
-        case .oProj, .downProj: return config.hiddenSize
-        case .gateProj, .upProj: return config.intermediateSize
-        }
+        config.linearShape(site).1
     }
 
     func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, base: FrozenLinear) {

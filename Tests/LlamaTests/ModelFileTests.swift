@@ -77,8 +77,8 @@ final class ModelFileTests: XCTestCase {
             try file.close()
             return path
         }
-        let future = try altered("future.h5") { try $0.root.attributes.set("format_version", Int64(4)) }
-        XCTAssertEqual(modelError(future), .unsupportedVersion(file: future, found: 4))
+        let future = try altered("future.h5") { try $0.root.attributes.set("format_version", Int64(5)) }
+        XCTAssertEqual(modelError(future), .unsupportedVersion(file: future, found: 5))
         let gpt = try altered("gpt.h5") { try $0.root.attributes.set("architecture", "gpt2") }
         XCTAssertEqual(modelError(gpt), .unsupportedArchitecture(file: gpt, found: "gpt2"))
         let noHeads = try altered("noheads.h5") { try $0.root.attributes.remove("num_key_value_heads") }
