@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import transformers
 
-SHAPE = dict(vocab_size=160, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+SHAPE = dict(vocab_size=300, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2)
 FAMILIES = {
     "llama3.2": (transformers.LlamaConfig, dict(

@@ -136,6 +136,15 @@ extension LlamaConfig {
             + (biasedSites.isEmpty ? [] : [(Self.biasAttribute, biasedSiteNames)])
     }
 
+    /// The family's switches that are on, as the model file names them (what `info` prints):
+    /// RoPE scaling and its parameters, the biased layers, q/k norms, the sliding window.
+    public var familySettings: [(String, String)] {
+        let names = ["rope_type", "rope_factor", "rope_low_freq_factor", "rope_high_freq_factor",
+                     "rope_original_max_position_embeddings", "qk_norm", "sliding_window", Self.biasAttribute]
+        let all = integerAttributes.map { ($0.0, "\($0.1)") } + realAttributes.map { ($0.0, "\($0.1)") } + stringAttributes
+        return names.compactMap { name in all.first { $0.0 == name } }
+    }
+
     /// The biased layers in `LinearSite` order, comma-separated.
     public var biasedSiteNames: String {
         LinearSite.allCases.filter(biasedSites.contains).map(\.rawValue).joined(separator: ",")

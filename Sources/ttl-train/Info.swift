@@ -39,7 +39,7 @@ struct Info: ParsableCommand {
         let rows: [(String, String)] = [
             ("model", file.path),
             ("source", file.source),
-            ("architecture", "llama"),
+            ("architecture", config.family.rawValue),
             ("vocab_size", "\(config.vocabSize)"),
             ("hidden_size", "\(config.hiddenSize)"),
             ("intermediate_size", "\(config.intermediateSize)"),
@@ -51,6 +51,7 @@ struct Info: ParsableCommand {
             ("rope_theta", "\(config.ropeTheta)"),
             ("rms_norm_eps", "\(config.rmsNormEpsilon)"),
             ("tie_word_embeddings", "\(config.tiedEmbeddings)"),
+        ] + config.familySettings + [
             ("parameters", "\(file.storedParameterCount)"),
             ("weight_storage", file.storageDescription),
             ("weight_bytes", "\(file.residentWeightBytes)"),

@@ -125,11 +125,11 @@ def test_quantized_import_equals_ttl_train_quantize_of_the_float_import(tmp_path
 
 
 @pytest.mark.parametrize("change,message", [
-    (dict(architectures=["MistralForCausalLM"], model_type="mistral"), "is not supported (only LlamaForCausalLM)"),
-    (dict(attention_bias=True), "'attention_bias' is true"),
-    (dict(mlp_bias=True), "'mlp_bias' is true"),
-    (dict(rope_scaling={"rope_type": "llama3", "factor": 8.0}), "'rope_scaling' {\"rope_type\": \"llama3\", \"factor\": 8.0} is not implemented"),
-    (dict(hidden_act="gelu"), "'hidden_act' 'gelu' is not supported"),
+    (dict(architectures=["Gemma2ForCausalLM"], model_type="gemma2"), "model_type 'gemma2' is not supported"),
+    (dict(attention_bias=True), "tensor 'model.layers.0.self_attn.k_proj.bias' is missing"),
+    (dict(mlp_bias=True), "tensor 'model.layers.0.mlp.down_proj.bias' is missing"),
+    (dict(rope_scaling={"rope_type": "llama3", "factor": 8.0}), "'rope_scaling.low_freq_factor' is null, not a positive number"),
+    (dict(hidden_act="gelu"), "'hidden_act' is \"gelu\""),
     (dict(hidden_size=-64), "'hidden_size' is -64, not an integer"),
     (dict(num_attention_heads="4"), "'num_attention_heads' is \"4\", not an integer"),
     (dict(rms_norm_eps=0), "'rms_norm_eps' is 0, not a positive number"),
