@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Import a llama-architecture GGUF model into ttl-train's HDF5 model format.
+"""Import a llama, qwen2 or qwen3 GGUF model into ttl-train's HDF5 model format.
 
 The output holds the weights in Hugging Face layout and naming, so that RoPE is the usual
 rotate-half form and adapters line up with HF/PEFT module names:
@@ -22,8 +22,15 @@ byte for byte (format version 3): a uint8 dataset (out_features, bytes per row) 
 the model computes exactly what the float32 import (`--dtype f32`) computes. Other storage types
 (F16, K-quants, …) are decoded to float32.
 
-llama.cpp's converter permutes the rows of Q and K so that its RoPE rotates adjacent pairs; this
-script undoes that permutation (see `unpermute_rows`).
+llama.cpp's converter permutes the rows of Q and K of a `llama` so that its RoPE rotates adjacent
+pairs; this script undoes that permutation (see `unpermute_rows`); `qwen2` and `qwen3` use the
+rotate-half form and are not permuted. Qwen2's q/k/v biases (`blk.N.attn_q.bias`) and Qwen3's
+per-head norms (`attn_q_norm`, `attn_k_norm`) are read; Llama 3.1's scaled RoPE, which llama.cpp
+stores as per-frequency divisors (`rope_freqs.weight`), is read back into its four parameters and
+checked to reproduce every divisor.
+
+Every metadata key is used, checked to have the value ttl-train supports, or known to change
+nothing (provenance under `general.`, quantization bookkeeping); any other is refused by name.
 """
 import argparse
 import hashlib
@@ -34,7 +41,7 @@ import sys
 import gguf
 import h5py
 import numpy as np
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
 FORMAT_NAME = "ttl-train-model"
 DENSE_VERSION = 1
@@ -44,7 +51,7 @@ FAMILY_VERSION = 4
 FAMILY_ATTRIBUTES = ("linear_bias", "qk_norm", "sliding_window", "rope_type")
 SITES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 KEPT_TYPES = {"Q8_0": "q8_0", "Q4_0": "q4_0", "Q4_1": "q4_1"}
-SUPPORTED_ARCHITECTURES = ("llama",)
+SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3")
 CHUNK_BYTES = 1 << 20
 
 LAYER_TENSORS = {
@@ -57,6 +64,31 @@ LAYER_TENSORS = {
     "ffn_gate": "mlp.gate_proj",
     "ffn_up": "mlp.up_proj",
     "ffn_down": "mlp.down_proj",
+    "attn_q_norm": "self_attn.q_norm",
+    "attn_k_norm": "self_attn.k_norm",
+}
+# `{arch}.` metadata read into the config, and the tokenizer's keys build_tokenizer reads.
+ARCHITECTURE_KEYS = {"context_length", "embedding_length", "feed_forward_length", "block_count", "attention.head_count",
+                     "attention.head_count_kv", "attention.key_length", "attention.value_length", "rope.freq_base",
+                     "rope.dimension_count", "attention.layer_norm_rms_epsilon", "vocab_size", "rope.scaling.type",
+                     "rope.scaling.factor", "rope.scaling.original_context_length"}
+TOKENIZER_KEYS = {"tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+                  "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.chat_template",
+                  "tokenizer.ggml.pre", "tokenizer.ggml.add_space_prefix", "tokenizer.ggml.add_bos_token",
+                  "tokenizer.ggml.add_eos_token"}
+# Keys that change nothing ttl-train computes: special tokens it never inserts, BPE scores
+# (llama.cpp's SentencePiece field), the file's own layout.
+NO_EFFECT_KEYS = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count", "tokenizer.ggml.unknown_token_id",
+                  "tokenizer.ggml.padding_token_id", "tokenizer.ggml.seperator_token_id", "tokenizer.ggml.separator_token_id",
+                  "tokenizer.ggml.cls_token_id", "tokenizer.ggml.mask_token_id", "tokenizer.ggml.eot_token_id",
+                  "tokenizer.ggml.eom_token_id", "tokenizer.ggml.scores", "tokenizer.ggml.token_type_count"}
+NO_EFFECT_PREFIXES = ("general.", "quantize.", "tokenizer.ggml.fim_")
+# tokenizer.ggml.pre → the regex llama.cpp splits text with before BPE (None: SmolLM2's
+# Digits + GPT-2 split, which ttl-train's own tokenizer implements).
+PRE_TOKENIZERS = {
+    "smollm": None,
+    "llama-bpe": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
 }
 GLOBAL_TENSORS = {
     "token_embd": "model.embed_tokens",
@@ -77,21 +109,43 @@ def field(reader, key, required=True):
     return reader.fields[key].contents()
 
 
+def check_keys(reader, arch):
+    """Refuses a metadata key that is neither read, checked, nor known to change nothing."""
+    for key in reader.fields:
+        if key in NO_EFFECT_KEYS or key in TOKENIZER_KEYS or key.startswith(NO_EFFECT_PREFIXES):
+            continue
+        if key.startswith(arch + ".") and key[len(arch) + 1:] in ARCHITECTURE_KEYS:
+            continue
+        if key == "split.count" and int(field(reader, key)) == 1:
+            continue
+        raise ImportError_(f"GGUF metadata '{key}' is not known for {arch}; ttl-train will not guess what it changes")
+
+
 def read_config(reader):
     """The model config under Hugging Face names, read from the GGUF metadata."""
     arch = field(reader, "general.architecture")
     if arch not in SUPPORTED_ARCHITECTURES:
         raise ImportError_(
             f"architecture '{arch}' is not supported (supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+    check_keys(reader, arch)
     hidden = int(field(reader, f"{arch}.embedding_length"))
     heads = int(field(reader, f"{arch}.attention.head_count"))
     kv_heads = field(reader, f"{arch}.attention.head_count_kv", required=False)
-    head_dim = field(reader, f"{arch}.attention.key_length", required=False) or hidden // heads
+    head_dim = int(field(reader, f"{arch}.attention.key_length", required=False) or hidden // heads)
+    for key in ("attention.value_length", "rope.dimension_count"):
+        value = field(reader, f"{arch}.{key}", required=False)
+        if value is not None and int(value) != head_dim:
+            raise ImportError_(f"GGUF metadata '{arch}.{key}' is {value}, not the head dimension {head_dim} "
+                               "(partial or uneven rotary embeddings are not implemented)")
+    scaling = field(reader, f"{arch}.rope.scaling.type", required=False)
+    if scaling not in (None, "none"):
+        raise ImportError_(f"GGUF metadata '{arch}.rope.scaling.type' is '{scaling}' (llama3's rope_freqs are read; "
+                           "other scalings are not implemented)")
     vocab = field(reader, f"{arch}.vocab_size", required=False)
     if vocab is None:
         vocab = len(field(reader, "tokenizer.ggml.tokens"))
     names = {t.name for t in reader.tensors}
-    return {
+    config = {
         "architecture": arch,
         "vocab_size": int(vocab),
         "hidden_size": hidden,
@@ -99,7 +153,7 @@ def read_config(reader):
         "num_hidden_layers": int(field(reader, f"{arch}.block_count")),
         "num_attention_heads": heads,
         "num_key_value_heads": int(kv_heads if kv_heads is not None else heads),
-        "head_dim": int(head_dim),
+        "head_dim": head_dim,
         "max_position_embeddings": int(field(reader, f"{arch}.context_length")),
         "rope_theta": float(field(reader, f"{arch}.rope.freq_base", required=False) or 10000.0),
         "rms_norm_eps": float(field(reader, f"{arch}.attention.layer_norm_rms_epsilon")),
@@ -107,6 +161,70 @@ def read_config(reader):
         "bos_token_id": int(field(reader, "tokenizer.ggml.bos_token_id")),
         "eos_token_id": int(field(reader, "tokenizer.ggml.eos_token_id")),
     }
+    biased = [site for site in SITES if f"blk.0.{GGUF_SITES[site]}.bias" in names]
+    if biased:
+        config["linear_bias"] = ",".join(biased)
+    if arch == "qwen3":
+        config["qk_norm"] = 1
+    if "rope_freqs.weight" in names:
+        divisors = next(t for t in reader.tensors if t.name == "rope_freqs.weight")
+        original = field(reader, f"{arch}.rope.scaling.original_context_length", required=False) or 8192
+        config.update(llama3_from_divisors(np.asarray(divisors.data, dtype=np.float64).reshape(-1), config["rope_theta"],
+                                           head_dim, int(original)))
+    return config
+
+
+def llama3_divisors(theta, head_dim, factor, low, high, original):
+    """What llama.cpp's converter stores as `rope_freqs` for Llama 3.1's rule: per frequency, the
+    number its RoPE divides the frequency by."""
+    divisors = []
+    for frequency in theta ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim):
+        wavelength = 2 * np.pi / frequency
+        if wavelength < original / high:
+            divisors.append(1.0)
+        elif wavelength > original / low:
+            divisors.append(factor)
+        else:
+            smooth = (original / wavelength - low) / (high - low)
+            divisors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(divisors)
+
+
+def llama3_from_divisors(divisors, theta, head_dim, original):
+    """Llama 3.1's four parameters from llama.cpp's divisors. Only `original / (high − low)` and
+    `low / (high − low)` shape the curve, so `original` (the GGUF's, else Llama 3's 8192) fixes the
+    rest; the blend between the bands is linear in 1 / wavelength and is fitted from its points, or
+    with none, the band edges are put between the neighbouring wavelengths. The result must give
+    back every divisor."""
+    if len(divisors) != head_dim // 2 or not np.isfinite(divisors).all() or (divisors < 1 - 1e-6).any():
+        raise ImportError_(f"tensor 'rope_freqs.weight' holds {len(divisors)} divisors ≥ 1 expected {head_dim // 2}")
+    if np.allclose(divisors, 1):
+        return {}
+    inverse = theta ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    wavelength = 2 * np.pi / inverse
+    factor = float(divisors.max())
+    high_band, low_band = np.isclose(divisors, 1, rtol=1e-6), np.isclose(divisors, factor, rtol=1e-6)
+    middle = ~high_band & ~low_band
+    longest_high = wavelength[high_band].max() if high_band.any() else wavelength.min() / 2
+    shortest_low = wavelength[low_band].min() if low_band.any() else wavelength.max() * 2
+    smooth = (1 / divisors[middle] - 1 / factor) / (1 - 1 / factor)
+    if middle.sum() >= 2:  # smooth = original / (high − low) / wavelength − low / (high − low)
+        slope, intercept = np.polyfit(1 / wavelength[middle], smooth, 1)
+        width = original / slope
+        low = -intercept * width
+        high = low + width
+    else:  # the low band's edge between its neighbours, the high band's where the point says
+        low_edge = np.sqrt(shortest_low * (wavelength[middle].max() if middle.any() else longest_high))
+        high_edge = (1 / (1 / low_edge + (1 / wavelength[middle][0] - 1 / low_edge) / smooth[0]) if middle.any()
+                     else np.sqrt(longest_high * low_edge))
+        low, high = original / low_edge, original / high_edge
+    parameters = {"rope_type": "llama3", "rope_factor": factor, "rope_low_freq_factor": float(low),
+                  "rope_high_freq_factor": float(high), "rope_original_max_position_embeddings": original}
+    if not 0 < low < high or not np.allclose(llama3_divisors(theta, head_dim, factor, low, high, original), divisors,
+                                             rtol=1e-5):
+        raise ImportError_("tensor 'rope_freqs.weight' does not follow Llama 3.1's RoPE rule (other frequency "
+                           "scalings are not implemented)")
+    return parameters
 
 
 def unpermute_rows(weight, n_heads):
@@ -124,16 +242,19 @@ def permute_rows(weight, n_heads):
     return weight.reshape(n_heads, 2, rows // n_heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
 
 
+GGUF_SITES = {hf.rpartition(".")[2]: gguf_name for gguf_name, hf in LAYER_TENSORS.items()}
+
+
 def hf_name(gguf_name):
     base, _, suffix = gguf_name.rpartition(".")
-    if suffix != "weight":
-        raise ImportError_(f"tensor '{gguf_name}' is not supported (only weights are)")
-    if base in GLOBAL_TENSORS:
+    if suffix not in ("weight", "bias"):
+        raise ImportError_(f"tensor '{gguf_name}' is not supported (only weights and biases are)")
+    if base in GLOBAL_TENSORS and suffix == "weight":
         return GLOBAL_TENSORS[base] + ".weight"
     parts = base.split(".")
     if len(parts) == 3 and parts[0] == "blk" and parts[2] in LAYER_TENSORS:
-        return f"model.layers.{int(parts[1])}.{LAYER_TENSORS[parts[2]]}.weight"
-    raise ImportError_(f"tensor '{gguf_name}' is not supported by the llama importer")
+        return f"model.layers.{int(parts[1])}.{LAYER_TENSORS[parts[2]]}.{suffix}"
+    raise ImportError_(f"tensor '{gguf_name}' is not supported by the importer")
 
 
 class Quantized:
@@ -149,11 +270,19 @@ def read_weights(reader, config, keep):
     stored as Q8_0/Q4_0/Q4_1 when `keep`. Q and K rows are unpermuted either way — whole rows of
     blocks move, so the blocks stay exact."""
     weights = {}
+    shapes = llama_shapes(config)
+    permuted = config["architecture"] == "llama"
     for tensor in reader.tensors:
+        if tensor.name == "rope_freqs.weight":
+            continue  # read into the config
         name = hf_name(tensor.name)
         shape = [int(d) for d in reversed(tensor.shape)]
-        heads = (config["num_attention_heads"] if name.endswith("self_attn.q_proj.weight") else
-                 config["num_key_value_heads"] if name.endswith("self_attn.k_proj.weight") else None)
+        if tuple(shape) != shapes.get(name, tuple(shape)) or name not in shapes:
+            raise ImportError_(f"tensor '{tensor.name}' ({name}) has shape {shape}, the metadata implies "
+                               f"{list(shapes[name]) if name in shapes else 'no such tensor'}")
+        heads = None if not permuted else (
+            config["num_attention_heads"] if name.endswith("self_attn.q_proj.weight") else
+            config["num_key_value_heads"] if name.endswith("self_attn.k_proj.weight") else None)
         def in_hf_order(array):
             return np.ascontiguousarray(unpermute_rows(array, heads) if heads else array)
         values = in_hf_order(gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32).reshape(shape))
@@ -163,6 +292,9 @@ def read_weights(reader, config, keep):
             weights[name] = Quantized(kind, blocks, shape, values)
         else:
             weights[name] = values
+    missing = sorted(set(shapes) - set(weights))
+    if missing:
+        raise ImportError_(f"tensor '{missing[0]}' is missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     return weights
 
 
@@ -225,10 +357,21 @@ def build_tokenizer(reader):
         merges.append(tuple(pair))
     vocab = {token: index for index, token in enumerate(tokens)}
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    pre = field(reader, "tokenizer.ggml.pre", required=False) or "smollm"
+    if pre not in PRE_TOKENIZERS:
+        raise ImportError_(f"GGUF metadata 'tokenizer.ggml.pre' is '{pre}' (supported: {', '.join(PRE_TOKENIZERS)})")
+    if field(reader, "tokenizer.ggml.add_space_prefix", required=False):
+        raise ImportError_("GGUF metadata 'tokenizer.ggml.add_space_prefix' is true; byte-level BPE adds no prefix space")
+    if PRE_TOKENIZERS[pre] is None:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ])
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(PRE_TOKENIZERS[pre]), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     control = gguf.TokenType.CONTROL

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Write a random-weight llama of a real model's shape, for memory and speed work — never for
+"""Write a random-weight model of a real model's shape, for memory and speed work — never for
 accuracy claims (the weights are noise).
 
-    make_model.py --shape smollm2-360m|smollm2-1.7b|llama3-8b --dtype f32|q8_0|q4_0 --out M.h5 [--seed N]
+    make_model.py --shape SHAPE --dtype f32|q8_0|q4_0 --out M.h5 [--seed N]
+
+SHAPE is smollm2-360m, smollm2-1.7b, llama3-8b, llama3.2-1b, llama3.2-3b (llama3 RoPE scaling),
+qwen2.5-0.5b, qwen2.5-1.5b (q/k/v biases) or qwen3-0.6b (q/k norms, head_dim 128), each with its
+published configuration.
 
 Matrices are drawn at the scale of trained weights (σ ≈ 0.02): float32 normals, or random q8_0 /
 q4_0 blocks written directly (a random scale per block, random integers), so an 8B-shaped model
 takes a few minutes, not the hours of quantizing 8 billion floats in numpy; norm weights are near 1.
 Tensors are generated, written and hashed one at a time (the fingerprint covers the decoded values,
 as ttl-train's does), so memory stays at one tensor. The file is ttl-train's model format (version 1
-for f32, 3 for blocks) and appears only when complete.
+for f32, 3 for blocks, 4 for the families beyond llama's first form) and appears only when complete.
 """
 import argparse
 import hashlib
@@ -20,8 +24,10 @@ import sys
 import h5py
 import numpy as np
 
-from import_gguf import FORMAT_NAME, DENSE_VERSION, QUANTIZED_VERSION, chunk_rows, llama_shapes
+from import_gguf import DENSE_VERSION, FAMILY_ATTRIBUTES, FAMILY_VERSION, FORMAT_NAME, QUANTIZED_VERSION, chunk_rows, llama_shapes
 
+LLAMA3_ROPE = dict(rope_theta=500000.0, max_position_embeddings=131072, rope_type="llama3", rope_factor=32.0,
+                   rope_low_freq_factor=1.0, rope_high_freq_factor=4.0, rope_original_max_position_embeddings=8192)
 SHAPES = {
     # hidden, layers, heads, kv heads, ffn, vocab, tied, rope theta
     "smollm2-360m": dict(hidden_size=960, num_hidden_layers=32, num_attention_heads=15, num_key_value_heads=5,
@@ -30,6 +36,22 @@ SHAPES = {
                          intermediate_size=8192, vocab_size=49152, tie_word_embeddings=1, rope_theta=130000.0),
     "llama3-8b": dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
                       intermediate_size=14336, vocab_size=128256, tie_word_embeddings=0, rope_theta=500000.0),
+    "llama3.2-1b": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
+                        intermediate_size=8192, vocab_size=128256, tie_word_embeddings=1, **LLAMA3_ROPE),
+    "llama3.2-3b": dict(hidden_size=3072, num_hidden_layers=28, num_attention_heads=24, num_key_value_heads=8,
+                        intermediate_size=8192, vocab_size=128256, tie_word_embeddings=1, **LLAMA3_ROPE),
+    "qwen2.5-0.5b": dict(architecture="qwen2", hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
+                         num_key_value_heads=2, intermediate_size=4864, vocab_size=151936, tie_word_embeddings=1,
+                         rope_theta=1000000.0, max_position_embeddings=32768, rms_norm_eps=1e-6,
+                         linear_bias="q_proj,k_proj,v_proj"),
+    "qwen2.5-1.5b": dict(architecture="qwen2", hidden_size=1536, num_hidden_layers=28, num_attention_heads=12,
+                         num_key_value_heads=2, intermediate_size=8960, vocab_size=151936, tie_word_embeddings=1,
+                         rope_theta=1000000.0, max_position_embeddings=32768, rms_norm_eps=1e-6,
+                         linear_bias="q_proj,k_proj,v_proj"),
+    "qwen3-0.6b": dict(architecture="qwen3", hidden_size=1024, num_hidden_layers=28, num_attention_heads=16,
+                       num_key_value_heads=8, head_dim=128, intermediate_size=3072, vocab_size=151936,
+                       tie_word_embeddings=1, rope_theta=1000000.0, max_position_embeddings=40960, rms_norm_eps=1e-6,
+                       qk_norm=1),
 }
 BLOCK_BYTES = {"q8_0": 34, "q4_0": 18}
 SIGMA = 0.02
@@ -37,9 +59,9 @@ ROWS_PER_PIECE = 4096  # rows generated and hashed at a time
 
 
 def config_of(shape):
-    config = dict(SHAPES[shape])
-    config["head_dim"] = config["hidden_size"] // config["num_attention_heads"]
-    config.update(max_position_embeddings=8192, rms_norm_eps=1e-5, architecture="llama")
+    config = dict(architecture="llama", max_position_embeddings=8192, rms_norm_eps=1e-5)
+    config.update(SHAPES[shape])
+    config.setdefault("head_dim", config["hidden_size"] // config["num_attention_heads"])
     return config
 
 
@@ -71,10 +93,11 @@ def write(path, shape, dtype, seed):
     temporary = path + ".tmp"
     with h5py.File(temporary, "w") as out:
         out.attrs["format"] = FORMAT_NAME
-        out.attrs["format_version"] = np.int64(QUANTIZED_VERSION if quantized else DENSE_VERSION)
+        family = config["architecture"] != "llama" or any(key in config for key in FAMILY_ATTRIBUTES)
+        out.attrs["format_version"] = np.int64(FAMILY_VERSION if family else QUANTIZED_VERSION if quantized else DENSE_VERSION)
         for key, value in config.items():
             out.attrs[key] = value if isinstance(value, str) else (np.float64(value) if isinstance(value, float) else np.int64(value))
-        out.attrs["source"] = f"random {shape}-shaped llama ({dtype}, seed {seed}) by scripts/make_model.py"
+        out.attrs["source"] = f"random {shape}-shaped {config['architecture']} ({dtype}, seed {seed}) by scripts/make_model.py"
         out.attrs["tokenizer_fingerprint"] = ""
         for name in sorted(shapes):  # the fingerprint's order
             dims = shapes[name]
@@ -82,7 +105,7 @@ def write(path, shape, dtype, seed):
             digest.update(np.asarray(dims, dtype="<i8").tobytes())
             location = "/" + name.replace(".", "/")
             if len(dims) == 1:
-                values = (1 + 0.05 * rng.standard_normal(dims)).astype(np.float32)
+                values = ((0 if name.endswith(".bias") else 1) + 0.05 * rng.standard_normal(dims)).astype(np.float32)
                 out.create_dataset(location, data=values, fletcher32=True, chunks=dims)
                 digest.update(values.tobytes())
                 continue

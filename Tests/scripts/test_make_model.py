@@ -14,7 +14,9 @@ import make_model  # noqa: E402
 
 
 @pytest.mark.parametrize("shape,parameters", [("smollm2-360m", 361_821_120), ("smollm2-1.7b", 1_711_376_384),
-                                              ("llama3-8b", 8_030_261_248)])
+                                              ("llama3-8b", 8_030_261_248), ("llama3.2-1b", 1_235_814_400),
+                                              ("llama3.2-3b", 3_212_749_824), ("qwen2.5-0.5b", 494_032_768),
+                                              ("qwen2.5-1.5b", 1_543_714_304), ("qwen3-0.6b", 596_049_920)])
 def test_shapes_have_the_published_parameter_counts(shape, parameters):
     shapes = make_model.llama_shapes(make_model.config_of(shape))
     assert sum(int(np.prod(s)) for s in shapes.values()) == parameters
