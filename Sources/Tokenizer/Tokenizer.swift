@@ -1,10 +1,12 @@
 import Foundation
 
-/// A byte-level BPE tokenizer read from a Hugging Face `tokenizer.json` — the kind SmolLM2 and
-/// other llama-family models ship: special (added) tokens matched first, `Digits` and `ByteLevel`
-/// pre-tokenization, BPE merges, the byte-level decoder. Anything else a `tokenizer.json` can
-/// say (normalizers, other models or pre-tokenizers, byte fallback) is refused when the file is
-/// read, so a tokenizer this type cannot reproduce exactly is never used.
+/// A byte-level BPE tokenizer read from a Hugging Face `tokenizer.json` — the kind SmolLM2,
+/// Llama 3 and Qwen2/2.5/3 ship: special (added) tokens matched first, an NFC normalizer (Qwen),
+/// `Digits` + `ByteLevel` (SmolLM2) or the Llama 3 `Split` + `ByteLevel` pre-tokenization
+/// (`PreTokenizer`), BPE merges (with `ignore_merges`: a pre-token in the vocabulary is one
+/// token, as Llama 3's says), the byte-level decoder. Anything else a `tokenizer.json` can say
+/// (other normalizers, models or pre-tokenizers, byte fallback) is refused when the file is read,
+/// so a tokenizer this type cannot reproduce exactly is never used.
 ///
 /// ```swift
 /// let tokenizer = try Tokenizer(path: "assets/tokenizer.json")
@@ -19,6 +21,10 @@ public final class Tokenizer {
     private let specialsByFirstByte: [[(bytes: [UInt8], id: Int32)]]
     let preTokenizer: PreTokenizer
     let model: BytePairEncoding
+    /// Pre-token (byte-level symbols) → id, when `ignore_merges` looks whole pre-tokens up first.
+    private let wholeWords: [String: Int32]?
+    /// Whether text is put in Unicode normalization form C first (`normalizer: NFC`).
+    private let normalizesNFC: Bool
     /// Every id's string: byte-level symbols, or a special token's content.
     let strings: [Int32: String]
     let specialIDs: Set<Int32>
@@ -38,10 +44,13 @@ public final class Tokenizer {
     public init(json data: Data, path: String) throws {
         func fail(_ problem: String) -> TokenizerError { TokenizerError(path: path, problem: problem) }
         guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw fail("is not a JSON object") }
-        guard root["normalizer"] is NSNull || root["normalizer"] == nil else { throw fail("normalizer: only none is supported") }
+        let normalizer = root["normalizer"] as? [String: Any]
+        guard root["normalizer"] is NSNull || root["normalizer"] == nil || normalizer?["type"] as? String == "NFC" else {
+            throw fail("normalizer: only none or NFC is supported")
+        }
+        normalizesNFC = normalizer != nil
         guard let model = root["model"] as? [String: Any], model["type"] as? String == "BPE" else { throw fail("model.type: only BPE is supported") }
         if model["byte_fallback"] as? Bool == true { throw fail("model.byte_fallback: not supported") }
-        if model["ignore_merges"] as? Bool == true { throw fail("model.ignore_merges: not supported") }
         for key in ["continuing_subword_prefix", "end_of_word_suffix", "dropout"] where !(model[key] is NSNull || model[key] == nil) {
             throw fail("model.\(key): not supported")
         }
@@ -50,6 +59,7 @@ public final class Tokenizer {
             throw fail("model.vocab: ids must be distinct and in 0..<2³¹")
         }
         let ids = vocabulary.mapValues(Int32.init)
+        wholeWords = model["ignore_merges"] as? Bool == true ? ids : nil
         var merges: [UInt64: BytePairEncoding.Merge] = [:]
         for (rank, merge) in ((model["merges"] as? [Any]) ?? []).enumerated() {
             let pair: [String]
@@ -90,25 +100,34 @@ public final class Tokenizer {
     }
 
     /// `Sequence` of `Digits` (individual) and `ByteLevel` (regex, no prefix space), or
-    /// `ByteLevel` alone.
+    /// `ByteLevel` alone; or `Sequence` of the Llama 3 / Qwen2 `Split` (isolated) and `ByteLevel`
+    /// without its regex.
     private static func preTokenizer(_ node: Any?, fail: (String) -> TokenizerError) throws -> PreTokenizer {
         guard let node = node as? [String: Any] else { throw fail("pre_tokenizer: missing") }
         let steps = node["type"] as? String == "Sequence" ? (node["pretokenizers"] as? [[String: Any]] ?? []) : [node]
-        var digits = false
+        var kind = PreTokenizer.Kind.gpt2(individualDigits: false)
         for (index, step) in steps.enumerated() {
             switch step["type"] as? String {
             case "Digits" where index == 0 && step["individual_digits"] as? Bool == true:
-                digits = true
+                kind = .gpt2(individualDigits: true)
+            case "Split" where index == 0:
+                let pattern = (step["pattern"] as? [String: Any])?["Regex"] as? String ?? ""
+                guard let digits = PreTokenizer.splitPatterns[pattern], step["behavior"] as? String == "Isolated",
+                      step["invert"] as? Bool != true else {
+                    throw fail("pre_tokenizer: Split: only Llama 3's and Qwen2's pattern, isolated, is supported")
+                }
+                kind = .llama3(digits: digits)
             case "ByteLevel" where index == steps.count - 1:
-                guard step["add_prefix_space"] as? Bool != true, step["use_regex"] as? Bool != false else {
-                    throw fail("pre_tokenizer: ByteLevel with add_prefix_space or without its regex is not supported")
+                let split = { if case .llama3 = kind { return true } else { return false } }()
+                guard step["add_prefix_space"] as? Bool != true, (step["use_regex"] as? Bool ?? true) != split else {
+                    throw fail("pre_tokenizer: ByteLevel with add_prefix_space, or its regex \(split ? "after" : "without") a Split, is not supported")
                 }
             default:
-                throw fail("pre_tokenizer: only Digits (individual) followed by ByteLevel is supported, got \(step["type"] ?? "nothing")")
+                throw fail("pre_tokenizer: only Digits (individual) or Split followed by ByteLevel is supported, got \(step["type"] ?? "nothing")")
             }
         }
         guard steps.last?["type"] as? String == "ByteLevel" else { throw fail("pre_tokenizer: must end with ByteLevel") }
-        return PreTokenizer(individualDigits: digits)
+        return PreTokenizer(kind: kind)
     }
 
     /// The ids of `text`, special tokens included where their text appears.
@@ -126,14 +145,18 @@ public final class Tokenizer {
         var position = 0
         func flushPlain(upTo end: Int) {
             guard plainStart < end else { return }
-            let plain = String(decoding: bytes[plainStart..<end], as: UTF8.self)
+            let raw = String(decoding: bytes[plainStart..<end], as: UTF8.self)
+            let plain = normalizesNFC ? raw.precomposedStringWithCanonicalMapping : raw
+            // Offsets point into the text as given; a run that NFC changes (rare: text is
+            // mostly NFC already) has all its tokens at the run's start.
+            let exact = plain.utf8.elementsEqual(raw.utf8)
             var offset = plainStart
             for piece in preTokenizer.split(Substring(plain)) {
                 let (pieceIDs, lengths) = encodeWord(piece)
                 var start = offset
                 for (id, length) in zip(pieceIDs, lengths) {
                     ids.append(id)
-                    offsets.append(start)
+                    offsets.append(exact ? start : plainStart)
                     start += Int(length)
                 }
                 offset += piece.utf8.count
@@ -161,6 +184,9 @@ public final class Tokenizer {
 
     private func encodeWord(_ word: Substring) -> (ids: [Int32], lengths: [Int32]) {
         if let cached = cache[word] { return cached }
+        if let wholeWords, let id = wholeWords[ByteLevel.encode(word)] {
+            return ([id], [Int32(word.utf8.count)])
+        }
         // Every byte-level character is in the vocabulary of a byte-level BPE; a file where one is
         // not would have been a broken export, so its bytes are dropped rather than invented.
         let encoded = model.encode(word.utf8)

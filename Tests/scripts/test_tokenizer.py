@@ -132,3 +132,35 @@ def test_a_tokenizer_the_model_was_not_made_with_is_refused(tmp_path):
         assert run.stderr.strip().splitlines() == [f"Error: {foreign}: is not the tokenizer {MODEL} was made with "
                                                    f"({run.stderr.split('(')[1].split(')')[0]}); pass the model's own with --tokenizer"], run.stderr
         assert "sha256:" in run.stderr
+
+
+LLAMA3_SPLIT = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+                "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+
+
+@needs_binary
+@pytest.mark.parametrize("family", ["llama3", "qwen2"])
+def test_llama3_and_qwen2_tokenizers_tokenize_as_the_tokenizers_library_does(tmp_path, family):
+    """SmolLM2's vocabulary and merges under Llama 3's tokenizer settings (the Split regex, numbers
+    in runs of 3, `ignore_merges`) and Qwen2's (numbers one by one, an NFC normalizer), written as
+    tokenizer.json and read by both sides: the same ids for every text of the corpus."""
+    config = json.loads(open(TOKENIZER, encoding="utf-8").read())
+    split = LLAMA3_SPLIT if family == "llama3" else LLAMA3_SPLIT.replace("\\p{N}{1,3}", "\\p{N}")
+    config["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": split}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    if family == "llama3":
+        config["model"]["ignore_merges"] = True
+    else:
+        config["normalizer"] = {"type": "NFC"}
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(config))
+    corpus = texts()[::7] + EDGE_CASES + ["12345678 9", "a\n\n\nb", "x \n y", "e\u0301\u0327 Å A\u030a", "'S'LL'Ve!\r\n\r\n"]
+    lines = tmp_path / "texts.jsonl"
+    lines.write_text("".join(json.dumps(text) + "\n" for text in corpus))
+    run = ttl_train("tokenize", "--tokenizer", str(path), "--lines", str(lines))
+    assert run.returncode == 0, run.stderr
+    ours = run.stdout.split("\n")[:-1]
+    expected = [" ".join(map(str, e.ids)) for e in Tokenizer.from_file(str(path)).encode_batch(corpus)]
+    mismatches = [(text, mine, theirs) for text, mine, theirs in zip(corpus, ours, expected) if mine != theirs]
+    assert len(ours) == len(expected) and not mismatches, mismatches[:3]
