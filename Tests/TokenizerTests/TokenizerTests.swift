@@ -36,7 +36,8 @@ final class TokenizerTests: XCTestCase {
         let tiny = try Tokenizer(json: try JSONSerialization.data(withJSONObject: base), path: "t.json")
         XCTAssertEqual(tiny.encode("abba"), [2, 1, 0])
         let cases: [(String, (inout [String: Any]) -> Void)] = [
-            ("normalizer", { $0["normalizer"] = ["type": "NFC"] }),
+            ("normalizer", { $0["normalizer"] = ["type": "NFKC"] }),
+            ("pre_tokenizer: Split", { $0["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": "\\s+"], "behavior": "Isolated"] }),
             ("model.type", { $0["model"] = ["type": "WordPiece", "vocab": ["a": 0]] }),
             ("model.byte_fallback", { $0["model"] = ["type": "BPE", "vocab": ["a": 0], "merges": [], "byte_fallback": true] }),
             ("model.vocab", { $0["model"] = ["type": "BPE", "vocab": ["a": 0, "b": 0], "merges": []] }),
