@@ -45,7 +45,9 @@ public enum RopeScaling: Equatable, Sendable {
 
     /// Checks the parameters, naming the first bad one as its model-file attribute.
     func validate(file: String) throws {
-        func bad(_ key: String, _ reason: String) -> ModelFileError { .invalidConfig(file: file, key: key, reason: reason) }
+        func bad(_ key: String, _ reason: String) -> ModelFileError {
+            .invalidConfig(file: file, key: key, reason: reason)
+        }
         switch self {
         case .none:
             return
@@ -57,7 +59,9 @@ public enum RopeScaling: Equatable, Sendable {
             guard high > low, high.isFinite else {
                 throw bad("rope_high_freq_factor", "is \(high), not above rope_low_freq_factor \(low)")
             }
-            guard original >= 1 else { throw bad("rope_original_max_position_embeddings", "is \(original), not positive") }
+            guard original >= 1 else {
+                throw bad("rope_original_max_position_embeddings", "is \(original), not positive")
+            }
         }
     }
 }

@@ -20,7 +20,8 @@ final class ModelFamilyTests: XCTestCase {
             let version = try HDF5File.open(path).root.attributes.value("format_version", as: Int64.self)
             XCTAssertEqual(version, config == .tiny ? 1 : 4, config.label)
             let extra = config.weightShapes.count - LlamaConfig.tiny.weightShapes.count
-            XCTAssertEqual(extra, config.layerCount * (config.biasedSites.count + (config.queryKeyNorm ? 2 : 0)), config.label)
+            XCTAssertEqual(
+                extra, config.layerCount * (config.biasedSites.count + (config.queryKeyNorm ? 2 : 0)), config.label)
         }
     }
 
@@ -34,10 +35,13 @@ final class ModelFamilyTests: XCTestCase {
             ("a bias on no layer", { try $0.set("linear_bias", "q_proj,lm_head") }, "linear_bias"),
             ("yarn", { try $0.set("rope_type", "yarn") }, "rope_type"),
             ("llama3 without factors", { try $0.set("rope_type", "llama3") }, "rope_factor"),
-            ("a factor below 1", {
-                try $0.set("rope_type", "linear")
-                try $0.set("rope_factor", 0.5)
-            }, "rope_factor"),
+            (
+                "a factor below 1",
+                {
+                    try $0.set("rope_type", "linear")
+                    try $0.set("rope_factor", 0.5)
+                }, "rope_factor"
+            ),
             ("a negative window", { try $0.set("sliding_window", Int64(-4)) }, "sliding_window"),
         ]
         for (index, (label, change, key)) in cases.enumerated() {
@@ -62,7 +66,9 @@ final class ModelFamilyTests: XCTestCase {
             try file.close()
         }
         XCTAssertThrowsError(try ModelFile(path: mistral)) { error in
-            XCTAssertEqual("\(error)", "\(mistral): architecture 'gemma2' is not supported (supported: llama, qwen2, qwen3, mistral)")
+            XCTAssertEqual(
+                "\(error)",
+                "\(mistral): architecture 'gemma2' is not supported (supported: llama, qwen2, qwen3, mistral)")
         }
     }
 
@@ -70,7 +76,8 @@ final class ModelFamilyTests: XCTestCase {
     /// 8192, θ = 500000, head_dim 128): wavelengths under 2048 keep their frequency, those over
     /// 8192 are divided by 8, and those between lie between the two.
     func testLlama3FrequenciesFollowThePublishedRule() {
-        let scaling = RopeScaling.llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 8192)
+        let scaling = RopeScaling.llama3(
+            factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 8192)
         let plain = RopeScaling.none.inverseFrequencies(headDim: 128, theta: 500_000)
         let scaled = scaling.inverseFrequencies(headDim: 128, theta: 500_000)
         var bands = (high: 0, middle: 0, low: 0)
@@ -92,8 +99,9 @@ final class ModelFamilyTests: XCTestCase {
         XCTAssertGreaterThan(bands.middle, 0)
         XCTAssertGreaterThan(bands.low, 0)
         XCTAssertGreaterThan(bands.high, 0)
-        XCTAssertEqual(RopeScaling.linear(factor: 4).inverseFrequencies(headDim: 8, theta: 100),
-                       RopeScaling.none.inverseFrequencies(headDim: 8, theta: 100).map { $0 / 4 })
+        XCTAssertEqual(
+            RopeScaling.linear(factor: 4).inverseFrequencies(headDim: 8, theta: 100),
+            RopeScaling.none.inverseFrequencies(headDim: 8, theta: 100).map { $0 / 4 })
     }
 
     func testASequenceBeyondTheSlidingWindowIsRefusedInTrainingAndDecoding() throws {
@@ -102,8 +110,9 @@ final class ModelFamilyTests: XCTestCase {
         config.slidingWindow = 6
         let directory = try TemporaryDirectory()
         try ModelWriter.writeRandom(to: directory.path("m.h5"), config: config, seed: 1)
-        let model = LlamaModel(weights: try LlamaWeights(file: try ModelFile(path: directory.path("m.h5"))), maxTokens: 16,
-                               maxSequenceLength: 8, trainable: true)
+        let model = LlamaModel(
+            weights: try LlamaWeights(file: try ModelFile(path: directory.path("m.h5"))), maxTokens: 16,
+            maxSequenceLength: 8, trainable: true)
         try model.forward(TokenBatch(sequences: [[1, 2, 3, 4, 5, 6], [7, 8]]))
         XCTAssertThrowsError(try model.forward(TokenBatch(sequences: [[1, 2], [1, 2, 3, 4, 5, 6, 7]]))) { error in
             XCTAssertEqual(error as? ModelInputError, .beyondSlidingWindow(7, window: 6))
