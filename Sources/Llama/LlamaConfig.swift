@@ -149,7 +149,7 @@ public struct LlamaConfig: Equatable, Sendable {
         }
         try ropeScaling.validate(file: file)
         let groups = family.biasGroups.filter { !$0.isDisjoint(with: biasedSites) }
-        guard biasedSites == groups.reduce(into: Set()) { $0.formUnion($1) }, biasedSites.isSuperset(of: family.requiredBiases) else {
+        guard biasedSites == groups.reduce(into: Set(), { $0.formUnion($1) }), biasedSites.isSuperset(of: family.requiredBiases) else {
             let names = biasedSites.map(\.rawValue).sorted().joined(separator: ",")
             throw ModelFileError.invalidConfig(file: file, key: Self.biasAttribute, reason: "'\(names)' is not a bias layout of \(family.rawValue)")
         }

@@ -71,13 +71,10 @@ public final class LlamaWeights {
             if let factors = factored[name] {
                 precondition([factors.outFeatures, factors.inFeatures] == shape, "factors of \(name) have another shape")
                 stages[name] = factors.stages()
-                total += stages[name]!.reduce(0) { $0 + $1.weight.count }
-            } else if shape.count == 2 {
-                total += WeightPanels.floatCount(rows: shape[0], columns: shape[1])
+                total += Self.placed(stages[name]!.reduce(0) { $0 + $1.weight.count })
             } else {
-                total += shape.reduce(1, *)
+                total += Self.denseFloatCount(shape: shape)
             }
-            total = (total + 15) / 16 * 16  // every tensor on a cache line
         }
         let floatBytes = (total * MemoryLayout<Float>.size + 63) / 64 * 64
         let region = try memory?.region(bytes: floatBytes + totalBytes)
@@ -141,6 +138,17 @@ public final class LlamaWeights {
                 }),
                 queryNorm: offsets[prefix + "self_attn.q_norm.weight"], keyNorm: offsets[prefix + "self_attn.k_norm.weight"])
         }
+    }
+
+    /// Floats a dense tensor of `shape` takes in `buffer`: a matrix as `WeightPanels`, placed on a
+    /// cache line like every tensor (what `ModelFile.residentWeightBytes` counts too).
+    public static func denseFloatCount(shape: [Int]) -> Int {
+        placed(shape.count == 2 ? WeightPanels.floatCount(rows: shape[0], columns: shape[1]) : shape.reduce(1, *))
+    }
+
+    /// `floats` rounded up to a whole cache line (16 floats), where the next tensor starts.
+    public static func placed(_ floats: Int) -> Int {
+        (floats + 15) / 16 * 16
     }
 
     /// Bytes the weights take in memory: floats and quantized blocks.

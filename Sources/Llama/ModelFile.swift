@@ -126,11 +126,11 @@ public final class ModelFile {
     public var residentWeightBytes: Int {
         config.weightShapes.reduce(0) { total, weight in
             switch storage[weight.name]! {
-            case .dense: return total + weight.shape.reduce(1, *) * MemoryLayout<Float>.size
+            case .dense: return total + LlamaWeights.denseFloatCount(shape: weight.shape) * MemoryLayout<Float>.size
             case .quantized(let format): return total + format.byteCount(values: weight.shape.reduce(1, *))
             case .tucker(let shape, let outputModes, let ranks):
                 let stages = TuckerFactors.stageShapes(tensorShape: shape, outputModes: outputModes, ranks: ranks)
-                return total + stages.reduce(0) { $0 + $1.weightCount } * MemoryLayout<Float>.size
+                return total + LlamaWeights.placed(stages.reduce(0) { $0 + $1.weightCount }) * MemoryLayout<Float>.size
             }
         }
     }
