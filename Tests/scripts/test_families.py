@@ -1,15 +1,18 @@
-"""The model families against transformers itself. Tests/Fixtures/families holds, per family, a
-tiny random model saved by transformers 5.24's `save_pretrained` and the logits transformers
-computed for 200 token ids (scripts/make_family_fixtures.py; Llama 3.2's llama3 RoPE scaling has
-an original context of 64, so the sequence runs far past it). Here, without torch: the import
+"""The model families against transformers itself. Tests/Fixtures/families holds, per family, the
+config.json of a tiny model saved by transformers 5.24's `save_pretrained` and the logits
+transformers computed for 200 token ids (scripts/make_family_fixtures.py; Llama 3.2's llama3 RoPE
+scaling has an original context of 64, so the sequence runs far past it); the weights are drawn
+from the family's seed and written here as model.safetensors. Here, without torch: the import
 gives ttl-train's logits within 1e-4 of transformers', and so does the independent numpy
 reference; greedy generation follows the full forward; both config spellings import the same
 model; every unknown or unsupported key is refused by name. With the PyTorch peer
 (scripts/peer_venv.sh), transformers and PEFT load what ttl-train exports and compute its logits."""
+import atexit
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 
 import h5py
 import numpy as np
@@ -18,7 +21,10 @@ import pytest
 from test_export import write_dataset
 from test_parity import REPO, key_values, needs_binary, reference_forward, ttl_train
 
-import import_hf  # noqa: E402  (scripts/ is on the path through test_parity)
+import import_gguf  # noqa: E402  (scripts/ is on the path through test_parity)
+import import_hf  # noqa: E402
+import make_family_fixtures  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
 
 FIXTURES = os.path.join(REPO, "Tests", "Fixtures", "families")
 FAMILIES = ["llama3.2", "qwen2.5", "qwen3", "mistral"]
@@ -26,9 +32,34 @@ PEER = os.path.join(REPO, ".venv-peer", "bin", "python")
 needs_peer = pytest.mark.skipif(not os.path.exists(PEER), reason="the PyTorch peer (scripts/peer_venv.sh) is not installed")
 
 
+class TransformersLogits:
+    """The logits transformers computed at the positions `make_family_fixtures.LOGIT_ROWS`."""
+
+    def __init__(self, path):
+        self.values = np.loadtxt(path, dtype=np.float64)
+
+    def distance(self, logits):
+        """The largest difference of `logits` (every position) from transformers' where it has them."""
+        return float(np.abs(np.asarray(logits)[make_family_fixtures.LOGIT_ROWS] - self.values).max())
+
+
+MATERIALIZED = tempfile.mkdtemp(prefix="ttl-families-")
+atexit.register(shutil.rmtree, MATERIALIZED, ignore_errors=True)
+
+
 def fixture(family):
-    directory = os.path.join(FIXTURES, family)
-    return directory, np.loadtxt(os.path.join(directory, "ids.txt"), dtype=np.int64), np.load(os.path.join(directory, "logits.npy"))
+    """A Hugging Face directory of `family` (the fixture's files and its weights, drawn once per
+    session), the token ids and transformers' logits."""
+    source = os.path.join(FIXTURES, family)
+    directory = os.path.join(MATERIALIZED, family)
+    if not os.path.isdir(directory):
+        shutil.copytree(source, directory)
+        seed = json.loads(open(os.path.join(source, "made_by.json")).read())["seed"]
+        shapes = import_gguf.llama_shapes(import_hf.read_config(directory))
+        save_file(make_family_fixtures.weights(shapes, seed), os.path.join(directory, "model.safetensors"),
+                  metadata={"format": "pt"})
+    ids = np.loadtxt(os.path.join(source, "ids.txt"), dtype=np.int64)
+    return directory, ids, TransformersLogits(os.path.join(source, "logits.txt"))
 
 
 def import_directory(directory, out):
@@ -54,9 +85,9 @@ def test_imported_logits_match_transformers_within_1e_4(tmp_path, family):
     directory, ids, expected = fixture(family)
     model = import_directory(directory, tmp_path / "model.h5")
     ours = swift_logits(tmp_path, model, ids)
-    assert np.abs(ours - expected).max() < 1e-4, family
+    assert expected.distance(ours) < 1e-4, family
     config, weights = reference_forward.load(model)
-    assert np.abs(reference_forward.forward(config, weights, ids) - expected).max() < 1e-4, family
+    assert expected.distance(reference_forward.forward(config, weights, ids)) < 1e-4, family
     with h5py.File(model, "r") as f:
         assert f.attrs["format_version"] == 4 and f.attrs["architecture"] == family.split(".")[0].replace("llama3", "llama")
     info = key_values(ttl_train("info", "--model", model).stdout)
@@ -73,7 +104,7 @@ def test_without_the_llama3_scaling_the_logits_are_far_off(tmp_path):
     config["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0}
     (plain / "config.json").write_text(json.dumps(config))
     ours = swift_logits(tmp_path, import_directory(plain, tmp_path / "plain.h5"), ids)
-    assert np.abs(ours - expected).max() > 0.1
+    assert expected.distance(ours) > 0.1
 
 
 def test_both_config_spellings_import_the_same_model(tmp_path):

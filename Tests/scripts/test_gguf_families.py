@@ -1,6 +1,5 @@
 """scripts/import_gguf.py on the families, from GGUF files written here with gguf-py's writer as
-llama.cpp's converter lays them out: the transformers-saved fixtures' weights (Tests/Fixtures/
-families) as `llama` (Q/K rows permuted, Llama 3.1's scaling as `rope_freqs` divisors), `qwen2`
+llama.cpp's converter lays them out: the family fixtures' weights (Tests/Fixtures/families) as `llama` (Q/K rows permuted, Llama 3.1's scaling as `rope_freqs` divisors), `qwen2`
 (q/k/v biases) and `qwen3` (q/k norms), in float32 and with Q8_0 blocks. The imports compute
 transformers' logits within 1e-4 and equal the Hugging Face import's bits (the same
 weights; Llama 3's frequencies refitted from float32 divisors); unknown metadata is refused by name."""
@@ -102,7 +101,7 @@ def test_gguf_families_compute_transformers_logits(tmp_path, family):
     source = write_gguf(tmp_path / "model.gguf", family)
     assert import_gguf.main([source, "--out", str(tmp_path / "gguf.h5"), "--tokenizer-out", str(tmp_path / "tok.json")]) == 0
     ours = swift_logits(tmp_path, tmp_path / "gguf.h5", ids)
-    assert np.abs(ours - expected).max() < 1e-4, family
+    assert expected.distance(ours) < 1e-4, family
     hf = import_directory(directory, tmp_path / "hf.h5")
     with h5py.File(tmp_path / "gguf.h5", "r") as a, h5py.File(hf, "r") as b:
         assert a.attrs["fingerprint"] == b.attrs["fingerprint"], "the same weights, unpermuted"
@@ -121,7 +120,7 @@ def test_quantized_gguf_family_keeps_its_blocks_and_runs(tmp_path):
         assert f["model/layers/0/mlp/down_proj/weight"].attrs["quantization"] == "q8_0"  # rows of 96: whole blocks
         assert f.attrs["linear_bias"] == "q_proj,k_proj,v_proj"
     ours = swift_logits(tmp_path, tmp_path / "q.h5", ids)
-    assert 1e-4 < np.abs(ours - expected).max() < 0.5, "q8_0 moves the logits a little, not far"
+    assert 1e-4 < expected.distance(ours) < 0.5, "q8_0 moves the logits a little, not far"
 
 
 def test_llama3_divisors_round_trip_through_the_fit():
