@@ -277,7 +277,7 @@ def read_weights(reader, config, keep):
             continue  # read into the config
         name = hf_name(tensor.name)
         shape = [int(d) for d in reversed(tensor.shape)]
-        if tuple(shape) != shapes.get(name, tuple(shape)) or name not in shapes:
+        if name not in shapes or tuple(shape) != shapes[name]:
             raise ImportError_(f"tensor '{tensor.name}' ({name}) has shape {shape}, the metadata implies "
                                f"{list(shapes[name]) if name in shapes else 'no such tensor'}")
         heads = None if not permuted else (
@@ -402,14 +402,20 @@ def write_tokenizer_config(tokenizer_path, bos_token, eos_token, chat_template):
     os.replace(temporary, path)
 
 
+def format_version(config, quantized):
+    """The oldest model-format version that holds a model of `config` (ModelWriter's rule): 4 for
+    the families' switches, 3 for quantized blocks, else 1."""
+    family = config["architecture"] != "llama" or any(key in config for key in FAMILY_ATTRIBUTES)
+    return np.int64(FAMILY_VERSION if family else QUANTIZED_VERSION if quantized else DENSE_VERSION)
+
+
 def write_model(path, config, weights, weights_fingerprint, source, tokenizer_fingerprint):
     """Writes to `path.tmp`, then renames, so an interrupted import never leaves a half file."""
     temporary = path + ".tmp"
     with h5py.File(temporary, "w") as out:
         quantized = any(isinstance(weight, Quantized) for weight in weights.values())
         out.attrs["format"] = FORMAT_NAME
-        family = config["architecture"] != "llama" or any(key in config for key in FAMILY_ATTRIBUTES)
-        out.attrs["format_version"] = np.int64(FAMILY_VERSION if family else QUANTIZED_VERSION if quantized else DENSE_VERSION)
+        out.attrs["format_version"] = format_version(config, quantized)
         for key, value in config.items():
             out.attrs[key] = value if isinstance(value, str) else (
                 np.float64(value) if isinstance(value, float) else np.int64(value))

@@ -24,7 +24,7 @@ import sys
 import h5py
 import numpy as np
 
-from import_gguf import DENSE_VERSION, FAMILY_ATTRIBUTES, FAMILY_VERSION, FORMAT_NAME, QUANTIZED_VERSION, chunk_rows, llama_shapes
+from import_gguf import FORMAT_NAME, chunk_rows, format_version, llama_shapes
 
 LLAMA3_ROPE = dict(rope_theta=500000.0, max_position_embeddings=131072, rope_type="llama3", rope_factor=32.0,
                    rope_low_freq_factor=1.0, rope_high_freq_factor=4.0, rope_original_max_position_embeddings=8192)
@@ -93,8 +93,7 @@ def write(path, shape, dtype, seed):
     temporary = path + ".tmp"
     with h5py.File(temporary, "w") as out:
         out.attrs["format"] = FORMAT_NAME
-        family = config["architecture"] != "llama" or any(key in config for key in FAMILY_ATTRIBUTES)
-        out.attrs["format_version"] = np.int64(FAMILY_VERSION if family else QUANTIZED_VERSION if quantized else DENSE_VERSION)
+        out.attrs["format_version"] = format_version(config, quantized)
         for key, value in config.items():
             out.attrs[key] = value if isinstance(value, str) else (np.float64(value) if isinstance(value, float) else np.int64(value))
         out.attrs["source"] = f"random {shape}-shaped {config['architecture']} ({dtype}, seed {seed}) by scripts/make_model.py"

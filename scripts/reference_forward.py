@@ -39,8 +39,6 @@ def frequencies(config, dim):
     """RoPE's angular frequencies, rescaled as the model's `rope_type` says."""
     inverse = float(config["rope_theta"]) ** (-np.arange(0, dim, 2, dtype=np.float64) / dim)
     kind = config.get("rope_type", "default")
-    if isinstance(kind, bytes):
-        kind = kind.decode()
     if kind == "linear":
         return inverse / float(config["rope_factor"])
     if kind == "llama3":

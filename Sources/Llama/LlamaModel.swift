@@ -66,11 +66,10 @@ public final class LlamaModel {
     public func validate(_ batch: TokenBatch) throws {
         guard batch.count > 0 else { throw ModelInputError.emptyBatch }
         guard batch.count <= maxTokens else { throw ModelInputError.tooManyTokens(batch.count, capacity: maxTokens) }
-        for sequence in 0..<batch.sequenceCount where batch.length(of: sequence) > maxSequenceLength {
-            throw ModelInputError.sequenceTooLong(batch.length(of: sequence), capacity: maxSequenceLength)
-        }
         for sequence in 0..<batch.sequenceCount {
-            try checkWindow(batch.length(of: sequence))
+            let length = batch.length(of: sequence)
+            guard length <= maxSequenceLength else { throw ModelInputError.sequenceTooLong(length, capacity: maxSequenceLength) }
+            try checkWindow(length)
         }
         if let bad = batch.tokens.firstIndex(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
             throw ModelInputError.tokenOutOfRange(batch.tokens[bad], position: bad, vocabulary: config.vocabSize)
@@ -235,10 +234,8 @@ public final class LlamaModel {
             }
         }
         if let bias = weights.layers[layer].biases[site] {
-            let values = weights.pointer(bias)
             for row in 0..<rows {
-                let output = y + row * outFeatures
-                for column in 0..<outFeatures { output[column] += values[column] }
+                add(y + row * outFeatures, weights.pointer(bias), into: y + row * outFeatures, count: outFeatures)
             }
         }
     }

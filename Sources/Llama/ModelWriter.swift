@@ -109,25 +109,12 @@ extension LlamaConfig {
             ("num_hidden_layers", layerCount), ("num_attention_heads", attentionHeads),
             ("num_key_value_heads", keyValueHeads), ("head_dim", headDim),
             ("max_position_embeddings", contextLength), ("tie_word_embeddings", tiedEmbeddings ? 1 : 0),
-        ] + (queryKeyNorm ? [("qk_norm", 1)] : []) + (slidingWindow.map { [("sliding_window", $0)] } ?? [])
-            + ropeScalingIntegers
+        ] + familyIntegers
     }
 
     /// The real config entries, RoPE scaling's among them.
     var realAttributes: [(String, Double)] {
-        var entries = [("rope_theta", ropeTheta), ("rms_norm_eps", rmsNormEpsilon)]
-        switch ropeScaling {
-        case .none: break
-        case .linear(let factor): entries.append(("rope_factor", factor))
-        case .llama3(let factor, let low, let high, _):
-            entries += [("rope_factor", factor), ("rope_low_freq_factor", low), ("rope_high_freq_factor", high)]
-        }
-        return entries
-    }
-
-    private var ropeScalingIntegers: [(String, Int)] {
-        guard case .llama3(_, _, _, let original) = ropeScaling else { return [] }
-        return [("rope_original_max_position_embeddings", original)]
+        [("rope_theta", ropeTheta), ("rms_norm_eps", rmsNormEpsilon)] + familyReals
     }
 
     /// The string config entries: RoPE's type and the biased layers, when there are any.
@@ -139,10 +126,28 @@ extension LlamaConfig {
     /// The family's switches that are on, as the model file names them (what `info` prints):
     /// RoPE scaling and its parameters, the biased layers, q/k norms, the sliding window.
     public var familySettings: [(String, String)] {
-        let names = ["rope_type", "rope_factor", "rope_low_freq_factor", "rope_high_freq_factor",
-                     "rope_original_max_position_embeddings", "qk_norm", "sliding_window", Self.biasAttribute]
-        let all = integerAttributes.map { ($0.0, "\($0.1)") } + realAttributes.map { ($0.0, "\($0.1)") } + stringAttributes
-        return names.compactMap { name in all.first { $0.0 == name } }
+        stringAttributes + familyReals.map { ($0.0, "\($0.1)") } + familyIntegers.map { ($0.0, "\($0.1)") }
+    }
+
+    /// RoPE scaling's real parameters.
+    private var familyReals: [(String, Double)] {
+        switch ropeScaling {
+        case .none: return []
+        case .linear(let factor): return [("rope_factor", factor)]
+        case .llama3(let factor, let low, let high, _):
+            return [("rope_factor", factor), ("rope_low_freq_factor", low), ("rope_high_freq_factor", high)]
+        }
+    }
+
+    /// Llama 3's original context, q/k norms and the sliding window, when the model has them.
+    private var familyIntegers: [(String, Int)] {
+        var entries: [(String, Int)] = []
+        if case .llama3(_, _, _, let original) = ropeScaling {
+            entries.append(("rope_original_max_position_embeddings", original))
+        }
+        if queryKeyNorm { entries.append(("qk_norm", 1)) }
+        if let slidingWindow { entries.append(("sliding_window", slidingWindow)) }
+        return entries
     }
 
     /// The biased layers in `LinearSite` order, comma-separated.

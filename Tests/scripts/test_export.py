@@ -66,18 +66,17 @@ KINDS = {
 }
 
 
-def train_tiny(tmp_path, kind, seed, tied):
-    """A random llama (`model.h5`), the parity data set, and 4 steps of `kind` on 3 targets:
-    (model path, checkpoint path)."""
-    model, data = tmp_path / "model.h5", tmp_path / "data.h5"
-    write_random_llama(model, seed=seed, tied=tied)
-    write_dataset(data, vocab=97, seed=seed - 3)
+def train_adapter(tmp_path, model, vocab, adapter, data_seed, name="tiny"):
+    """4 steps of the `adapter` settings (YAML flow mapping) on `model` with the parity data set
+    over `vocab`; the step-4 checkpoint."""
+    data = tmp_path / "data.h5"
+    write_dataset(data, vocab=vocab, seed=data_seed)
     job = tmp_path / "job.yaml"
-    job.write_text(f"""name: tiny-{kind}
+    job.write_text(f"""name: {name}
 model: {model}
 data: {{path: {data}}}
 task: classification
-adapter: {{{KINDS[kind]}, targets: [q_proj, v_proj, down_proj]}}
+adapter: {{{adapter}}}
 optimizer: {{lr: 5.0e-2, weight_decay: 0.0}}
 schedule: {{kind: constant, warmup_steps: 0, total_steps: 4}}
 batch: {{global: 4, micro: 2, max_length: 16}}
@@ -86,7 +85,16 @@ output: {tmp_path / "run"}
 """)
     trained = ttl_train("train", str(job))
     assert trained.returncode == 0, trained.stderr
-    return model, tmp_path / "run" / "checkpoints" / "step-000004.h5"
+    return tmp_path / "run" / "checkpoints" / "step-000004.h5"
+
+
+def train_tiny(tmp_path, kind, seed, tied):
+    """A random llama (`model.h5`), the parity data set, and 4 steps of `kind` on 3 targets:
+    (model path, checkpoint path)."""
+    model = tmp_path / "model.h5"
+    write_random_llama(model, seed=seed, tied=tied)
+    adapter = f"{KINDS[kind]}, targets: [q_proj, v_proj, down_proj]"
+    return model, train_adapter(tmp_path, model, 97, adapter, data_seed=seed - 3, name=f"tiny-{kind}")
 
 
 @needs_binary

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 import pytest
 
-from test_export import write_dataset
+from test_export import train_adapter
 from test_parity import REPO, key_values, needs_binary, reference_forward, ttl_train
 
 import import_gguf  # noqa: E402  (scripts/ is on the path through test_parity)
@@ -224,23 +224,9 @@ def test_a_mistral_without_a_window_and_real_configs_key_sets_import(tmp_path):
 
 def train(tmp_path, model, kind="lora"):
     """4 steps of `kind` on every linear layer; the step-4 checkpoint."""
-    data = tmp_path / "data.h5"
-    write_dataset(data, vocab=300, seed=2)
-    job = tmp_path / "job.yaml"
-    job.write_text(f"""name: family
-model: {model}
-data: {{path: {data}}}
-task: classification
-adapter: {{kind: {kind}, rank: 4, alpha: 8, targets: [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]}}
-optimizer: {{lr: 5.0e-2, weight_decay: 0.0}}
-schedule: {{kind: constant, warmup_steps: 0, total_steps: 4}}
-batch: {{global: 4, micro: 2, max_length: 16}}
-eval: {{every: 100, examples: 4}}
-output: {tmp_path / "run"}
-""")
-    run = ttl_train("train", str(job))
-    assert run.returncode == 0, run.stderr
-    return str(tmp_path / "run" / "checkpoints" / "step-000004.h5")
+    targets = "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj"
+    adapter = f"kind: {kind}, rank: 4, alpha: 8, targets: [{targets}]"
+    return str(train_adapter(tmp_path, model, 300, adapter, data_seed=2, name="family"))
 
 
 def peer_logits(tmp_path, script, ids):
