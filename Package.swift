@@ -7,7 +7,7 @@ let package = Package(
     name: "ttl-train",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "ttl-train", targets: ["ttl-train"]),
+        .executable(name: "ttl-train", targets: ["ttl-train"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,29 +39,41 @@ let package = Package(
         .target(name: "DataImport", dependencies: ["ChatTemplates", "Jinja", "Tokenizer", "Llama", "HDF5"]),
         // Strict YAML (job specs, compression plans) and bounded text files.
         .target(name: "SpecFiles", dependencies: ["Yams"]),
-        .target(name: "Training", dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
+        .target(
+            name: "Training",
+            dependencies: ["Distributed", "Adapters", "Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
         .target(name: "Compression", dependencies: ["Llama", "Kernels", "HDF5", "SpecFiles", "Yams"]),
-        .target(name: "Sweeps", dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "HDF5", "SpecFiles"]),
+        .target(
+            name: "Sweeps",
+            dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "HDF5", "SpecFiles"]),
         .target(name: "Export", dependencies: ["Training", "Adapters", "Llama", "Kernels", "HDF5"]),
         .executableTarget(
             name: "ttl-train",
             dependencies: [
-                "HDF5", "Distributed", "Kernels", "Llama", "Adapters", "SpecFiles", "Training", "Compression", "Sweeps", "Export", "Tokenizer",
+                "HDF5", "Distributed", "Kernels", "Llama", "Adapters", "SpecFiles", "Training", "Compression", "Sweeps",
+                "Export", "Tokenizer",
                 "ChatTemplates", "DataImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         // Shared by the test targets: temporary directories, child processes, repository files.
-        .target(name: "TestSupport", dependencies: ["Llama", "Kernels", "CKernels", "HDF5"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport", dependencies: ["Llama", "Kernels", "CKernels", "HDF5"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"], exclude: ["h5py_interop.py"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "HDF5", "Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Llama", "Kernels", "HDF5", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "HDF5", "TestSupport"],
-                    exclude: ["metrics_reader.py"]),
-        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Training", "Distributed", "Adapters", "Llama", "Kernels", "HDF5", "TestSupport"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Distributed", "Llama", "Kernels", "Adapters", "HDF5", "TestSupport"],
+            exclude: ["metrics_reader.py"]),
+        .testTarget(
+            name: "CompressionTests",
+            dependencies: [
+                "Compression", "Training", "Distributed", "Adapters", "Llama", "Kernels", "HDF5", "TestSupport",
+            ]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja", "TestSupport"], exclude: ["render_reference.py"]),
         .testTarget(name: "CLITests", dependencies: ["ttl-train", "HDF5", "Llama", "Kernels", "TestSupport"]),

@@ -26,7 +26,8 @@ import threading
 import time
 
 TIMEOUT_EXIT = 69
-LOST = re.compile(r"^ttl-train: rank \d+ of \d+: .*; no answer from ranks? ([\d, ]+); ending the job \(exit status 69\)")
+LOST = re.compile(r"^ttl-train: rank \d+ of \d+: .*; no answer from ranks? ([\d, ]+); ending the job \(exit status "
+    r"69\)")
 
 
 def read_hosts(path):
@@ -76,7 +77,8 @@ def attempt(hosts, mpirun_args, command, grace):
             while process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
             if process.poll() is None:
-                print(f"ttl-launch: mpirun still runs {grace:g} s after a rank reported a lost peer; ending it", file=sys.stderr)
+                print(f"ttl-launch: mpirun still runs {grace:g} s after a rank reported a lost peer; ending "
+                    f"it", file=sys.stderr)
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
                 os.unlink(hostfile)
@@ -91,7 +93,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hostfile", required=True)
     parser.add_argument("--restarts", type=int, default=3, help="restarts after a lost host, at most (default 3)")
-    parser.add_argument("--grace", type=float, default=30, help="seconds mpirun gets to exit after a rank reported a lost peer")
+    parser.add_argument("--grace", type=float, default=30, help="seconds mpirun gets to exit after a rank reported a "
+        "lost peer")
     parser.add_argument("--mpirun-arg", action="append", default=[], help="an argument for mpirun (repeatable)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- ttl-train train JOB.yaml [options]")
     args = parser.parse_args()

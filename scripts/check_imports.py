@@ -15,13 +15,17 @@ import subprocess
 import sys
 
 ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+# `import X`, `@testable import X`, `import struct X.Y`: the module is the first name after import.
+IMPORT = re.compile(r"\s*(?:@testable\s+|@_exported\s+)?import\s+(?:struct\s+|class\s+|enum\s+|func\s+)?"
+                    r"([A-Za-z_][A-Za-z0-9_]*)")
 TOOLCHAIN = {"Foundation", "Glibc", "Dispatch", "XCTest", "Darwin", "FoundationEssentials", "Synchronization", "os"}
 
 
 def targets():
     """name -> (directory, declared dependencies) of every target, from SwiftPM's own reading of
     Package.swift (`swift package dump-package`)."""
-    dump = json.loads(subprocess.run(["swift", "package", "dump-package"], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    dump = json.loads(subprocess.run(["swift", "package", "dump-package"], cwd=ROOT, capture_output=True, text=True,
+                                     check=True).stdout)
     found = {}
     for target in dump["targets"]:
         dependencies = {next(iter(d.values()))[0] for d in target["dependencies"]}
@@ -40,10 +44,11 @@ def main():
             for file in sorted(f for f in files if f.endswith(".swift")):
                 path = os.path.join(folder, file)
                 for number, line in enumerate(open(path, encoding="utf-8"), 1):
-                    imported = re.match(r"\s*(?:@testable\s+|@_exported\s+)?import\s+(?:struct\s+|class\s+|enum\s+|func\s+)?([A-Za-z_][A-Za-z0-9_]*)", line)
+                    imported = IMPORT.match(line)
                     if imported and imported.group(1) not in allowed:
                         what = "target" if imported.group(1) in module_of else "module"
-                        problems.append(f"{os.path.relpath(path, ROOT)}:{number}: imports {imported.group(1)}, which {name} does not declare "
+                        problems.append(f"{os.path.relpath(path, ROOT)}:{number}: imports {imported.group(1)}, which "
+                            f"{name} does not declare "
                                         f"(a {what}; add it to the target's dependencies in Package.swift)")
     for problem in problems:
         print(problem)

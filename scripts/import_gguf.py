@@ -79,7 +79,8 @@ TOKENIZER_KEYS = {"tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.gg
 # Keys that change nothing ttl-train computes: special tokens it never inserts, BPE scores
 # (llama.cpp's SentencePiece field), the file's own layout.
 NO_EFFECT_KEYS = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count", "tokenizer.ggml.unknown_token_id",
-                  "tokenizer.ggml.padding_token_id", "tokenizer.ggml.seperator_token_id", "tokenizer.ggml.separator_token_id",
+                  "tokenizer.ggml.padding_token_id", "tokenizer.ggml.seperator_token_id",
+                      "tokenizer.ggml.separator_token_id",
                   "tokenizer.ggml.cls_token_id", "tokenizer.ggml.mask_token_id", "tokenizer.ggml.eot_token_id",
                   "tokenizer.ggml.eom_token_id", "tokenizer.ggml.scores", "tokenizer.ggml.token_type_count"}
 NO_EFFECT_PREFIXES = ("general.", "quantize.", "tokenizer.ggml.fim_")
@@ -87,8 +88,10 @@ NO_EFFECT_PREFIXES = ("general.", "quantize.", "tokenizer.ggml.fim_")
 # Digits + GPT-2 split, which ttl-train's own tokenizer implements).
 PRE_TOKENIZERS = {
     "smollm": None,
-    "llama-bpe": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
-    "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "llama-bpe": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| "
+        r"?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| "
+        r"?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
 }
 GLOBAL_TENSORS = {
     "token_embd": "model.embed_tokens",
@@ -169,7 +172,8 @@ def read_config(reader):
     if "rope_freqs.weight" in names:
         divisors = next(t for t in reader.tensors if t.name == "rope_freqs.weight")
         original = field(reader, f"{arch}.rope.scaling.original_context_length", required=False) or 8192
-        config.update(llama3_from_divisors(np.asarray(divisors.data, dtype=np.float64).reshape(-1), config["rope_theta"],
+        config.update(llama3_from_divisors(np.asarray(divisors.data, dtype=np.float64).reshape(-1),
+                                           config["rope_theta"],
                                            head_dim, int(original)))
     return config
 
@@ -294,7 +298,8 @@ def read_weights(reader, config, keep):
             weights[name] = values
     missing = sorted(set(shapes) - set(weights))
     if missing:
-        raise ImportError_(f"tensor '{missing[0]}' is missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise ImportError_(f"tensor '{missing[0]}' is missing" + (f" (and {len(missing) - 1} "
+            f"more)" if len(missing) > 1 else ""))
     return weights
 
 
@@ -361,7 +366,8 @@ def build_tokenizer(reader):
     if pre not in PRE_TOKENIZERS:
         raise ImportError_(f"GGUF metadata 'tokenizer.ggml.pre' is '{pre}' (supported: {', '.join(PRE_TOKENIZERS)})")
     if field(reader, "tokenizer.ggml.add_space_prefix", required=False):
-        raise ImportError_("GGUF metadata 'tokenizer.ggml.add_space_prefix' is true; byte-level BPE adds no prefix space")
+        raise ImportError_("GGUF metadata 'tokenizer.ggml.add_space_prefix' is true; byte-level BPE adds no prefix "
+            "space")
     if PRE_TOKENIZERS[pre] is None:
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Digits(individual_digits=True),

@@ -164,10 +164,12 @@ def read_config(directory):
         config["qk_norm"] = 1
     if family in ("qwen2", "qwen3"):
         require("use_sliding_window", (False, None), hf.get("use_sliding_window"),
-                "sliding-window attention is not implemented (sliding_window and max_window_layers then change nothing)")
+                "sliding-window attention is not implemented (sliding_window and max_window_layers then change "
+                "nothing)")
         layer_types = hf.get("layer_types")
         if layer_types is not None and (not isinstance(layer_types, list) or set(layer_types) - {"full_attention"}):
-            raise ImportError_(f"config.json: 'layer_types' {json.dumps(layer_types)}: only full_attention is implemented")
+            raise ImportError_(f"config.json: 'layer_types' {json.dumps(layer_types)}: only full_attention is "
+                f"implemented")
     if family == "mistral" and hf.get("sliding_window", defaults["sliding_window"]) is not None:
         config["sliding_window"] = integer("sliding_window")  # null: attends to every position
     for key in ("bos_token_id", "eos_token_id"):
@@ -188,7 +190,8 @@ def rope_config(hf, real, context):
         raise ImportError_(f"config.json: '{where[:-1]}' is {json.dumps(parameters)}, not an object")
     kind = parameters.get("rope_type", parameters.get("type", "default"))
     if kind not in ROPE_KEYS:
-        raise ImportError_(f"config.json: '{where}rope_type' is {json.dumps(kind)}; implemented: {', '.join(ROPE_KEYS)}")
+        raise ImportError_(f"config.json: '{where}rope_type' is {json.dumps(kind)}; implemented: "
+            f"{', '.join(ROPE_KEYS)}")
     unknown = sorted(set(parameters) - ROPE_KEYS[kind])
     if unknown:
         raise ImportError_(f"config.json: '{where}{unknown[0]}' is not known for rope_type {kind}")

@@ -96,7 +96,8 @@ def write(path, shape, dtype, seed):
         out.attrs["format_version"] = format_version(config, quantized)
         for key, value in config.items():
             out.attrs[key] = value if isinstance(value, str) else (np.float64(value) if isinstance(value, float) else np.int64(value))
-        out.attrs["source"] = f"random {shape}-shaped {config['architecture']} ({dtype}, seed {seed}) by scripts/make_model.py"
+        kind = config["architecture"]
+        out.attrs["source"] = f"random {shape}-shaped {kind} ({dtype}, seed {seed}) by scripts/make_model.py"
         out.attrs["tokenizer_fingerprint"] = ""
         for name in sorted(shapes):  # the fingerprint's order
             dims = shapes[name]

@@ -25,7 +25,8 @@ for shape in qwen2.5-0.5b qwen3-0.6b llama3.2-1b qwen2.5-1.5b llama3.2-3b; do
   rm -rf "runs/scale-families/$shape"
   estimate=$("$bin" validate "$job" 2>/dev/null | sed -n 's/^memory_per_node_mb_2=//p')
   start=$(date +%s.%N)
-  /usr/bin/time -o runs/scale-families/$shape.time -f "%M" mpirun -np 2 --bind-to none "$bin" train "$job" > runs/scale-families/$shape.log
+  /usr/bin/time -o runs/scale-families/$shape.time -f "%M" \
+    mpirun -np 2 --bind-to none "$bin" train "$job" > runs/scale-families/$shape.log
   wall=$(echo "$(date +%s.%N) - $start" | bc)
   loss=$(.venv/bin/python -c "import h5py,sys; f=h5py.File(sys.argv[1]); print(f'{f[\"train/loss\"][-1]:.4f}')" \
          "runs/scale-families/$shape/metrics.h5")

@@ -36,7 +36,8 @@ step() {
 
 # The test classes that run under mpirun as well: they compare against values that do not
 # depend on the world size.
-MPI_TEST_CLASSES=(DistributedTests.CollectiveTests TrainingTests.GradientReducerTests TrainingTests.TrainerTests TrainingTests.PackingTests CompressionTests.CompressionAwareTrainingTests)
+MPI_TEST_CLASSES=(DistributedTests.CollectiveTests TrainingTests.GradientReducerTests TrainingTests.TrainerTests
+                  TrainingTests.PackingTests CompressionTests.CompressionAwareTrainingTests)
 
 # Runs each MPI test class under mpirun with $1 ranks; fails if a filter matched no test on some
 # rank, so a renamed test class cannot turn the multi-process tests into a silent no-op.

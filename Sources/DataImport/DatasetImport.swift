@@ -82,7 +82,8 @@ public struct DatasetImport {
                     throw DataImportError(
                         file: file, line: line.number,
                         problem:
-                            "is a \(found.rawValue) example, but the file's first is \(format.rawValue): one file holds one shape"
+                            "is a \(found.rawValue) example, but the file's first is \(format.rawValue): one file "
+                                + "holds one shape"
                     )
                 }
                 encoded.append(
@@ -118,7 +119,8 @@ public struct DatasetImport {
             throw DataImportError(
                 file: file,
                 problem:
-                    "\(count) examples leave none for training at --split \(options.fractions.map(String.init).joined(separator: "/"))"
+                    "\(count) examples leave none for training at --split "
+                        + "\(options.fractions.map(String.init).joined(separator: "/"))"
             )
         }
         var destination = [Int](repeating: 0, count: count)

@@ -26,7 +26,8 @@ public struct SplitSummary {
     }
 
     public var line: String {
-        "\(name): \(examples) examples, \(tokens) tokens, \(supervised) supervised; length p50 \(lengths.p50) p90 \(lengths.p90) "
+        "\(name): \(examples) examples, \(tokens) tokens, \(supervised) supervised; length p50 \(lengths.p50) p90 "
+            + "\(lengths.p90) "
             + "p99 \(lengths.p99) max \(lengths.max); \(truncated) truncated"
     }
 

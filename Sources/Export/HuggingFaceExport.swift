@@ -15,7 +15,9 @@ public enum HuggingFaceExport {
         public var bytes: Int
     }
 
-    public static func write(model: ModelFile, merge: ModelMerge?, tokenizer: String, to directory: String) throws -> Result {
+    public static func write(model: ModelFile, merge: ModelMerge?, tokenizer: String, to directory: String) throws
+        -> Result
+    {
         guard FileManager.default.fileExists(atPath: tokenizer) else {
             throw ExportError(path: tokenizer, problem: "no such tokenizer file (pass --tokenizer PATH)")
         }
@@ -27,14 +29,19 @@ public enum HuggingFaceExport {
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let file = { (name: String) in (directory as NSString).appendingPathComponent(name) }
-        let weights = try SafeTensors.encode(tensors, metadata: ["format": "pt", "ttl_train_base_model_fingerprint": model.fingerprint])
+        let weights = try SafeTensors.encode(
+            tensors, metadata: ["format": "pt", "ttl_train_base_model_fingerprint": model.fingerprint])
         try DurableFile.write(Array(weights), to: file("model.safetensors"))
-        try DurableFile.write(Array(try JSONSerialization.data(withJSONObject: configJSON(model), options: [.prettyPrinted, .sortedKeys])),
-                              to: file("config.json"))
+        try DurableFile.write(
+            Array(
+                try JSONSerialization.data(withJSONObject: configJSON(model), options: [.prettyPrinted, .sortedKeys])),
+            to: file("config.json"))
         try DurableFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: tokenizer))), to: file("tokenizer.json"))
-        let tokenizerConfig = ((tokenizer as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer_config.json")
+        let tokenizerConfig = ((tokenizer as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+            "tokenizer_config.json")
         if FileManager.default.fileExists(atPath: tokenizerConfig) {
-            try DurableFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: tokenizerConfig))), to: file("tokenizer_config.json"))
+            try DurableFile.write(
+                Array(try Data(contentsOf: URL(fileURLWithPath: tokenizerConfig))), to: file("tokenizer_config.json"))
         }
         return Result(tensors: tensors.count, bytes: weights.count)
     }
@@ -47,11 +54,14 @@ public enum HuggingFaceExport {
         let family = config.family
         var json: [String: Any] = [
             "architectures": [family.huggingFaceArchitecture], "model_type": family.rawValue, "torch_dtype": "float32",
-            "vocab_size": config.vocabSize, "hidden_size": config.hiddenSize, "intermediate_size": config.intermediateSize,
+            "vocab_size": config.vocabSize, "hidden_size": config.hiddenSize,
+            "intermediate_size": config.intermediateSize,
             "num_hidden_layers": config.layerCount, "num_attention_heads": config.attentionHeads,
             "num_key_value_heads": config.keyValueHeads, "head_dim": config.headDim,
-            "max_position_embeddings": config.contextLength, "rope_theta": config.ropeTheta, "rms_norm_eps": config.rmsNormEpsilon,
-            "tie_word_embeddings": config.tiedEmbeddings, "hidden_act": "silu", "rope_scaling": ropeScaling(config.ropeScaling),
+            "max_position_embeddings": config.contextLength, "rope_theta": config.ropeTheta,
+            "rms_norm_eps": config.rmsNormEpsilon,
+            "tie_word_embeddings": config.tiedEmbeddings, "hidden_act": "silu",
+            "rope_scaling": ropeScaling(config.ropeScaling),
             "initializer_range": 0.02, "use_cache": true,
         ]
         switch family {
@@ -78,8 +88,10 @@ public enum HuggingFaceExport {
         case .linear(let factor):
             return ["rope_type": "linear", "factor": factor] as [String: Any]
         case .llama3(let factor, let low, let high, let original):
-            return ["rope_type": "llama3", "factor": factor, "low_freq_factor": low, "high_freq_factor": high,
-                    "original_max_position_embeddings": original] as [String: Any]
+            return [
+                "rope_type": "llama3", "factor": factor, "low_freq_factor": low, "high_freq_factor": high,
+                "original_max_position_embeddings": original,
+            ] as [String: Any]
         }
     }
 }

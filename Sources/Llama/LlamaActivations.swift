@@ -20,48 +20,48 @@ final class LlamaActivations {
 
     /// One layer's saved tensors.
     struct Slot {
-        let input: UnsafeMutablePointer<Float>          // (N, H) residual stream into the layer
-        let attentionNormed: UnsafeMutablePointer<Float> // (N, H) input of q/k/v_proj
-        let attentionRstd: UnsafeMutablePointer<Float>   // (N)
-        let queryProjection: UnsafeMutablePointer<Float> // (N, Q) q_proj's output: `query` itself without q/k norm
-        let keyProjection: UnsafeMutablePointer<Float>   // (N, K) k_proj's output: `key` itself without q/k norm
-        let queryRstd: UnsafeMutablePointer<Float>       // (N, heads) of the q norm (empty without it)
-        let keyRstd: UnsafeMutablePointer<Float>         // (N, kv heads) of the k norm (empty without it)
-        let query: UnsafeMutablePointer<Float>           // (N, Q) after RoPE
-        let key: UnsafeMutablePointer<Float>             // (N, K) after RoPE
-        let value: UnsafeMutablePointer<Float>           // (N, K)
-        let probabilities: UnsafeMutablePointer<Float>   // Σ heads·L² over the sequences
-        let attention: UnsafeMutablePointer<Float>       // (N, Q) input of o_proj
-        let middle: UnsafeMutablePointer<Float>          // (N, H) residual after attention
-        let mlpNormed: UnsafeMutablePointer<Float>       // (N, H) input of gate/up_proj
-        let mlpRstd: UnsafeMutablePointer<Float>         // (N)
-        let gate: UnsafeMutablePointer<Float>            // (N, I)
-        let up: UnsafeMutablePointer<Float>              // (N, I)
-        let activated: UnsafeMutablePointer<Float>       // (N, I) input of down_proj
+        let input: UnsafeMutablePointer<Float>  // (N, H) residual stream into the layer
+        let attentionNormed: UnsafeMutablePointer<Float>  // (N, H) input of q/k/v_proj
+        let attentionRstd: UnsafeMutablePointer<Float>  // (N)
+        let queryProjection: UnsafeMutablePointer<Float>  // (N, Q) q_proj's output: `query` itself without q/k norm
+        let keyProjection: UnsafeMutablePointer<Float>  // (N, K) k_proj's output: `key` itself without q/k norm
+        let queryRstd: UnsafeMutablePointer<Float>  // (N, heads) of the q norm (empty without it)
+        let keyRstd: UnsafeMutablePointer<Float>  // (N, kv heads) of the k norm (empty without it)
+        let query: UnsafeMutablePointer<Float>  // (N, Q) after RoPE
+        let key: UnsafeMutablePointer<Float>  // (N, K) after RoPE
+        let value: UnsafeMutablePointer<Float>  // (N, K)
+        let probabilities: UnsafeMutablePointer<Float>  // Σ heads·L² over the sequences
+        let attention: UnsafeMutablePointer<Float>  // (N, Q) input of o_proj
+        let middle: UnsafeMutablePointer<Float>  // (N, H) residual after attention
+        let mlpNormed: UnsafeMutablePointer<Float>  // (N, H) input of gate/up_proj
+        let mlpRstd: UnsafeMutablePointer<Float>  // (N)
+        let gate: UnsafeMutablePointer<Float>  // (N, I)
+        let up: UnsafeMutablePointer<Float>  // (N, I)
+        let activated: UnsafeMutablePointer<Float>  // (N, I) input of down_proj
     }
 
     let maxTokens: Int
     let maxSequenceLength: Int
     let retention: Retention
     let slots: [Slot]
-    let output: UnsafeMutablePointer<Float>       // (N, H) residual after the last layer
+    let output: UnsafeMutablePointer<Float>  // (N, H) residual after the last layer
     let finalNormed: UnsafeMutablePointer<Float>  // (N, H)
-    let finalRstd: UnsafeMutablePointer<Float>    // (N)
-    let linearOutput: UnsafeMutablePointer<Float> // (N, H) o_proj / down_proj product before the residual add
+    let finalRstd: UnsafeMutablePointer<Float>  // (N)
+    let linearOutput: UnsafeMutablePointer<Float>  // (N, H) o_proj / down_proj product before the residual add
 
     // Backward scratch, one copy for all layers.
-    let hiddenGradient: UnsafeMutablePointer<Float>    // (N, H) dL/d(residual stream)
-    let normedGradient: UnsafeMutablePointer<Float>    // (N, H) dL/d(normed input)
-    let queryGradient: UnsafeMutablePointer<Float>     // (N, Q)
-    let keyGradient: UnsafeMutablePointer<Float>       // (N, K)
-    let queryProjectionGradient: UnsafeMutablePointer<Float> // (N, Q) before the q norm: `queryGradient` without it
-    let keyProjectionGradient: UnsafeMutablePointer<Float>   // (N, K) before the k norm: `keyGradient` without it
-    let valueGradient: UnsafeMutablePointer<Float>     // (N, K)
-    let attentionGradient: UnsafeMutablePointer<Float> // (N, Q)
-    let gateGradient: UnsafeMutablePointer<Float>      // (N, I)
-    let upGradient: UnsafeMutablePointer<Float>        // (N, I)
-    let activatedGradient: UnsafeMutablePointer<Float> // (N, I)
-    let probabilityScratch: UnsafeMutablePointer<Float> // (kv heads, L, L)
+    let hiddenGradient: UnsafeMutablePointer<Float>  // (N, H) dL/d(residual stream)
+    let normedGradient: UnsafeMutablePointer<Float>  // (N, H) dL/d(normed input)
+    let queryGradient: UnsafeMutablePointer<Float>  // (N, Q)
+    let keyGradient: UnsafeMutablePointer<Float>  // (N, K)
+    let queryProjectionGradient: UnsafeMutablePointer<Float>  // (N, Q) before the q norm: `queryGradient` without it
+    let keyProjectionGradient: UnsafeMutablePointer<Float>  // (N, K) before the k norm: `keyGradient` without it
+    let valueGradient: UnsafeMutablePointer<Float>  // (N, K)
+    let attentionGradient: UnsafeMutablePointer<Float>  // (N, Q)
+    let gateGradient: UnsafeMutablePointer<Float>  // (N, I)
+    let upGradient: UnsafeMutablePointer<Float>  // (N, I)
+    let activatedGradient: UnsafeMutablePointer<Float>  // (N, I)
+    let probabilityScratch: UnsafeMutablePointer<Float>  // (kv heads, L, L)
 
     private let storage: FloatBuffer
 
@@ -70,11 +70,16 @@ final class LlamaActivations {
         self.maxSequenceLength = maxSequenceLength
         self.retention = retention
         let n = maxTokens
-        let (h, q, k, i) = (config.hiddenSize, config.attentionHeads * config.headDim,
-                            config.keyValueHeads * config.headDim, config.intermediateSize)
-        let probabilities = Self.probabilityCount(config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength)
-        let storage = FloatBuffer(count: Self.floatCount(config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength,
-                                                         retention: retention))
+        let (h, q, k, i) = (
+            config.hiddenSize, config.attentionHeads * config.headDim,
+            config.keyValueHeads * config.headDim, config.intermediateSize
+        )
+        let probabilities = Self.probabilityCount(
+            config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength)
+        let storage = FloatBuffer(
+            count: Self.floatCount(
+                config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength,
+                retention: retention))
         self.storage = storage
 
         var cursor = 0
@@ -85,12 +90,14 @@ final class LlamaActivations {
         let normed = config.queryKeyNorm
         func slot(input: UnsafeMutablePointer<Float>) -> Slot {
             let (attentionNormed, attentionRstd, query, key) = (take(n * h), take(n), take(n * q), take(n * k))
-            return Slot(input: input, attentionNormed: attentionNormed, attentionRstd: attentionRstd,
-                        queryProjection: normed ? take(n * q) : query, keyProjection: normed ? take(n * k) : key,
-                        queryRstd: take(normed ? n * config.attentionHeads : 0), keyRstd: take(normed ? n * config.keyValueHeads : 0),
-                        query: query, key: key, value: take(n * k), probabilities: take(probabilities), attention: take(n * q),
-                        middle: take(n * h), mlpNormed: take(n * h), mlpRstd: take(n), gate: take(n * i), up: take(n * i),
-                        activated: take(n * i))
+            return Slot(
+                input: input, attentionNormed: attentionNormed, attentionRstd: attentionRstd,
+                queryProjection: normed ? take(n * q) : query, keyProjection: normed ? take(n * k) : key,
+                queryRstd: take(normed ? n * config.attentionHeads : 0),
+                keyRstd: take(normed ? n * config.keyValueHeads : 0),
+                query: query, key: key, value: take(n * k), probabilities: take(probabilities), attention: take(n * q),
+                middle: take(n * h), mlpNormed: take(n * h), mlpRstd: take(n), gate: take(n * i), up: take(n * i),
+                activated: take(n * i))
         }
         switch retention {
         case .none, .everyLayer:
@@ -100,11 +107,13 @@ final class LlamaActivations {
             let layerInputs = (0..<config.layerCount).map { _ in take(n * h) }
             let work = slot(input: layerInputs[0])
             slots = layerInputs.map { input in
-                Slot(input: input, attentionNormed: work.attentionNormed, attentionRstd: work.attentionRstd,
-                     queryProjection: work.queryProjection, keyProjection: work.keyProjection, queryRstd: work.queryRstd,
-                     keyRstd: work.keyRstd, query: work.query, key: work.key, value: work.value, probabilities: work.probabilities, attention: work.attention,
-                     middle: work.middle, mlpNormed: work.mlpNormed, mlpRstd: work.mlpRstd, gate: work.gate, up: work.up,
-                     activated: work.activated)
+                Slot(
+                    input: input, attentionNormed: work.attentionNormed, attentionRstd: work.attentionRstd,
+                    queryProjection: work.queryProjection, keyProjection: work.keyProjection, queryRstd: work.queryRstd,
+                    keyRstd: work.keyRstd, query: work.query, key: work.key, value: work.value,
+                    probabilities: work.probabilities, attention: work.attention,
+                    middle: work.middle, mlpNormed: work.mlpNormed, mlpRstd: work.mlpRstd, gate: work.gate, up: work.up,
+                    activated: work.activated)
             }
         }
         output = take(n * h)
@@ -133,15 +142,18 @@ final class LlamaActivations {
 
     /// Floats of all buffers for this capacity and retention (what `init` allocates).
     static func floatCount(config: LlamaConfig, maxTokens n: Int, maxSequenceLength: Int, retention: Retention) -> Int {
-        let (h, q, k, i) = (config.hiddenSize, config.attentionHeads * config.headDim,
-                            config.keyValueHeads * config.headDim, config.intermediateSize)
+        let (h, q, k, i) = (
+            config.hiddenSize, config.attentionHeads * config.headDim,
+            config.keyValueHeads * config.headDim, config.intermediateSize
+        )
         let probabilities = probabilityCount(config: config, maxTokens: n, maxSequenceLength: maxSequenceLength)
         let queryKeyNorm = config.queryKeyNorm ? n * (q + k + config.attentionHeads + config.keyValueHeads) : 0
         let slotSize = 4 * n * h + 2 * n + 2 * n * q + 2 * n * k + probabilities + 3 * n * i + queryKeyNorm
         let slotCount = retention == .everyLayer ? config.layerCount : 1
         let inputs = retention == .layerInputs ? config.layerCount * n * h : 0
         let globals = 4 * n * h + n
-        let scratch = 2 * n * h + 2 * n * q + 2 * n * k + 3 * n * i + config.keyValueHeads * maxSequenceLength * maxSequenceLength
+        let scratch =
+            2 * n * h + 2 * n * q + 2 * n * k + 3 * n * i + config.keyValueHeads * maxSequenceLength * maxSequenceLength
             + (config.queryKeyNorm ? n * (q + k) : 0)
         return slotCount * slotSize + inputs + globals + scratch
     }

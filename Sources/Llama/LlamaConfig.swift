@@ -61,16 +61,22 @@ public struct LlamaConfig: Equatable, Sendable {
         func integer(_ key: String) throws -> Int {
             guard attributes.contains(key) else { throw ModelFileError.missingConfig(file: file, key: key) }
             let value = try attributes.value(key, as: Int64.self)
-            guard value >= 0 else { throw ModelFileError.invalidConfig(file: file, key: key, reason: "is negative (\(value))") }
+            guard value >= 0 else {
+                throw ModelFileError.invalidConfig(file: file, key: key, reason: "is negative (\(value))")
+            }
             guard value <= Self.maxDimension else {
-                throw ModelFileError.invalidConfig(file: file, key: key, reason: "is \(value), beyond any model ttl-train can hold (\(Self.maxDimension))")
+                throw ModelFileError.invalidConfig(
+                    file: file, key: key,
+                    reason: "is \(value), beyond any model ttl-train can hold (\(Self.maxDimension))")
             }
             return Int(value)
         }
         func real(_ key: String) throws -> Double {
             guard attributes.contains(key) else { throw ModelFileError.missingConfig(file: file, key: key) }
             let value = try attributes.value(key, as: Double.self)
-            guard value.isFinite else { throw ModelFileError.invalidConfig(file: file, key: key, reason: "is \(value)") }
+            guard value.isFinite else {
+                throw ModelFileError.invalidConfig(file: file, key: key, reason: "is \(value)")
+            }
             return value
         }
         let architecture = try attributes.string("architecture")
@@ -87,13 +93,16 @@ public struct LlamaConfig: Equatable, Sendable {
         )
         ropeScaling = try Self.ropeScaling(attributes, file: file, integer: integer, real: real)
         if attributes.contains(Self.biasAttribute) {
-            let names = try attributes.string(Self.biasAttribute).split(separator: ",", omittingEmptySubsequences: false)
-            biasedSites = Set(try names.map { name in
-                guard let site = LinearSite(rawValue: String(name)) else {
-                    throw ModelFileError.invalidConfig(file: file, key: Self.biasAttribute, reason: "names '\(name)', not a linear layer")
-                }
-                return site
-            })
+            let names = try attributes.string(Self.biasAttribute).split(
+                separator: ",", omittingEmptySubsequences: false)
+            biasedSites = Set(
+                try names.map { name in
+                    guard let site = LinearSite(rawValue: String(name)) else {
+                        throw ModelFileError.invalidConfig(
+                            file: file, key: Self.biasAttribute, reason: "names '\(name)', not a linear layer")
+                    }
+                    return site
+                })
         }
         queryKeyNorm = attributes.contains("qk_norm") ? try integer("qk_norm") != 0 : false
         let window = attributes.contains("sliding_window") ? try integer("sliding_window") : 0
@@ -113,11 +122,13 @@ public struct LlamaConfig: Equatable, Sendable {
         case "default": return .none
         case "linear": return .linear(factor: try real("rope_factor"))
         case "llama3":
-            return .llama3(factor: try real("rope_factor"), lowFrequencyFactor: try real("rope_low_freq_factor"),
-                           highFrequencyFactor: try real("rope_high_freq_factor"),
-                           originalContext: try integer("rope_original_max_position_embeddings"))
+            return .llama3(
+                factor: try real("rope_factor"), lowFrequencyFactor: try real("rope_low_freq_factor"),
+                highFrequencyFactor: try real("rope_high_freq_factor"),
+                originalContext: try integer("rope_original_max_position_embeddings"))
         case let other:
-            throw ModelFileError.invalidConfig(file: file, key: "rope_type", reason: "is '\(other)' (supported: default, linear, llama3)")
+            throw ModelFileError.invalidConfig(
+                file: file, key: "rope_type", reason: "is '\(other)' (supported: default, linear, llama3)")
         }
     }
 
@@ -142,19 +153,26 @@ public struct LlamaConfig: Equatable, Sendable {
                 reason: "\(keyValueHeads) does not divide num_attention_heads \(attentionHeads)")
         }
         if headDim % 2 != 0 {
-            throw ModelFileError.invalidConfig(file: file, key: "head_dim", reason: "RoPE needs an even head_dim, is \(headDim)")
+            throw ModelFileError.invalidConfig(
+                file: file, key: "head_dim", reason: "RoPE needs an even head_dim, is \(headDim)")
         }
         if !(ropeTheta > 0) || !(rmsNormEpsilon > 0) {
-            throw ModelFileError.invalidConfig(file: file, key: ropeTheta > 0 ? "rms_norm_eps" : "rope_theta", reason: "must be positive")
+            throw ModelFileError.invalidConfig(
+                file: file, key: ropeTheta > 0 ? "rms_norm_eps" : "rope_theta", reason: "must be positive")
         }
         try ropeScaling.validate(file: file)
         let groups = family.biasGroups.filter { !$0.isDisjoint(with: biasedSites) }
-        guard biasedSites == groups.reduce(into: Set(), { $0.formUnion($1) }), biasedSites.isSuperset(of: family.requiredBiases) else {
+        guard biasedSites == groups.reduce(into: Set(), { $0.formUnion($1) }),
+            biasedSites.isSuperset(of: family.requiredBiases)
+        else {
             let names = biasedSites.map(\.rawValue).sorted().joined(separator: ",")
-            throw ModelFileError.invalidConfig(file: file, key: Self.biasAttribute, reason: "'\(names)' is not a bias layout of \(family.rawValue)")
+            throw ModelFileError.invalidConfig(
+                file: file, key: Self.biasAttribute, reason: "'\(names)' is not a bias layout of \(family.rawValue)")
         }
         guard queryKeyNorm == family.normalizesQueryKey else {
-            throw ModelFileError.invalidConfig(file: file, key: "qk_norm", reason: "must be \(family.normalizesQueryKey ? 1 : 0) for \(family.rawValue)")
+            throw ModelFileError.invalidConfig(
+                file: file, key: "qk_norm",
+                reason: "must be \(family.normalizesQueryKey ? 1 : 0) for \(family.rawValue)")
         }
     }
 
@@ -181,7 +199,9 @@ public struct LlamaConfig: Equatable, Sendable {
                 shapes.append((prefix + site.modulePath + ".bias", [linearShape(site).1]))
             }
             if queryKeyNorm {
-                shapes += [(prefix + "self_attn.q_norm.weight", [headDim]), (prefix + "self_attn.k_norm.weight", [headDim])]
+                shapes += [
+                    (prefix + "self_attn.q_norm.weight", [headDim]), (prefix + "self_attn.k_norm.weight", [headDim]),
+                ]
             }
         }
         shapes.append(("model.norm.weight", [hiddenSize]))

@@ -39,15 +39,19 @@ public final class LlamaModel {
     /// `maxSequenceLength`; `trainable` keeps every layer's activations for `backward`, or with
     /// `recompute` only every layer's input, `backward` recomputing each layer's forward from it
     /// (the same bits: the forward is deterministic) — activation memory of one layer instead of all.
-    public init(weights: LlamaWeights, maxTokens: Int, maxSequenceLength: Int, trainable: Bool, recompute: Bool = false) {
+    public init(weights: LlamaWeights, maxTokens: Int, maxSequenceLength: Int, trainable: Bool, recompute: Bool = false)
+    {
         let config = weights.config
         self.config = config
         self.weights = weights
-        activations = LlamaActivations(config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength,
-                                       retention: trainable ? (recompute ? .layerInputs : .everyLayer) : .none)
-        rope = RotaryEmbedding(headDim: config.headDim, maxPositions: maxSequenceLength,
-                               inverseFrequencies: config.ropeScaling.inverseFrequencies(headDim: config.headDim, theta: config.ropeTheta))
-        attention = CausalAttention(heads: config.attentionHeads, kvHeads: config.keyValueHeads, headDim: config.headDim)
+        activations = LlamaActivations(
+            config: config, maxTokens: maxTokens, maxSequenceLength: maxSequenceLength,
+            retention: trainable ? (recompute ? .layerInputs : .everyLayer) : .none)
+        rope = RotaryEmbedding(
+            headDim: config.headDim, maxPositions: maxSequenceLength,
+            inverseFrequencies: config.ropeScaling.inverseFrequencies(headDim: config.headDim, theta: config.ropeTheta))
+        attention = CausalAttention(
+            heads: config.attentionHeads, kvHeads: config.keyValueHeads, headDim: config.headDim)
         outputHead = OutputHeadBuffers(config: config)
         let scratch = maxTokens * weights.widestFactoredIntermediate
         factoredScratch = [FloatBuffer(count: scratch), FloatBuffer(count: scratch)]
@@ -68,7 +72,9 @@ public final class LlamaModel {
         guard batch.count <= maxTokens else { throw ModelInputError.tooManyTokens(batch.count, capacity: maxTokens) }
         for sequence in 0..<batch.sequenceCount {
             let length = batch.length(of: sequence)
-            guard length <= maxSequenceLength else { throw ModelInputError.sequenceTooLong(length, capacity: maxSequenceLength) }
+            guard length <= maxSequenceLength else {
+                throw ModelInputError.sequenceTooLong(length, capacity: maxSequenceLength)
+            }
             try checkWindow(length)
         }
         if let bad = batch.tokens.firstIndex(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
@@ -97,8 +103,9 @@ public final class LlamaModel {
             offsets.append(offsets.last! + attention.probabilityCount(length: batch.length(of: sequence)))
         }
         for layer in 0..<config.layerCount { forwardLayer(layer, batch: batch) }
-        RMSNorm.forward(activations.finalResidual, weight: weights.pointer(weights.finalNorm), into: activations.finalNormed,
-                        rstd: activations.finalRstd, rows: n, dim: h, epsilon: Float(config.rmsNormEpsilon))
+        RMSNorm.forward(
+            activations.finalResidual, weight: weights.pointer(weights.finalNorm), into: activations.finalNormed,
+            rstd: activations.finalRstd, rows: n, dim: h, epsilon: Float(config.rmsNormEpsilon))
     }
 
     private func forwardLayer(_ layer: Int, batch: TokenBatch) {
@@ -108,36 +115,43 @@ public final class LlamaModel {
         let slot = activations.slot(layer)
         let epsilon = Float(config.rmsNormEpsilon)
 
-        RMSNorm.forward(slot.input, weight: weights.pointer(w.inputNorm), into: slot.attentionNormed,
-                        rstd: slot.attentionRstd, rows: n, dim: h, epsilon: epsilon)
+        RMSNorm.forward(
+            slot.input, weight: weights.pointer(w.inputNorm), into: slot.attentionNormed,
+            rstd: slot.attentionRstd, rows: n, dim: h, epsilon: epsilon)
         linear(layer, .qProj, slot.attentionNormed, into: slot.queryProjection, rows: n, inFeatures: h, outFeatures: q)
         linear(layer, .kProj, slot.attentionNormed, into: slot.keyProjection, rows: n, inFeatures: h, outFeatures: k)
         linear(layer, .vProj, slot.attentionNormed, into: slot.value, rows: n, inFeatures: h, outFeatures: k)
         if let queryNorm = w.queryNorm, let keyNorm = w.keyNorm {
-            RMSNorm.forward(slot.queryProjection, weight: weights.pointer(queryNorm), into: slot.query, rstd: slot.queryRstd,
-                            rows: n * config.attentionHeads, dim: config.headDim, epsilon: epsilon)
-            RMSNorm.forward(slot.keyProjection, weight: weights.pointer(keyNorm), into: slot.key, rstd: slot.keyRstd,
-                            rows: n * config.keyValueHeads, dim: config.headDim, epsilon: epsilon)
+            RMSNorm.forward(
+                slot.queryProjection, weight: weights.pointer(queryNorm), into: slot.query, rstd: slot.queryRstd,
+                rows: n * config.attentionHeads, dim: config.headDim, epsilon: epsilon)
+            RMSNorm.forward(
+                slot.keyProjection, weight: weights.pointer(keyNorm), into: slot.key, rstd: slot.keyRstd,
+                rows: n * config.keyValueHeads, dim: config.headDim, epsilon: epsilon)
         }
         for sequence in 0..<batch.sequenceCount {
             let start = batch.offsets[sequence]
             let length = batch.length(of: sequence)
             rope.forward(slot.query + start * q, rows: length, heads: config.attentionHeads)
             rope.forward(slot.key + start * k, rows: length, heads: config.keyValueHeads)
-            attention.forward(q: slot.query + start * q, k: slot.key + start * k, v: slot.value + start * k,
-                              into: slot.attention + start * q,
-                              probabilities: slot.probabilities + probabilityOffsets[sequence], length: length)
+            attention.forward(
+                q: slot.query + start * q, k: slot.key + start * k, v: slot.value + start * k,
+                into: slot.attention + start * q,
+                probabilities: slot.probabilities + probabilityOffsets[sequence], length: length)
         }
         linear(layer, .oProj, slot.attention, into: activations.linearOutput, rows: n, inFeatures: q, outFeatures: h)
         add(slot.input, activations.linearOutput, into: slot.middle, count: n * h)
 
-        RMSNorm.forward(slot.middle, weight: weights.pointer(w.postAttentionNorm), into: slot.mlpNormed,
-                        rstd: slot.mlpRstd, rows: n, dim: h, epsilon: epsilon)
+        RMSNorm.forward(
+            slot.middle, weight: weights.pointer(w.postAttentionNorm), into: slot.mlpNormed,
+            rstd: slot.mlpRstd, rows: n, dim: h, epsilon: epsilon)
         linear(layer, .gateProj, slot.mlpNormed, into: slot.gate, rows: n, inFeatures: h, outFeatures: i)
         linear(layer, .upProj, slot.mlpNormed, into: slot.up, rows: n, inFeatures: h, outFeatures: i)
         SwiGLU.forward(gate: slot.gate, up: slot.up, into: slot.activated, count: n * i)
         linear(layer, .downProj, slot.activated, into: activations.linearOutput, rows: n, inFeatures: i, outFeatures: h)
-        add(slot.middle, activations.linearOutput, into: activations.residualOutput(of: layer, layerCount: config.layerCount), count: n * h)
+        add(
+            slot.middle, activations.linearOutput,
+            into: activations.residualOutput(of: layer, layerCount: config.layerCount), count: n * h)
     }
 
     /// Backward from `dL/d(final normed hidden)` (left by `crossEntropy`) down to the input
@@ -149,8 +163,9 @@ public final class LlamaModel {
         let h = config.hiddenSize
         let dx = activations.hiddenGradient
         dx.update(repeating: 0, count: n * h)
-        RMSNorm.backward(activations.normedGradient, x: activations.finalResidual, weight: weights.pointer(weights.finalNorm),
-                         rstd: activations.finalRstd, addingInto: dx, rows: n, dim: h)
+        RMSNorm.backward(
+            activations.normedGradient, x: activations.finalResidual, weight: weights.pointer(weights.finalNorm),
+            rstd: activations.finalRstd, addingInto: dx, rows: n, dim: h)
         for layer in stride(from: config.layerCount - 1, through: 0, by: -1) {
             if recomputes { forwardLayer(layer, batch: batch) }
             backwardLayer(layer, batch: batch)
@@ -171,45 +186,59 @@ public final class LlamaModel {
         let a = activations
         let dx = a.hiddenGradient  // dL/d(layer output) on entry, dL/d(layer input) on exit
 
-        linearBackward(layer, .downProj, input: slot.activated, outputGradient: dx, into: a.activatedGradient,
-                       rows: n, inFeatures: i, outFeatures: h, accumulate: false)
-        SwiGLU.backward(a.activatedGradient, gate: slot.gate, up: slot.up, gateGradient: a.gateGradient,
-                        upGradient: a.upGradient, count: n * i)
-        linearBackward(layer, .gateProj, input: slot.mlpNormed, outputGradient: a.gateGradient, into: a.normedGradient,
-                       rows: n, inFeatures: h, outFeatures: i, accumulate: false)
-        linearBackward(layer, .upProj, input: slot.mlpNormed, outputGradient: a.upGradient, into: a.normedGradient,
-                       rows: n, inFeatures: h, outFeatures: i, accumulate: true)
-        RMSNorm.backward(a.normedGradient, x: slot.middle, weight: weights.pointer(w.postAttentionNorm), rstd: slot.mlpRstd,
-                         addingInto: dx, rows: n, dim: h)
+        linearBackward(
+            layer, .downProj, input: slot.activated, outputGradient: dx, into: a.activatedGradient,
+            rows: n, inFeatures: i, outFeatures: h, accumulate: false)
+        SwiGLU.backward(
+            a.activatedGradient, gate: slot.gate, up: slot.up, gateGradient: a.gateGradient,
+            upGradient: a.upGradient, count: n * i)
+        linearBackward(
+            layer, .gateProj, input: slot.mlpNormed, outputGradient: a.gateGradient, into: a.normedGradient,
+            rows: n, inFeatures: h, outFeatures: i, accumulate: false)
+        linearBackward(
+            layer, .upProj, input: slot.mlpNormed, outputGradient: a.upGradient, into: a.normedGradient,
+            rows: n, inFeatures: h, outFeatures: i, accumulate: true)
+        RMSNorm.backward(
+            a.normedGradient, x: slot.middle, weight: weights.pointer(w.postAttentionNorm), rstd: slot.mlpRstd,
+            addingInto: dx, rows: n, dim: h)
 
-        linearBackward(layer, .oProj, input: slot.attention, outputGradient: dx, into: a.attentionGradient,
-                       rows: n, inFeatures: q, outFeatures: h, accumulate: false)
+        linearBackward(
+            layer, .oProj, input: slot.attention, outputGradient: dx, into: a.attentionGradient,
+            rows: n, inFeatures: q, outFeatures: h, accumulate: false)
         for sequence in 0..<batch.sequenceCount {
             let start = batch.offsets[sequence]
             let length = batch.length(of: sequence)
-            attention.backward(a.attentionGradient + start * q, q: slot.query + start * q, k: slot.key + start * k,
-                               v: slot.value + start * k, probabilities: slot.probabilities + probabilityOffsets[sequence],
-                               dq: a.queryGradient + start * q, dk: a.keyGradient + start * k,
-                               dv: a.valueGradient + start * k, scratch: a.probabilityScratch, length: length)
+            attention.backward(
+                a.attentionGradient + start * q, q: slot.query + start * q, k: slot.key + start * k,
+                v: slot.value + start * k, probabilities: slot.probabilities + probabilityOffsets[sequence],
+                dq: a.queryGradient + start * q, dk: a.keyGradient + start * k,
+                dv: a.valueGradient + start * k, scratch: a.probabilityScratch, length: length)
             rope.backward(a.queryGradient + start * q, rows: length, heads: config.attentionHeads)
             rope.backward(a.keyGradient + start * k, rows: length, heads: config.keyValueHeads)
         }
         if let queryNorm = w.queryNorm, let keyNorm = w.keyNorm {
             a.queryProjectionGradient.update(repeating: 0, count: n * q)
             a.keyProjectionGradient.update(repeating: 0, count: n * k)
-            RMSNorm.backward(a.queryGradient, x: slot.queryProjection, weight: weights.pointer(queryNorm), rstd: slot.queryRstd,
-                             addingInto: a.queryProjectionGradient, rows: n * config.attentionHeads, dim: config.headDim)
-            RMSNorm.backward(a.keyGradient, x: slot.keyProjection, weight: weights.pointer(keyNorm), rstd: slot.keyRstd,
-                             addingInto: a.keyProjectionGradient, rows: n * config.keyValueHeads, dim: config.headDim)
+            RMSNorm.backward(
+                a.queryGradient, x: slot.queryProjection, weight: weights.pointer(queryNorm), rstd: slot.queryRstd,
+                addingInto: a.queryProjectionGradient, rows: n * config.attentionHeads, dim: config.headDim)
+            RMSNorm.backward(
+                a.keyGradient, x: slot.keyProjection, weight: weights.pointer(keyNorm), rstd: slot.keyRstd,
+                addingInto: a.keyProjectionGradient, rows: n * config.keyValueHeads, dim: config.headDim)
         }
-        linearBackward(layer, .qProj, input: slot.attentionNormed, outputGradient: a.queryProjectionGradient, into: a.normedGradient,
-                       rows: n, inFeatures: h, outFeatures: q, accumulate: false)
-        linearBackward(layer, .kProj, input: slot.attentionNormed, outputGradient: a.keyProjectionGradient, into: a.normedGradient,
-                       rows: n, inFeatures: h, outFeatures: k, accumulate: true)
-        linearBackward(layer, .vProj, input: slot.attentionNormed, outputGradient: a.valueGradient, into: a.normedGradient,
-                       rows: n, inFeatures: h, outFeatures: k, accumulate: true)
-        RMSNorm.backward(a.normedGradient, x: slot.input, weight: weights.pointer(w.inputNorm), rstd: slot.attentionRstd,
-                         addingInto: dx, rows: n, dim: h)
+        linearBackward(
+            layer, .qProj, input: slot.attentionNormed, outputGradient: a.queryProjectionGradient,
+            into: a.normedGradient,
+            rows: n, inFeatures: h, outFeatures: q, accumulate: false)
+        linearBackward(
+            layer, .kProj, input: slot.attentionNormed, outputGradient: a.keyProjectionGradient, into: a.normedGradient,
+            rows: n, inFeatures: h, outFeatures: k, accumulate: true)
+        linearBackward(
+            layer, .vProj, input: slot.attentionNormed, outputGradient: a.valueGradient, into: a.normedGradient,
+            rows: n, inFeatures: h, outFeatures: k, accumulate: true)
+        RMSNorm.backward(
+            a.normedGradient, x: slot.input, weight: weights.pointer(w.inputNorm), rstd: slot.attentionRstd,
+            addingInto: dx, rows: n, dim: h)
     }
 
     // MARK: - Linear layers with their hook
@@ -225,12 +254,17 @@ public final class LlamaModel {
         into y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int,
         sequences: [(start: Int, length: Int)]? = nil, rowStable: Bool = true
     ) {
-        product(weights.layers[layer].linear(site), x, into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, rowStable: rowStable)
+        product(
+            weights.layers[layer].linear(site), x, into: y, rows: rows, inFeatures: inFeatures,
+            outFeatures: outFeatures, rowStable: rowStable)
         if let linearHook {
             let base = frozenLinear(layer: layer, site: site)
             for (start, length) in sequences ?? sequenceRows {
-                linearHook.forward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
-                                   input: x + start * inFeatures, output: y + start * outFeatures, base: base)
+                linearHook.forward(
+                    LinearCall(
+                        layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures,
+                        outFeatures: outFeatures),
+                    input: x + start * inFeatures, output: y + start * outFeatures, base: base)
             }
         }
         if let bias = weights.layers[layer].biases[site] {
@@ -250,17 +284,22 @@ public final class LlamaModel {
 
     /// `dx (+)= dy·W` over the whole batch, then the hook's part per sequence like `linear`.
     private func linearBackward(
-        _ layer: Int, _ site: LinearSite, input: UnsafeMutablePointer<Float>, outputGradient: UnsafeMutablePointer<Float>,
+        _ layer: Int, _ site: LinearSite, input: UnsafeMutablePointer<Float>,
+        outputGradient: UnsafeMutablePointer<Float>,
         into dx: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool
     ) {
-        productBackward(weights.layers[layer].linear(site), outputGradient, into: dx, rows: rows, inFeatures: inFeatures,
-                        outFeatures: outFeatures, accumulate: accumulate)
+        productBackward(
+            weights.layers[layer].linear(site), outputGradient, into: dx, rows: rows, inFeatures: inFeatures,
+            outFeatures: outFeatures, accumulate: accumulate)
         guard let linearHook else { return }
         let base = frozenLinear(layer: layer, site: site)
         for (start, length) in sequenceRows {
-            linearHook.backward(LinearCall(layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures, outFeatures: outFeatures),
-                                input: input + start * inFeatures, outputGradient: outputGradient + start * outFeatures,
-                                inputGradient: dx + start * inFeatures, base: base)
+            linearHook.backward(
+                LinearCall(
+                    layer: layer, site: site, firstRow: start, rows: length, inFeatures: inFeatures,
+                    outFeatures: outFeatures),
+                input: input + start * inFeatures, outputGradient: outputGradient + start * outFeatures,
+                inputGradient: dx + start * inFeatures, base: base)
         }
     }
 
@@ -276,23 +315,29 @@ public final class LlamaModel {
         let vector = !rowStable && rows == 1
         switch weight {
         case .dense(let offset) where vector:
-            Matmul.matrixVector(x, panels: weights.pointer(offset), into: y, inFeatures: inFeatures, outFeatures: outFeatures)
+            Matmul.matrixVector(
+                x, panels: weights.pointer(offset), into: y, inFeatures: inFeatures, outFeatures: outFeatures)
         case .dense(let offset):
-            Matmul.linear(x, panels: weights.pointer(offset), into: y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+            Matmul.linear(
+                x, panels: weights.pointer(offset), into: y, rows: rows, inFeatures: inFeatures,
+                outFeatures: outFeatures)
         case .quantized(let matrix) where vector:
             matrix.matrixVector(x, from: weights.blocks, into: y)
         case .quantized(let matrix):
             for tile in tiles(of: matrix) {
                 matrix.dequantize(rows: tile, from: weights.blocks, into: dequantized.pointer)
-                Matmul.rowStable(x, dequantized.pointer, into: y + tile.lowerBound, m: rows, n: tile.count, k: inFeatures, transposeB: true,
-                                 lda: inFeatures, ldb: inFeatures, ldc: outFeatures, accumulate: false)
+                Matmul.rowStable(
+                    x, dequantized.pointer, into: y + tile.lowerBound, m: rows, n: tile.count, k: inFeatures,
+                    transposeB: true,
+                    lda: inFeatures, ldb: inFeatures, ldc: outFeatures, accumulate: false)
             }
         case .factored(let stages):
             var source = x
             for (index, (stage, offset)) in stages.enumerated() {
                 let target = index == stages.count - 1 ? y : factoredScratch[index % 2].pointer
-                Matmul.linear(source, weights.pointer(offset), into: target, rows: rows * stage.groups,
-                              inFeatures: stage.inFeatures, outFeatures: stage.outFeatures)
+                Matmul.linear(
+                    source, weights.pointer(offset), into: target, rows: rows * stage.groups,
+                    inFeatures: stage.inFeatures, outFeatures: stage.outFeatures)
                 source = UnsafePointer(target)
             }
         }
@@ -308,20 +353,24 @@ public final class LlamaModel {
     ) {
         switch weight {
         case .dense(let offset):
-            Matmul.linearBackward(dy, panels: weights.pointer(offset), into: dx, rows: rows, inFeatures: inFeatures,
-                                  outFeatures: outFeatures, accumulate: accumulate)
+            Matmul.linearBackward(
+                dy, panels: weights.pointer(offset), into: dx, rows: rows, inFeatures: inFeatures,
+                outFeatures: outFeatures, accumulate: accumulate)
         case .quantized(let matrix):
             for tile in tiles(of: matrix) {
                 matrix.dequantize(rows: tile, from: weights.blocks, into: dequantized.pointer)
-                Matmul.rowStable(dy + tile.lowerBound, dequantized.pointer, into: dx, m: rows, n: inFeatures, k: tile.count, transposeB: false,
-                                 lda: outFeatures, ldb: inFeatures, ldc: inFeatures, accumulate: accumulate || tile.lowerBound > 0)
+                Matmul.rowStable(
+                    dy + tile.lowerBound, dequantized.pointer, into: dx, m: rows, n: inFeatures, k: tile.count,
+                    transposeB: false,
+                    lda: outFeatures, ldb: inFeatures, ldc: inFeatures, accumulate: accumulate || tile.lowerBound > 0)
             }
         case .factored(let stages):
             var upstream = dy
             for (index, (stage, offset)) in stages.enumerated().reversed() {
                 let target = index == 0 ? dx : factoredScratch[index % 2].pointer
-                Matmul.linearBackward(upstream, weights.pointer(offset), into: target, rows: rows * stage.groups,
-                                      inFeatures: stage.inFeatures, outFeatures: stage.outFeatures, accumulate: index == 0 && accumulate)
+                Matmul.linearBackward(
+                    upstream, weights.pointer(offset), into: target, rows: rows * stage.groups,
+                    inFeatures: stage.inFeatures, outFeatures: stage.outFeatures, accumulate: index == 0 && accumulate)
                 upstream = UnsafePointer(target)
             }
         }
@@ -333,7 +382,9 @@ public final class LlamaModel {
         return stride(from: 0, to: matrix.rows, by: rows).map { $0..<min($0 + rows, matrix.rows) }
     }
 
-    private func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>, count: Int) {
+    private func add(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>, count: Int
+    ) {
         for index in 0..<count { c[index] = a[index] + b[index] }
     }
 }
@@ -350,11 +401,14 @@ public enum ModelInputError: Error, Equatable, CustomStringConvertible, Sendable
         switch self {
         case .emptyBatch: return "no tokens to run"
         case .tooManyTokens(let count, let capacity): return "\(count) tokens exceed the batch capacity of \(capacity)"
-        case .sequenceTooLong(let length, let capacity): return "a sequence of \(length) tokens exceeds the context of \(capacity)"
+        case .sequenceTooLong(let length, let capacity):
+            return "a sequence of \(length) tokens exceeds the context of \(capacity)"
         case .tokenOutOfRange(let token, let position, let vocabulary):
             return "token id \(token) at position \(position) is outside the vocabulary (0..<\(vocabulary))"
         case .beyondSlidingWindow(let length, let window):
-            return "a sequence of \(length) tokens exceeds the model's sliding attention window of \(window) (not implemented: "
+            return
+                "a sequence of \(length) tokens exceeds the model's sliding attention window of \(window) (not "
+                    + "implemented: "
                 + "keep batch.max_length and generation within it)"
         }
     }

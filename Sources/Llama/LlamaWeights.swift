@@ -44,8 +44,10 @@ public final class LlamaWeights {
     /// Reads every weight of `file` (checked against the config's shapes when the file was opened):
     /// factored ones as their factors, quantized ones as their blocks.
     public convenience init(file: ModelFile, memory: WeightMemory? = nil) throws {
-        try self.init(config: file.config, factored: try file.readFactoredWeights(), quantized: file.quantizedWeights, memory: memory,
-                      values: { try file.read($0) }, blocks: { try file.readBlocks($0) })
+        try self.init(
+            config: file.config, factored: try file.readFactoredWeights(), quantized: file.quantizedWeights,
+            memory: memory,
+            values: { try file.read($0) }, blocks: { try file.readBlocks($0) })
     }
 
     /// Builds the buffers from `values(name)` for each dense weight `config` implies, from the
@@ -55,7 +57,8 @@ public final class LlamaWeights {
     public init(
         config: LlamaConfig, factored: [String: TuckerFactors] = [:], quantized: [String: QuantizationFormat] = [:],
         memory: WeightMemory? = nil,
-        values: (String) throws -> [Float], blocks: (String) throws -> [UInt8] = { preconditionFailure("\($0) is not quantized") }
+        values: (String) throws -> [Float],
+        blocks: (String) throws -> [UInt8] = { preconditionFailure("\($0) is not quantized") }
     ) throws {
         self.config = config
         var offsets: [String: Int] = [:], byteOffsets: [String: Int] = [:]
@@ -69,7 +72,8 @@ public final class LlamaWeights {
             }
             offsets[name] = total
             if let factors = factored[name] {
-                precondition([factors.outFeatures, factors.inFeatures] == shape, "factors of \(name) have another shape")
+                precondition(
+                    [factors.outFeatures, factors.inFeatures] == shape, "factors of \(name) have another shape")
                 stages[name] = factors.stages()
                 total += Self.placed(stages[name]!.reduce(0) { $0 + $1.weight.count })
             } else {
@@ -79,13 +83,17 @@ public final class LlamaWeights {
         let floatBytes = (total * MemoryLayout<Float>.size + 63) / 64 * 64
         let region = try memory?.region(bytes: floatBytes + totalBytes)
         let buffer = region.map { FloatBuffer(count: total, in: $0, at: 0) } ?? FloatBuffer(count: total)
-        let byteBuffer = region.map { ByteBuffer(count: totalBytes, in: $0, at: floatBytes) } ?? ByteBuffer(count: totalBytes)
+        let byteBuffer =
+            region.map { ByteBuffer(count: totalBytes, in: $0, at: floatBytes) } ?? ByteBuffer(count: totalBytes)
         var linears: [String: Linear] = [:]
         for (name, shape) in config.weightShapes {
             if let format = quantized[name] {
-                linears[name] = .quantized(QuantizedMatrix(format: format, offset: byteOffsets[name]!, rows: shape[0], columns: shape[1]))
+                linears[name] = .quantized(
+                    QuantizedMatrix(format: format, offset: byteOffsets[name]!, rows: shape[0], columns: shape[1]))
             } else if let chain = stages[name] {
-                let starts = chain.indices.map { index in offsets[name]! + chain[..<index].reduce(0) { $0 + $1.weight.count } }
+                let starts = chain.indices.map { index in
+                    offsets[name]! + chain[..<index].reduce(0) { $0 + $1.weight.count }
+                }
                 linears[name] = .factored(zip(chain, starts).map { ($0.stage, $1) })
             } else {
                 linears[name] = .dense(offsets[name]!)
@@ -102,7 +110,9 @@ public final class LlamaWeights {
                         precondition(loaded.count == matrix.byteCount, "weight \(name) has \(loaded.count) bytes")
                         byteBuffer.copy(from: loaded, at: matrix.offset)
                     case .factored(let placed):
-                        for ((_, weight), (_, offset)) in zip(stages[name]!, placed) { buffer.copy(from: weight, at: offset) }
+                        for ((_, weight), (_, offset)) in zip(stages[name]!, placed) {
+                            buffer.copy(from: weight, at: offset)
+                        }
                     case .dense(let offset):
                         let loaded = try values(name)
                         precondition(loaded.count == shape.reduce(1, *), "weight \(name) has \(loaded.count) values")
@@ -130,13 +140,16 @@ public final class LlamaWeights {
             return Layer(
                 inputNorm: offsets[prefix + "input_layernorm.weight"]!,
                 postAttentionNorm: offsets[prefix + "post_attention_layernorm.weight"]!,
-                linears: Dictionary(uniqueKeysWithValues: LinearSite.allCases.map { site in
-                    (site, linears[prefix + site.modulePath + ".weight"]!)
-                }),
-                biases: Dictionary(uniqueKeysWithValues: config.biasedSites.map { site in
-                    (site, offsets[prefix + site.modulePath + ".bias"]!)
-                }),
-                queryNorm: offsets[prefix + "self_attn.q_norm.weight"], keyNorm: offsets[prefix + "self_attn.k_norm.weight"])
+                linears: Dictionary(
+                    uniqueKeysWithValues: LinearSite.allCases.map { site in
+                        (site, linears[prefix + site.modulePath + ".weight"]!)
+                    }),
+                biases: Dictionary(
+                    uniqueKeysWithValues: config.biasedSites.map { site in
+                        (site, offsets[prefix + site.modulePath + ".bias"]!)
+                    }),
+                queryNorm: offsets[prefix + "self_attn.q_norm.weight"],
+                keyNorm: offsets[prefix + "self_attn.k_norm.weight"])
         }
     }
 
@@ -158,13 +171,14 @@ public final class LlamaWeights {
     /// the sum over its stages for a factored one (what compression saves in compute).
     public var linearMultiplyAddsPerToken: Int {
         layers.reduce(0) { total, layer in
-            total + LinearSite.allCases.reduce(0) { sum, site in
-                guard case .factored(let stages) = layer.linear(site) else {
-                    let (inFeatures, outFeatures) = config.linearShape(site)
-                    return sum + inFeatures * outFeatures
+            total
+                + LinearSite.allCases.reduce(0) { sum, site in
+                    guard case .factored(let stages) = layer.linear(site) else {
+                        let (inFeatures, outFeatures) = config.linearShape(site)
+                        return sum + inFeatures * outFeatures
+                    }
+                    return sum + stages.reduce(0) { $0 + $1.stage.groups * $1.stage.outFeatures * $1.stage.inFeatures }
                 }
-                return sum + stages.reduce(0) { $0 + $1.stage.groups * $1.stage.outFeatures * $1.stage.inFeatures }
-            }
         }
     }
 
@@ -212,7 +226,9 @@ public final class LlamaWeights {
     func copyRow(_ row: Int, of matrix: Linear, width h: Int, into out: UnsafeMutablePointer<Float>) {
         switch matrix {
         case .dense(let offset): WeightPanels.copyRow(row, of: pointer(offset), columns: h, into: out)
-        case .quantized(let quantized): quantized.format.dequantize(UnsafePointer(blocks.at(quantized.offset + row * quantized.rowBytes)), values: h, into: out)
+        case .quantized(let quantized):
+            quantized.format.dequantize(
+                UnsafePointer(blocks.at(quantized.offset + row * quantized.rowBytes)), values: h, into: out)
         case .factored: preconditionFailure("a factored matrix has no rows to copy")
         }
     }

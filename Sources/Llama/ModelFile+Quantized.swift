@@ -33,10 +33,12 @@ extension ModelFile {
     public func readBlocks(_ name: String) throws -> [UInt8] {
         guard case .quantized(let format) = storage[name] else { preconditionFailure("\(name) is not quantized") }
         let blocks = try weight(name).read(as: UInt8.self)
-        precondition(blocks.count == format.byteCount(values: config.weightShapes.first { $0.name == name }!.shape.reduce(1, *)),
-                     "checked when the file was opened")
+        precondition(
+            blocks.count == format.byteCount(values: config.weightShapes.first { $0.name == name }!.shape.reduce(1, *)),
+            "checked when the file was opened")
         if let (block, scale) = format.firstNonFiniteScale(blocks) {
-            throw ModelFileError.nonFiniteWeight(file: path, name: name, detail: "block \(block)'s \(scale) is not a finite half")
+            throw ModelFileError.nonFiniteWeight(
+                file: path, name: name, detail: "block \(block)'s \(scale) is not a finite half")
         }
         return blocks
     }
@@ -47,20 +49,31 @@ extension ModelFile {
     public static let logicalShapeAttribute = "shape"
 
     /// Checks a quantized dataset's format, logical shape and byte shape against the weight's.
-    static func checkQuantized(_ dataset: HDF5Dataset, weight name: String, shape: [Int], file: String) throws -> QuantizationFormat {
+    static func checkQuantized(_ dataset: HDF5Dataset, weight name: String, shape: [Int], file: String) throws
+        -> QuantizationFormat
+    {
         func bad(_ reason: String) -> ModelFileError { .badQuantization(file: file, name: name, reason: reason) }
         let attributes = dataset.attributes
         let formatName = try attributes.string(quantizationAttribute)
         guard let format = QuantizationFormat(rawValue: formatName) else {
-            throw bad("format '\(formatName)' is not one of \(QuantizationFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw bad(
+                "format '\(formatName)' is not one of "
+                    + "\(QuantizationFormat.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
-        guard attributes.contains(logicalShapeAttribute) else { throw bad("attribute '\(logicalShapeAttribute)' is missing") }
+        guard attributes.contains(logicalShapeAttribute) else {
+            throw bad("attribute '\(logicalShapeAttribute)' is missing")
+        }
         let logical = try attributes.array(logicalShapeAttribute, as: Int64.self)
         guard logical.count == shape.count, zip(logical, shape).allSatisfy({ $0 == Int64($1) }) else {
-            throw ModelFileError.wrongTensorShape(file: file, name: name, expected: shape, found: logical.map { Int(clamping: $0) })
+            throw ModelFileError.wrongTensorShape(
+                file: file, name: name, expected: shape, found: logical.map { Int(clamping: $0) })
         }
         guard shape.count == 2, shape[1] % QuantizationFormat.blockValues == 0 else {
-            throw bad("only matrices with whole blocks of \(QuantizationFormat.blockValues) values per row can be quantized, not \(shape)")
+            throw bad(
+                "only matrices with whole blocks of \(QuantizationFormat.blockValues) values per row can be quantized, "
+                    + "not \(shape)"
+            )
         }
         let element = try dataset.elementTypeName()
         let stored = try dataset.shape(), expected = [shape[0], format.byteCount(values: shape[1])]

@@ -15,11 +15,17 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
     public var description: String {
         switch self {
         case .wrongFormat(let file, let found):
-            return "\(file): not a ttl-train model file (format '\(found)'; expected '\(ModelFile.fileFormat.name)' — make one with scripts/import_gguf.py)"
+            return
+                "\(file): not a ttl-train model file (format '\(found)'; expected '\(ModelFile.fileFormat.name)' — "
+                    + "make one with scripts/import_gguf.py)"
         case .unsupportedVersion(let file, let found):
-            return "\(file): model format version \(found) is not supported (this ttl-train reads \(ModelFile.fileFormat.readableVersions)); re-import it with scripts/import_gguf.py"
+            return
+                "\(file): model format version \(found) is not supported (this ttl-train reads "
+                    + "\(ModelFile.fileFormat.readableVersions)); re-import it with scripts/import_gguf.py"
         case .unsupportedArchitecture(let file, let found):
-            return "\(file): architecture '\(found)' is not supported (supported: \(ModelFamily.allCases.map(\.rawValue).joined(separator: ", ")))"
+            return
+                "\(file): architecture '\(found)' is not supported (supported: "
+                    + "\(ModelFamily.allCases.map(\.rawValue).joined(separator: ", ")))"
         case .missingConfig(let file, let key):
             return "\(file): config attribute '\(key)' is missing"
         case .invalidConfig(let file, let key, let reason):
@@ -35,7 +41,9 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible, Sendable 
         case .badQuantization(let file, let name, let reason):
             return "\(file): the quantized weight '\(name)': \(reason)"
         case .fingerprintMismatch(let file, let stored, let computed):
-            return "\(file): the weights hash to \(computed), not to the stored fingerprint \(stored): the file was altered"
+            return
+                "\(file): the weights hash to \(computed), not to the stored fingerprint \(stored): the file was "
+                    + "altered"
         }
     }
 }

@@ -4,8 +4,9 @@
 ///
 /// - SmolLM2's: `Digits` (each number character its own piece), then `ByteLevel`'s GPT-2 split
 ///   within each piece — `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
-/// - Llama 3's and Qwen2's: a `Split` by
-///   `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+/// - Llama 3's and Qwen2's: a `Split` by the one regex
+///   `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|`
+///   ` ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 ///   (Qwen2: `\p{N}` one at a time), then `ByteLevel` without its own regex.
 struct PreTokenizer {
     enum Kind: Equatable {
@@ -19,14 +20,22 @@ struct PreTokenizer {
 
     /// The `Split` patterns this type implements, with the digits each allows in a run.
     static let splitPatterns: [String: Int] = [
-        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#: 3,
-        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#: 1,
+        llama3Pattern(numbers: #"\p{N}{1,3}"#): 3,
+        llama3Pattern(numbers: #"\p{N}"#): 1,
     ]
+
+    /// Llama 3's pattern with `numbers` as its alternative for numbers.
+    private static func llama3Pattern(numbers: String) -> String {
+        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|"# + numbers
+            + #"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    }
 
     func split(_ text: Substring) -> [Substring] {
         switch kind {
         case .gpt2(let individualDigits):
-            return (individualDigits ? Self.digitPieces(of: text) : [text]).flatMap { Self.tile($0, with: Self.gpt2Match) }
+            return (individualDigits ? Self.digitPieces(of: text) : [text]).flatMap {
+                Self.tile($0, with: Self.gpt2Match)
+            }
         case .llama3(let digits):
             return Self.tile(text) { Self.llama3Match($0, at: $1, digits: digits) }
         }
@@ -92,13 +101,16 @@ struct PreTokenizer {
         if s[start] == "'", start + 1 < count {
             for suffix in ["s", "t", "re", "ve", "m", "ll", "d"] {
                 let tail = Array(suffix.unicodeScalars)
-                if start + 1 + tail.count <= count, Array(s[(start + 1)..<(start + 1 + tail.count)]) == tail { return 1 + tail.count }
+                if start + 1 + tail.count <= count, Array(s[(start + 1)..<(start + 1 + tail.count)]) == tail {
+                    return 1 + tail.count
+                }
             }
         }
         // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: a leading space can only belong to the
         // run after it (a space is in none of the classes).
         let first = s[start] == " " && start + 1 < count ? start + 1 : start
-        for isClass in [isLetter, isNumber, { !isSpace($0) && !isLetter($0) && !isNumber($0) }] as [(Unicode.Scalar) -> Bool]
+        for isClass in [isLetter, isNumber, { !isSpace($0) && !isLetter($0) && !isNumber($0) }]
+            as [(Unicode.Scalar) -> Bool]
         where isClass(s[first]) {
             var end = first
             while end < count && isClass(s[end]) { end += 1 }
@@ -129,7 +141,9 @@ struct PreTokenizer {
         }
         // `[^\r\n\p{L}\p{N}]?\p{L}+`
         var letters = start
-        if !isLineBreak(s[start]) && !isLetter(s[start]) && !isNumber(s[start]) && start + 1 < count && isLetter(s[start + 1]) {
+        if !isLineBreak(s[start]) && !isLetter(s[start]) && !isNumber(s[start]) && start + 1 < count
+            && isLetter(s[start + 1])
+        {
             letters = start + 1
         }
         if isLetter(s[letters]) {

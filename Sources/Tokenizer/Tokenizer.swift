@@ -36,26 +36,38 @@ public final class Tokenizer {
     public var vocabularySize: Int { strings.count }
 
     public convenience init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError(path: path, problem: "cannot be read") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TokenizerError(path: path, problem: "cannot be read")
+        }
         try self.init(json: data, path: path)
     }
 
     /// `path` names the file in errors.
     public init(json data: Data, path: String) throws {
         func fail(_ problem: String) -> TokenizerError { TokenizerError(path: path, problem: problem) }
-        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw fail("is not a JSON object") }
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw fail("is not a JSON object")
+        }
         let normalizer = root["normalizer"] as? [String: Any]
-        guard root["normalizer"] is NSNull || root["normalizer"] == nil || normalizer?["type"] as? String == "NFC" else {
+        guard root["normalizer"] is NSNull || root["normalizer"] == nil || normalizer?["type"] as? String == "NFC"
+        else {
             throw fail("normalizer: only none or NFC is supported")
         }
         normalizesNFC = normalizer != nil
-        guard let model = root["model"] as? [String: Any], model["type"] as? String == "BPE" else { throw fail("model.type: only BPE is supported") }
+        guard let model = root["model"] as? [String: Any], model["type"] as? String == "BPE" else {
+            throw fail("model.type: only BPE is supported")
+        }
         if model["byte_fallback"] as? Bool == true { throw fail("model.byte_fallback: not supported") }
-        for key in ["continuing_subword_prefix", "end_of_word_suffix", "dropout"] where !(model[key] is NSNull || model[key] == nil) {
+        for key in ["continuing_subword_prefix", "end_of_word_suffix", "dropout"]
+        where !(model[key] is NSNull || model[key] == nil) {
             throw fail("model.\(key): not supported")
         }
-        guard let vocabulary = model["vocab"] as? [String: Int] else { throw fail("model.vocab: expected an object of ids") }
-        guard vocabulary.values.allSatisfy({ (0..<Int(Int32.max)).contains($0) }), Set(vocabulary.values).count == vocabulary.count else {
+        guard let vocabulary = model["vocab"] as? [String: Int] else {
+            throw fail("model.vocab: expected an object of ids")
+        }
+        guard vocabulary.values.allSatisfy({ (0..<Int(Int32.max)).contains($0) }),
+            Set(vocabulary.values).count == vocabulary.count
+        else {
             throw fail("model.vocab: ids must be distinct and in 0..<2³¹")
         }
         let ids = vocabulary.mapValues(Int32.init)
@@ -63,10 +75,19 @@ public final class Tokenizer {
         var merges: [UInt64: BytePairEncoding.Merge] = [:]
         for (rank, merge) in ((model["merges"] as? [Any]) ?? []).enumerated() {
             let pair: [String]
-            if let list = merge as? [String] { pair = list } else if let text = merge as? String { pair = text.split(separator: " ").map(String.init) } else { pair = [] }
-            guard pair.count == 2, !pair.contains(where: { $0.contains(" ") || $0.isEmpty }) else { throw fail("model.merges[\(rank)]: expected two symbols") }
+            if let list = merge as? [String] {
+                pair = list
+            } else if let text = merge as? String {
+                pair = text.split(separator: " ").map(String.init)
+            } else {
+                pair = []
+            }
+            guard pair.count == 2, !pair.contains(where: { $0.contains(" ") || $0.isEmpty }) else {
+                throw fail("model.merges[\(rank)]: expected two symbols")
+            }
             guard let left = ids[pair[0]], let right = ids[pair[1]] else {
-                throw fail("model.merges[\(rank)]: '\(ids[pair[0]] == nil ? pair[0] : pair[1])' is not in the vocabulary")
+                throw fail(
+                    "model.merges[\(rank)]: '\(ids[pair[0]] == nil ? pair[0] : pair[1])' is not in the vocabulary")
             }
             guard let result = ids[pair[0] + pair[1]] else {
                 throw fail("model.merges[\(rank)]: the merge result '\(pair[0] + pair[1])' is not in the vocabulary")
@@ -81,7 +102,9 @@ public final class Tokenizer {
         }
         var specials: [(String, Int32)] = []
         for (index, token) in ((root["added_tokens"] as? [[String: Any]]) ?? []).enumerated() {
-            guard let content = token["content"] as? String, !content.isEmpty, let id = token["id"] as? Int, (0..<Int(Int32.max)).contains(id) else {
+            guard let content = token["content"] as? String, !content.isEmpty, let id = token["id"] as? Int,
+                (0..<Int(Int32.max)).contains(id)
+            else {
                 throw fail("added_tokens[\(index)]: expected a content and an id")
             }
             for flag in ["lstrip", "rstrip", "single_word"] where token[flag] as? Bool == true {
@@ -113,20 +136,29 @@ public final class Tokenizer {
             case "Split" where index == 0:
                 let pattern = (step["pattern"] as? [String: Any])?["Regex"] as? String ?? ""
                 guard let digits = PreTokenizer.splitPatterns[pattern], step["behavior"] as? String == "Isolated",
-                      step["invert"] as? Bool != true else {
+                    step["invert"] as? Bool != true
+                else {
                     throw fail("pre_tokenizer: Split: only Llama 3's and Qwen2's pattern, isolated, is supported")
                 }
                 kind = .llama3(digits: digits)
             case "ByteLevel" where index == steps.count - 1:
                 let split = { if case .llama3 = kind { return true } else { return false } }()
                 guard step["add_prefix_space"] as? Bool != true, (step["use_regex"] as? Bool ?? true) != split else {
-                    throw fail("pre_tokenizer: ByteLevel with add_prefix_space, or its regex \(split ? "after" : "without") a Split, is not supported")
+                    throw fail(
+                        "pre_tokenizer: ByteLevel with add_prefix_space, or its regex \(split ? "after" : "without") a "
+                            + "Split, is not supported"
+                    )
                 }
             default:
-                throw fail("pre_tokenizer: only Digits (individual) or Split followed by ByteLevel is supported, got \(step["type"] ?? "nothing")")
+                throw fail(
+                    "pre_tokenizer: only Digits (individual) or Split followed by ByteLevel is supported, got "
+                        + "\(step["type"] ?? "nothing")"
+                )
             }
         }
-        guard steps.last?["type"] as? String == "ByteLevel" else { throw fail("pre_tokenizer: must end with ByteLevel") }
+        guard steps.last?["type"] as? String == "ByteLevel" else {
+            throw fail("pre_tokenizer: must end with ByteLevel")
+        }
         return PreTokenizer(kind: kind)
     }
 

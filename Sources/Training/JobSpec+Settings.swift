@@ -7,28 +7,55 @@ extension JobSpec {
     public var settings: [(key: String, value: String)] {
         let list = { (values: [Int]?) in values.map { $0.map(String.init).joined(separator: ",") } ?? "all" }
         var rows: [(String, String)] = [
-            ("name", name), ("model", model), ("data.path", dataPath), ("data.train_split", trainSplit), ("data.eval_split", evalSplit),
+            ("name", name), ("model", model), ("data.path", dataPath), ("data.train_split", trainSplit),
+            ("data.eval_split", evalSplit),
             ("task", task.rawValue), ("adapter.kind", adapter.kind.rawValue), ("adapter.rank", "\(adapter.rank)"),
-            ("adapter.alpha", "\(adapter.alpha)"), ("adapter.targets", adapter.targets.map(\.rawValue).joined(separator: ",")),
+            ("adapter.alpha", "\(adapter.alpha)"),
+            ("adapter.targets", adapter.targets.map(\.rawValue).joined(separator: ",")),
             ("adapter.layers", list(adapter.layers)), ("adapter.dropout", "\(adapter.dropout)"),
-            ("adapter.tt.factors", adapter.tensorTrainFactors.isEmpty ? "auto" : adapter.tensorTrainFactors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.map(String.init).joined(separator: "x"))" }.joined(separator: ",")),
-            ("adapter.tt.init", adapter.tensorTrainInitialization.rawValue), ("adapter.tt.path", adapter.tensorTrainPath?.rawValue ?? "auto"),
-            ("adapter.sparsity", adapter.sparsity.map { "initial \($0.initial) final \($0.final) steps \($0.startStep)...\($0.endStep) every \($0.every)" } ?? "none"),
-            ("adapter.recovery", adapter.recovery.map { "\($0.activation.rawValue) rank \($0.rank) alpha \($0.alpha) layers \(list($0.layers))" } ?? "none"),
-            ("optimizer.lr", "\(optimizer.learningRate)"), ("optimizer.betas", "\(optimizer.adam.beta1),\(optimizer.adam.beta2)"),
+            (
+                "adapter.tt.factors",
+                adapter.tensorTrainFactors.isEmpty
+                    ? "auto"
+                    : adapter.tensorTrainFactors.sorted { $0.key < $1.key }.map {
+                        "\($0.key)=\($0.value.map(String.init).joined(separator: "x"))"
+                    }.joined(separator: ",")
+            ),
+            ("adapter.tt.init", adapter.tensorTrainInitialization.rawValue),
+            ("adapter.tt.path", adapter.tensorTrainPath?.rawValue ?? "auto"),
+            (
+                "adapter.sparsity",
+                adapter.sparsity.map {
+                    "initial \($0.initial) final \($0.final) steps \($0.startStep)...\($0.endStep) every \($0.every)"
+                } ?? "none"
+            ),
+            (
+                "adapter.recovery",
+                adapter.recovery.map {
+                    "\($0.activation.rawValue) rank \($0.rank) alpha \($0.alpha) layers \(list($0.layers))"
+                } ?? "none"
+            ),
+            ("optimizer.lr", "\(optimizer.learningRate)"),
+            ("optimizer.betas", "\(optimizer.adam.beta1),\(optimizer.adam.beta2)"),
             ("optimizer.eps", "\(optimizer.adam.epsilon)"), ("optimizer.weight_decay", "\(optimizer.adam.weightDecay)"),
             ("optimizer.max_grad_norm", "\(optimizer.maxGradNorm)"), ("schedule.kind", schedule.shape.rawValue),
             ("schedule.warmup_steps", "\(schedule.warmupSteps)"), ("schedule.total_steps", "\(schedule.totalSteps)"),
-            ("batch.global", "\(batch.global)"), ("batch.micro", "\(batch.micro)"), ("batch.max_length", "\(batch.maxLength)"), ("batch.packing", "\(batch.packing)"),
-            ("seed", "\(seed)"), ("reduction", reduction.rawValue), ("eval.every", "\(evalEvery)"), ("eval.examples", "\(evalExamples)"),
+            ("batch.global", "\(batch.global)"), ("batch.micro", "\(batch.micro)"),
+            ("batch.max_length", "\(batch.maxLength)"), ("batch.packing", "\(batch.packing)"),
+            ("seed", "\(seed)"), ("reduction", reduction.rawValue), ("eval.every", "\(evalEvery)"),
+            ("eval.examples", "\(evalExamples)"),
             ("checkpoint.every", "\(checkpointEvery)"), ("checkpoint.keep", "\(checkpointKeep)"), ("output", output),
             ("comm.timeout_s", CollectiveTimeout.format(comm.timeout.seconds)),
             ("comm.startup_timeout_s", CollectiveTimeout.format(comm.startupTimeout.seconds)),
         ]
         if let aware = compressionAware {
-            rows += [("compression_aware.teacher_model", aware.teacherModel), ("compression_aware.teacher_checkpoint", aware.teacherCheckpoint),
-                     ("compression_aware.inherit", "\(aware.inherit)"), ("compression_aware.distill_weight", "\(aware.distillWeight)"),
-                     ("compression_aware.kl_weight", "\(aware.klWeight)")]
+            rows += [
+                ("compression_aware.teacher_model", aware.teacherModel),
+                ("compression_aware.teacher_checkpoint", aware.teacherCheckpoint),
+                ("compression_aware.inherit", "\(aware.inherit)"),
+                ("compression_aware.distill_weight", "\(aware.distillWeight)"),
+                ("compression_aware.kl_weight", "\(aware.klWeight)"),
+            ]
         }
         return rows
     }
@@ -37,7 +64,8 @@ extension JobSpec {
     /// checkpoint, the longest-example bound, how long collectives wait — so a resume may change
     /// them freely.
     public static let settingsOutsideTheMath: Set<String> = [
-        "name", "output", "data.eval_split", "eval.every", "eval.examples", "checkpoint.every", "checkpoint.keep", "batch.max_length",
+        "name", "output", "data.eval_split", "eval.every", "eval.examples", "checkpoint.every", "checkpoint.keep",
+        "batch.max_length",
         "comm.timeout_s", "comm.startup_timeout_s",
     ]
 

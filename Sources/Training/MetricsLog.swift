@@ -22,18 +22,33 @@ public final class MetricsLog {
 
     public static let trainColumns = [
         Column(name: "step", units: "steps", description: "optimizer steps completed (the row's key)"),
-        Column(name: "loss", units: "nats per supervised token", description: "mean training loss of the step over all ranks (cross-entropy, plus the distillation term of a compression-aware job)"),
+        Column(
+            name: "loss", units: "nats per supervised token",
+            description:
+                "mean training loss of the step over all ranks (cross-entropy, plus the distillation term of a "
+                    + "compression-aware job)"
+        ),
         Column(name: "lr", units: "1", description: "learning rate the step used"),
         Column(name: "grad_norm", units: "1", description: "global L2 norm of the reduced gradient before clipping"),
-        Column(name: "tokens_per_s", units: "tokens/s", description: "tokens run through the model by all ranks per second of the step"),
+        Column(
+            name: "tokens_per_s", units: "tokens/s",
+            description: "tokens run through the model by all ranks per second of the step"),
         Column(name: "seconds", units: "s", description: "wall time of the step"),
-        Column(name: "timestamp", units: "s since 1970-01-01 00:00 UTC", description: "wall-clock time at the end of the step"),
+        Column(
+            name: "timestamp", units: "s since 1970-01-01 00:00 UTC",
+            description: "wall-clock time at the end of the step"),
     ]
     public static let evalColumns = [
         Column(name: "step", units: "steps", description: "optimizer steps completed when evaluated (the row's key)"),
-        Column(name: "loss", units: "nats per supervised token", description: "mean cross-entropy on the evaluation examples"),
-        Column(name: "accuracy", units: "1", description: "share of evaluation examples whose answer label scores highest; NaN for language modelling"),
-        Column(name: "timestamp", units: "s since 1970-01-01 00:00 UTC", description: "wall-clock time at the end of the evaluation"),
+        Column(
+            name: "loss", units: "nats per supervised token",
+            description: "mean cross-entropy on the evaluation examples"),
+        Column(
+            name: "accuracy", units: "1",
+            description: "share of evaluation examples whose answer label scores highest; NaN for language modelling"),
+        Column(
+            name: "timestamp", units: "s since 1970-01-01 00:00 UTC",
+            description: "wall-clock time at the end of the evaluation"),
     ]
 
     public let path: String
@@ -52,8 +67,10 @@ public final class MetricsLog {
         /// Examples each evaluation uses (`eval.examples`).
         public var evalExamples: Int?
 
-        public init(job: String, adapterKind: String, trainableParameters: Int, reducedBytesPerStep: Int, worldSize: Int = 1,
-                    evalExamples: Int? = nil) {
+        public init(
+            job: String, adapterKind: String, trainableParameters: Int, reducedBytesPerStep: Int, worldSize: Int = 1,
+            evalExamples: Int? = nil
+        ) {
             self.worldSize = worldSize
             self.evalExamples = evalExamples
             self.job = job
@@ -71,7 +88,9 @@ public final class MetricsLog {
     /// to the root attribute `spec_changes` as "step 120: schedule.total_steps 200 → 400" before
     /// SWMR writing starts (which allows no new attributes). `restart`, why a launcher started
     /// this run again (a lost host), is appended the same way to `restarts`.
-    public init(path: String, resumeStep: Int?, run: RunDescription? = nil, specChanges: [String] = [], restart: String? = nil) throws {
+    public init(
+        path: String, resumeStep: Int?, run: RunDescription? = nil, specChanges: [String] = [], restart: String? = nil
+    ) throws {
         self.path = path
         try DurableFile.refuseSymbolicLink(path)
         let file: HDF5File
@@ -84,7 +103,8 @@ public final class MetricsLog {
                 for column in columns { try file.root.openDataset("\(group)/\(column.name)").resize(rows: kept) }
             }
         } else {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             file = try HDF5File.create(path, swmrCapable: true)
             try Self.fileFormat.stamp(file.root.attributes)
             for (group, columns) in [("train", Self.trainColumns), ("eval", Self.evalColumns)] {
@@ -118,8 +138,12 @@ public final class MetricsLog {
     }
 
     /// Appends one training step (values in `trainColumns` order, the timestamp now) and flushes it.
-    public func appendTrain(step: Int, loss: Double, learningRate: Double, gradNorm: Double, tokensPerSecond: Double, seconds: Double) throws {
-        try append(step: step, [loss, learningRate, gradNorm, tokensPerSecond, seconds, Date().timeIntervalSince1970], to: train)
+    public func appendTrain(
+        step: Int, loss: Double, learningRate: Double, gradNorm: Double, tokensPerSecond: Double, seconds: Double
+    ) throws {
+        try append(
+            step: step, [loss, learningRate, gradNorm, tokensPerSecond, seconds, Date().timeIntervalSince1970],
+            to: train)
     }
 
     /// Appends one evaluation (timestamped now) and flushes it.
@@ -129,16 +153,19 @@ public final class MetricsLog {
 
     /// Creates the columns of `group` the file lacks (all of them in a new file) with `rows` NaN
     /// rows, and gives every column its `units` and `description`.
-    private static func createMissingColumns(_ columns: [Column], in group: String, of file: HDF5File, rows: Int) throws {
+    private static func createMissingColumns(_ columns: [Column], in group: String, of file: HDF5File, rows: Int) throws
+    {
         for column in columns {
             let path = "\(group)/\(column.name)"
             let dataset: HDF5Dataset
             if file.root.contains(path) {
                 dataset = try file.root.openDataset(path)
             } else if column.name == "step" {
-                dataset = try file.root.createDataset(path, of: Int64.self, shape: [0], options: .init(appendable: true))
+                dataset = try file.root.createDataset(
+                    path, of: Int64.self, shape: [0], options: .init(appendable: true))
             } else {
-                dataset = try file.root.createDataset(path, of: Double.self, shape: [0], options: .init(appendable: true))
+                dataset = try file.root.createDataset(
+                    path, of: Double.self, shape: [0], options: .init(appendable: true))
                 if rows > 0 { try dataset.append([Double](repeating: .nan, count: rows)) }
             }
             try dataset.attributes.set("units", column.units)

@@ -37,16 +37,23 @@ extension Trainer {
     /// ends the run at the next step boundary with a checkpoint. `report` gets rank 0's progress.
     /// `restart` says why a launcher started the run again; metrics.h5 records it.
     @discardableResult
-    public func run(resume: ResumeMode, allowChanges: Bool = false, stop: StopRequest = StopRequest(), restart: String? = nil,
-                    report: (TrainingProgress) -> Void) throws -> RunOutcome {
-        var (state, acceptedChanges) = try communicator.agreeing { try startingState(resume: resume, allowChanges: allowChanges, report: report) }
+    public func run(
+        resume: ResumeMode, allowChanges: Bool = false, stop: StopRequest = StopRequest(), restart: String? = nil,
+        report: (TrainingProgress) -> Void
+    ) throws -> RunOutcome {
+        var (state, acceptedChanges) = try communicator.agreeing {
+            try startingState(resume: resume, allowChanges: allowChanges, report: report)
+        }
         let description = MetricsLog.RunDescription(
-            job: spec.name, adapterKind: spec.adapter.kind.rawValue, trainableParameters: resolved.layout.trainableCount,
-            reducedBytesPerStep: GradientReducer.bytesPerStep(count: resolved.layout.trainableCount, mode: spec.reduction),
+            job: spec.name, adapterKind: spec.adapter.kind.rawValue,
+            trainableParameters: resolved.layout.trainableCount,
+            reducedBytesPerStep: GradientReducer.bytesPerStep(
+                count: resolved.layout.trainableCount, mode: spec.reduction),
             worldSize: communicator.size, evalExamples: min(spec.evalExamples, resolved.evaluation.count))
         let log = try communicator.onRoot {
-            try MetricsLog(path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description,
-                           specChanges: acceptedChanges.map(\.description), restart: restart)
+            try MetricsLog(
+                path: metricsPath, resumeStep: state.step > 0 ? state.step : nil, run: description,
+                specChanges: acceptedChanges.map(\.description), restart: restart)
         }
         defer { try? log?.close() }
 
@@ -58,8 +65,10 @@ extension Trainer {
         var processedTokens = 0
         var lastEval: (loss: Double, accuracy: Double?)?
         func outcome(stoppedBy signal: Int32?) -> RunOutcome {
-            RunOutcome(state: state, firstStep: firstStep, seconds: Self.seconds(since: started), processedTokens: processedTokens,
-                       lastEval: lastEval, checkpoint: checkpoint, stoppedBy: signal)
+            RunOutcome(
+                state: state, firstStep: firstStep, seconds: Self.seconds(since: started),
+                processedTokens: processedTokens,
+                lastEval: lastEval, checkpoint: checkpoint, stoppedBy: signal)
         }
         while state.step < total {
             let stepStarted = DispatchTime.now().uptimeNanoseconds
@@ -80,13 +89,18 @@ extension Trainer {
             let tokensPerSecond = Double(result.processedTokens) / seconds
             communicator.activity = "after step \(state.step)"
             try communicator.onRoot {
-                try log?.appendTrain(step: state.step, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
-                                     tokensPerSecond: tokensPerSecond, seconds: seconds)
+                try log?.appendTrain(
+                    step: state.step, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
+                    tokensPerSecond: tokensPerSecond, seconds: seconds)
             }
             let pace = Self.seconds(since: started) / Double(state.step - firstStep)
             if communicator.isRoot {
-                report(.step(StepProgress(step: state.step, totalSteps: total, loss: result.loss, learningRate: rate, gradNorm: result.gradNorm,
-                                          tokensPerSecond: tokensPerSecond, secondsLeft: pace * Double(total - state.step))))
+                report(
+                    .step(
+                        StepProgress(
+                            step: state.step, totalSteps: total, loss: result.loss, learningRate: rate,
+                            gradNorm: result.gradNorm,
+                            tokensPerSecond: tokensPerSecond, secondsLeft: pace * Double(total - state.step))))
             }
             let stopping = try communicator.allreduce(stop.receivedSignal, .max)
             let last = state.step == total
@@ -95,9 +109,14 @@ extension Trainer {
                     try evaluate(split: spec.evalSplit, examples: spec.evalExamples)
                 }
                 lastEval = (loss, accuracy)
-                try communicator.onRoot { try log?.appendEval(step: state.step, loss: loss, accuracy: accuracy ?? .nan) }
+                try communicator.onRoot {
+                    try log?.appendEval(step: state.step, loss: loss, accuracy: accuracy ?? .nan)
+                }
                 if communicator.isRoot {
-                    report(.note(String(format: "eval step %d  loss %.4f", state.step, loss) + (accuracy.map { String(format: "  accuracy %.4f", $0) } ?? "")))
+                    report(
+                        .note(
+                            String(format: "eval step %d  loss %.4f", state.step, loss)
+                                + (accuracy.map { String(format: "  accuracy %.4f", $0) } ?? "")))
                 }
             }
             if state.step % spec.checkpointEvery == 0 || last || stopping != 0 {
@@ -106,7 +125,9 @@ extension Trainer {
                 }
             }
             if stopping != 0 {
-                if communicator.isRoot { report(.note("stopped by \(StopRequest.signalName(stopping)) after step \(state.step) of \(total)")) }
+                if communicator.isRoot {
+                    report(.note("stopped by \(StopRequest.signalName(stopping)) after step \(state.step) of \(total)"))
+                }
                 return outcome(stoppedBy: stopping)
             }
         }
@@ -118,7 +139,9 @@ extension Trainer {
     private func writeCheckpoint(_ state: TrainingState, report: (TrainingProgress) -> Void) throws -> String? {
         try communicator.onRoot {
             let started = DispatchTime.now().uptimeNanoseconds
-            let path = try Checkpoint.write(to: checkpointDirectory, state: state, adapters: adapters, optimizer: optimizer, keep: spec.checkpointKeep)
+            let path = try Checkpoint.write(
+                to: checkpointDirectory, state: state, adapters: adapters, optimizer: optimizer,
+                keep: spec.checkpointKeep)
             report(.note("checkpoint \(path) " + String(format: "(%.0f ms)", Self.seconds(since: started) * 1000)))
             return path
         }
@@ -130,29 +153,46 @@ extension Trainer {
 
     /// The state the run starts from, and the settings that changed the math since its
     /// checkpoint (allowed with `allowChanges`; empty for a fresh start).
-    private func startingState(resume: ResumeMode, allowChanges: Bool,
-                               report: (TrainingProgress) -> Void) throws -> (TrainingState, [JobSpec.Change]) {
-        let fresh = TrainingState(step: 0, epoch: 0, dataCursor: 0, tokensSeen: 0, worldSize: communicator.size, seed: spec.seed,
-                                  modelFingerprint: resolved.model.fingerprint, jobSpec: spec.text)
+    private func startingState(
+        resume: ResumeMode, allowChanges: Bool,
+        report: (TrainingProgress) -> Void
+    ) throws -> (TrainingState, [JobSpec.Change]) {
+        let fresh = TrainingState(
+            step: 0, epoch: 0, dataCursor: 0, tokensSeen: 0, worldSize: communicator.size, seed: spec.seed,
+            modelFingerprint: resolved.model.fingerprint, jobSpec: spec.text)
         let fingerprint = resolved.model.fingerprint
         let total = spec.schedule.totalSteps
         if let obstacle = Checkpoint.obstacles(in: checkpointDirectory).first {
-            throw TrainerError(problem: "\(obstacle) is a directory named like a checkpoint; move it away (it would block that step's checkpoint)")
+            throw TrainerError(
+                problem:
+                    "\(obstacle) is a directory named like a checkpoint; move it away (it would block that step's "
+                        + "checkpoint)"
+            )
         }
         switch resume {
         case .fresh:
             guard Checkpoint.list(checkpointDirectory).isEmpty else {
-                throw TrainerError(problem: "\(spec.output) has checkpoints already: pass --resume auto to continue, or choose another output")
+                throw TrainerError(
+                    problem:
+                        "\(spec.output) has checkpoints already: pass --resume auto to continue, or choose another "
+                            + "output"
+                )
             }
             return (fresh, [])
         case .checkpoint(let path):
-            let state = try Checkpoint.read(path, into: adapters, optimizer: optimizer, modelFingerprint: fingerprint, maxStep: total)
+            let state = try Checkpoint.read(
+                path, into: adapters, optimizer: optimizer, modelFingerprint: fingerprint, maxStep: total)
             if communicator.isRoot { report(.note("resuming from \(path) at step \(state.step)")) }
             return try continuing(state, from: path, allowChanges: allowChanges, report: report)
         case .auto:
-            guard let found = Checkpoint.resumeNewest(in: checkpointDirectory, adapters: adapters, optimizer: optimizer,
-                                                      modelFingerprint: fingerprint, maxStep: total) else {
-                if communicator.isRoot { report(.note("no usable checkpoint in \(checkpointDirectory): starting fresh")) }
+            guard
+                let found = Checkpoint.resumeNewest(
+                    in: checkpointDirectory, adapters: adapters, optimizer: optimizer,
+                    modelFingerprint: fingerprint, maxStep: total)
+            else {
+                if communicator.isRoot {
+                    report(.note("no usable checkpoint in \(checkpointDirectory): starting fresh"))
+                }
                 return (fresh, [])
             }
             if communicator.isRoot {
@@ -167,18 +207,23 @@ extension Trainer {
     /// spec with the one `checkpoint` was trained with. Every difference is reported; one that
     /// changes what the remaining steps compute (a longer schedule makes the learning rate jump,
     /// another seed another data order) is refused unless `allowChanges`, and then recorded.
-    private func continuing(_ resumed: TrainingState, from checkpoint: String, allowChanges: Bool,
-                            report: (TrainingProgress) -> Void) throws -> (TrainingState, [JobSpec.Change]) {
+    private func continuing(
+        _ resumed: TrainingState, from checkpoint: String, allowChanges: Bool,
+        report: (TrainingProgress) -> Void
+    ) throws -> (TrainingState, [JobSpec.Change]) {
         let trained = try JobSpec.parse(resumed.jobSpec, file: "\(checkpoint) (its job_spec)")
         let changes = spec.changes(from: trained)
         let math = changes.filter(\.changesTheMath)
         if !math.isEmpty && !allowChanges {
-            throw TrainerError(problem: "\(checkpoint) was trained with other settings that change the run's math: "
-                               + math.map(\.description).joined(separator: ", ")
-                               + "; resume with the checkpoint's settings, or pass --allow-changes to continue with these")
+            throw TrainerError(
+                problem: "\(checkpoint) was trained with other settings that change the run's math: "
+                    + math.map(\.description).joined(separator: ", ")
+                    + "; resume with the checkpoint's settings, or pass --allow-changes to continue with these")
         }
         if communicator.isRoot {
-            for change in changes { report(.note("changed since the checkpoint: \(change)" + (change.changesTheMath ? " (allowed)" : ""))) }
+            for change in changes {
+                report(.note("changed since the checkpoint: \(change)" + (change.changesTheMath ? " (allowed)" : "")))
+            }
         }
         var state = resumed
         state.worldSize = communicator.size

@@ -35,21 +35,27 @@ public final class Trainer {
         precondition(weights.map { $0.config == resolved.model.config } ?? true, "weights of another architecture")
         // The frozen weights: one copy per node, shared by its ranks (private for a single process).
         let memory = try communicator.nodeWeightMemory()
-        model = LlamaModel(weights: try weights ?? LlamaWeights(file: resolved.model, memory: memory), maxTokens: spec.batch.micro * spec.batch.maxLength,
-                           maxSequenceLength: spec.batch.maxLength, trainable: true, recompute: spec.recompute)
+        model = LlamaModel(
+            weights: try weights ?? LlamaWeights(file: resolved.model, memory: memory),
+            maxTokens: spec.batch.micro * spec.batch.maxLength,
+            maxSequenceLength: spec.batch.maxLength, trainable: true, recompute: spec.recompute)
         optimizer = AdamW(count: resolved.layout.parameterCount, settings: spec.optimizer.adam)
         // Packed, a step has at most one micro-batch per example, plus an empty one on each rank
         // left without any (world ≤ global): 2·global bounds both for any world size.
         let microBatchesPerStep = spec.batch.packing ? 2 * spec.batch.global : spec.batch.global / spec.batch.micro
-        reducer = GradientReducer(communicator: communicator, microBatchesPerStep: microBatchesPerStep, mode: spec.reduction)
+        reducer = GradientReducer(
+            communicator: communicator, microBatchesPerStep: microBatchesPerStep, mode: spec.reduction)
         sampler = ExampleSampler(exampleCount: resolved.train.count, seed: spec.seed)
         teacher = try resolved.teacher.map {
-            try DistillationTeacher($0, weight: spec.compressionAware!.distillWeight, klWeight: spec.compressionAware!.klWeight,
-                                    maxTokens: spec.batch.micro * spec.batch.maxLength,
-                                    maxSequenceLength: spec.batch.maxLength, memory: memory)
+            try DistillationTeacher(
+                $0, weight: spec.compressionAware!.distillWeight, klWeight: spec.compressionAware!.klWeight,
+                maxTokens: spec.batch.micro * spec.batch.maxLength,
+                maxSequenceLength: spec.batch.maxLength, memory: memory)
         }
         // Rank 0's starting adapters, broadcast below; the others' are overwritten.
-        adapters = communicator.isRoot ? .starting(resolved.layout, spec: spec, model: model, teacher: teacher?.adapters)
+        adapters =
+            communicator.isRoot
+            ? .starting(resolved.layout, spec: spec, model: model, teacher: teacher?.adapters)
             : AdapterSet(layout: resolved.layout, maxRows: spec.batch.maxLength)
         model.linearHook = adapters
         try broadcastParameters()
@@ -74,7 +80,8 @@ public final class Trainer {
         guard spec.batch.packing else {
             return (0..<accumulation).map { local in
                 let index = communicator.rank * accumulation + local
-                let examples = sampler.microBatch(step: step, index: index, globalBatch: spec.batch.global, microBatch: spec.batch.micro)
+                let examples = sampler.microBatch(
+                    step: step, index: index, globalBatch: spec.batch.global, microBatch: spec.batch.micro)
                 return (index, examples)
             }
         }
@@ -94,7 +101,10 @@ public final class Trainer {
         var targets: [LossTarget] = []
         for (sequence, example) in examples.enumerated() {
             for position in split.supervisedPositions(of: example) {
-                targets.append(LossTarget(row: batch.row(sequence: sequence, position: position - 1), token: sequences[sequence][position]))
+                targets.append(
+                    LossTarget(
+                        row: batch.row(sequence: sequence, position: position - 1), token: sequences[sequence][position]
+                    ))
             }
         }
         return (batch, targets)
@@ -116,27 +126,38 @@ public final class Trainer {
             adapters.zeroGradients()
             adapters.dropoutSeed = spec.seed ^ (UInt64(step) << 24) ^ UInt64(index)
             let loss = try lossAndGradients(batch, targets)
-            reducer.add(gradient: adapters.packedGradients(), lossSum: loss, tokens: targets.count, processedTokens: batch.count)
+            reducer.add(
+                gradient: adapters.packedGradients(), lossSum: loss, tokens: targets.count, processedTokens: batch.count
+            )
         }
         adapters.dropoutSeed = nil
         let reduced: GradientReducer.Step
         do {
             reduced = try communicator.during("step \(step + 1): gradient reduction") { try reducer.reduce() }
         } catch GradientReducerError.nonFinite {
-            throw DivergenceError(step: step + 1, detail: "a loss or gradient is NaN or infinite", advice: lossAdvice(step))
+            throw DivergenceError(
+                step: step + 1, detail: "a loss or gradient is NaN or infinite", advice: lossAdvice(step))
         }
         let tokens = max(reduced.tokens, 1)
         adapters.unpackGradients(reduced.gradient.map { $0 / Float(tokens) })
         let loss = reduced.lossSum / Double(tokens)
         let norm = clipGradientNorm(adapters.gradients, maxNorm: spec.optimizer.maxGradNorm)
         guard loss.isFinite, norm.isFinite else {
-            throw DivergenceError(step: step + 1, detail: "loss \(loss), gradient norm \(norm)", advice: lossAdvice(step))
+            throw DivergenceError(
+                step: step + 1, detail: "loss \(loss), gradient norm \(norm)", advice: lossAdvice(step))
         }
-        optimizer.step(parameters: adapters.parameters, gradients: adapters.gradients, masks: adapters.masks,
-                       rate: spec.schedule.rate(at: step))
+        optimizer.step(
+            parameters: adapters.parameters, gradients: adapters.gradients, masks: adapters.masks,
+            rate: spec.schedule.rate(at: step))
         if let bad = adapters.parameters.firstNonFinite() {
-            throw DivergenceError(step: step + 1, detail: "the AdamW update made \(adapters.layout.tensorName(at: bad)) \(adapters.parameters.pointer[bad])",
-                                  advice: "check optimizer.eps, betas and weight_decay; the adapters in memory are lost, the checkpoints are not")
+            throw DivergenceError(
+                step: step + 1,
+                detail:
+                    "the AdamW update made \(adapters.layout.tensorName(at: bad)) \(adapters.parameters.pointer[bad])",
+                advice:
+                    "check optimizer.eps, betas and weight_decay; the adapters in memory are lost, the checkpoints are "
+                        + "not"
+            )
         }
         adapters.prune(step: step + 1)
         return StepResult(loss: loss, gradNorm: norm, tokens: reduced.tokens, processedTokens: reduced.processedTokens)

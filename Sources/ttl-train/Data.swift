@@ -76,7 +76,8 @@ struct ImportSettings: ParsableArguments {
             values.reduce(0, +) == 100, values[0] > 0
         else {
             throw ValidationError(
-                "--split must be three percentages that add up to 100, train first and above 0 (e.g. 80/10/10), got '\(split)'"
+                "--split must be three percentages that add up to 100, train first and above 0 (e.g. 80/10/10), got "
+                    + "'\(split)'"
             )
         }
         return values
@@ -105,7 +106,8 @@ struct ImportSettings: ParsableArguments {
         let examples = imported.splits.reduce(0) { $0 + $1.examples }
         var lines = [
             "imported \(path) -> \(out): \(examples) examples in \(String(format: "%.1f", seconds)) s "
-                + "(\(Int(Double(examples) / max(seconds, 1e-9))) examples/s); format \(Set(imported.formats.values.map(\.rawValue)).sorted().joined(separator: ",")), "
+                + "(\(Int(Double(examples) / max(seconds, 1e-9))) examples/s); format "
+                + "\(Set(imported.formats.values.map(\.rawValue)).sorted().joined(separator: ",")), "
                 + "train on \(trainOn.rawValue), max length \(length)"
                 + (template.map { "; template \($0.origin)" } ?? "")
         ]
@@ -159,7 +161,8 @@ struct DataInspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract:
-            "Summarise a dataset file: examples, tokens and supervised tokens per split, lengths, an example with its supervised part marked."
+            "Summarise a dataset file: examples, tokens and supervised tokens per split, lengths, an example with its "
+                + "supervised part marked."
     )
 
     @Argument(help: ArgumentHelp("The dataset file.", valueName: "data.h5"))
@@ -232,8 +235,10 @@ enum JobData {
             let current = try files.map(DatasetImport.source(of:))
             guard sources == current else {
                 throw CommandError(
-                    "\(spec.dataPath): changed since \(out) was imported from it (\(sources.joined(separator: ", ")) then, "
-                        + "\(current.joined(separator: ", ")) now); remove \(out) to import it again, or train into another output"
+                    "\(spec.dataPath): changed since \(out) was imported from it (\(sources.joined(separator: ", ")) "
+                        + "then, "
+                        + "\(current.joined(separator: ", ")) now); remove \(out) to import it again, or train into "
+                        + "another output"
                 )
             }
             return ["data \(spec.dataPath): JSON Lines imported before into \(out) (sources unchanged)"]

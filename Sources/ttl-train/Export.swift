@@ -16,7 +16,8 @@ struct ExportCommand: ParsableCommand {
             input/output boundary), and so on (README, "Export"). Load it with \
             PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), DIR). The model card names the \
             weights the adapter was trained on (fingerprint and source) and says when they are not BASE's own.
-            --format hf: config.json, model.safetensors (float32), tokenizer.json and tokenizer_config.json of a model file, or of a \
+            --format hf: config.json, model.safetensors (float32), tokenizer.json and tokenizer_config.json of a model \
+            file, or of a \
             checkpoint's base with its adapters merged in: LlamaForCausalLM.from_pretrained(DIR) loads it.
             """)
 
@@ -39,19 +40,31 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Export format.")
     var format: Format = .peft
 
-    @Option(help: ArgumentHelp("Directory to write (created if missing; refused if it holds a file of the format, unless --force).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Directory to write (created if missing; refused if it holds a file of the format, unless --force).",
+            valueName: "dir"))
     var out: String
 
     @Flag(help: "Overwrite the format's files in --out if they exist.")
     var force = false
 
-    @Option(name: .customLong("base-model"), help: "Hugging Face id of the model the base .h5 was imported from (adapter_config.json's base_model_name_or_path).")
+    @Option(
+        name: .customLong("base-model"),
+        help: ArgumentHelp(
+            "Hugging Face id of the model the base .h5 was imported from (adapter_config.json's "
+                + "base_model_name_or_path).")
+    )
     var baseModel = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
-    @Option(help: ArgumentHelp("--format hf of a checkpoint: its base model (default: the model its job spec names).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "--format hf of a checkpoint: its base model (default: the model its job spec names).", valueName: "path"))
     var model: String?
 
-    @Option(help: ArgumentHelp("--format hf: the tokenizer.json to include (default: the one beside the model).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "--format hf: the tokenizer.json to include (default: the one beside the model).", valueName: "path"))
     var tokenizer: String?
 
     /// The paths of the files the export writes.
@@ -75,7 +88,10 @@ struct ExportCommand: ParsableCommand {
             let isModel = (try? ModelFile(path: file)) != nil
             let base = isModel ? try ModelFile(path: file) : try BaseModel.of(checkpoint: file, given: model)
             let merge = isModel ? nil : try ModelMerge(model: base, checkpoint: file)
-            let tokenizerPath = tokenizer ?? ((base.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer.json")
+            let tokenizerPath =
+                tokenizer
+                ?? ((base.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+                    "tokenizer.json")
             let result = try HuggingFaceExport.write(model: base, merge: merge, tokenizer: tokenizerPath, to: out)
             print("merged=\(merge.map { _ in file } ?? "none")")
             print("tensors=\(result.tensors)")

@@ -17,7 +17,8 @@ struct Generate: ParsableCommand {
             The prompt runs once; every new token then costs one token's forward (its keys and values \
             are cached). --chat renders the message with the model's chat template, as transformers' \
             apply_chat_template(add_generation_prompt=True) does. Generation stops at the model's \
-            end-of-sequence token, its tokenizer's eos_token, or --max-tokens. The text streams to stdout; tokens/s go to stderr at the end.
+            end-of-sequence token, its tokenizer's eos_token, or --max-tokens. The text streams to stdout; tokens/s go \
+            to stderr at the end.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -31,7 +32,8 @@ struct Generate: ParsableCommand {
     @Option(help: "The text to continue.")
     var prompt: String?
 
-    @Option(help: "A user message, rendered with the model's chat template (tokenizer_config.json beside the tokenizer).")
+    @Option(
+        help: "A user message, rendered with the model's chat template (tokenizer_config.json beside the tokenizer).")
     var chat: String?
 
     @Option(help: "A system message for --chat (default: none; the template may add its own).")
@@ -58,18 +60,24 @@ struct Generate: ParsableCommand {
     @Option(help: ArgumentHelp("tokenizer.json (default: the one beside the model).", valueName: "path"))
     var tokenizer: String?
 
-    @Option(name: .customLong("ids-out"), help: ArgumentHelp("Write the generated ids as one line (- for stdout, after the text).", valueName: "path"))
+    @Option(
+        name: .customLong("ids-out"),
+        help: ArgumentHelp("Write the generated ids as one line (- for stdout, after the text).", valueName: "path"))
     var idsOut: String?
 
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
         guard (prompt == nil) != (chat == nil) else { throw ValidationError("give one of --prompt and --chat") }
-        guard checkpoint == nil || job == nil else { throw ValidationError("give at most one of --checkpoint and --job") }
+        guard checkpoint == nil || job == nil else {
+            throw ValidationError("give at most one of --checkpoint and --job")
+        }
         guard system == nil || chat != nil else { throw ValidationError("--system goes with --chat") }
         guard template == nil || chat != nil else { throw ValidationError("--template goes with --chat") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or positive") }
+        guard temperature >= 0, temperature.isFinite else {
+            throw ValidationError("--temperature must be 0 or positive")
+        }
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard (topK ?? 1) >= 1 else { throw ValidationError("--top-k must be at least 1") }
     }
@@ -78,15 +86,19 @@ struct Generate: ParsableCommand {
         threads.apply()
         let file = try model.open()
         let (tokenizer, tokenizerPath, _) = try TokenizerFile.open(self.tokenizer, model: file)
-        let chatTemplate = chat == nil ? nil
+        let chatTemplate =
+            chat == nil
+            ? nil
             : try TokenizerFile.chatTemplate(template, config: try TokenizerConfig.beside(tokenizer: tokenizerPath))
         var text = prompt ?? ""
         if let chat {
             guard let chatTemplate else {
-                throw CommandError("\(tokenizerPath): has no chat template beside it (tokenizer_config.json); "
-                                   + "re-import the model or pass --template FILE")
+                throw CommandError(
+                    "\(tokenizerPath): has no chat template beside it (tokenizer_config.json); "
+                        + "re-import the model or pass --template FILE")
             }
-            let messages = (system.map { [Message(role: "system", content: $0)] } ?? []) + [Message(role: "user", content: chat)]
+            let messages =
+                (system.map { [Message(role: "system", content: $0)] } ?? []) + [Message(role: "user", content: chat)]
             text = try chatTemplate.render(messages, addGenerationPrompt: true)
         }
         let promptIDs = tokenizer.encode(text)
@@ -94,14 +106,19 @@ struct Generate: ParsableCommand {
         // --max-tokens may be as large as Int allows: bounded by the context before adding.
         let capacity = min(promptIDs.count + min(maxTokens, file.config.contextLength), file.config.contextLength)
         guard promptIDs.count < capacity else {
-            throw CommandError("the prompt has \(promptIDs.count) tokens; the model's context is \(file.config.contextLength)")
+            throw CommandError(
+                "the prompt has \(promptIDs.count) tokens; the model's context is \(file.config.contextLength)")
         }
-        let inference = InferenceModel(weights: try LlamaWeights(file: file), fingerprint: file.fingerprint, maxTokens: 64,
-                                       maxSequenceLength: capacity)
+        let inference = InferenceModel(
+            weights: try LlamaWeights(file: file), fingerprint: file.fingerprint, maxTokens: 64,
+            maxSequenceLength: capacity)
         if let source = try adapterCheckpoint() { try inference.load(checkpoint: source) }
         let cache = KeyValueCache(model: inference.model, capacity: capacity)
-        let stops = Set([file.endOfSequence, chatTemplate?.eosToken.flatMap(tokenizer.specialID),
-                         tokenizer.specialID("<|endoftext|>")].compactMap { $0 })
+        let stops = Set(
+            [
+                file.endOfSequence, chatTemplate?.eosToken.flatMap(tokenizer.specialID),
+                tokenizer.specialID("<|endoftext|>"),
+            ].compactMap { $0 })
         var sampler = TokenSampler(temperature: temperature, topK: topK, topP: topP, seed: seed)
 
         let started = DispatchTime.now().uptimeNanoseconds
@@ -134,9 +151,12 @@ struct Generate: ParsableCommand {
         }
         let decodeSeconds = Double(finished - prefilled) / 1e9
         let steps = max(generated.count - 1, 0)
-        FileHandle.standardError.write(Data(String(
-            format: "prompt %d tokens in %.2f s; generated %d tokens, %.1f tokens/s\n", promptIDs.count,
-            Double(prefilled - started) / 1e9, generated.count, steps > 0 ? Double(steps) / decodeSeconds : 0).utf8))
+        FileHandle.standardError.write(
+            Data(
+                String(
+                    format: "prompt %d tokens in %.2f s; generated %d tokens, %.1f tokens/s\n", promptIDs.count,
+                    Double(prefilled - started) / 1e9, generated.count, steps > 0 ? Double(steps) / decodeSeconds : 0
+                ).utf8))
     }
 
     /// `--checkpoint`, or the newest checkpoint of `--job`'s output that opens, or nil.
@@ -144,8 +164,13 @@ struct Generate: ParsableCommand {
         if let checkpoint { return checkpoint }
         guard let job else { return nil }
         let spec = try JobSpec.load(path: job)
-        guard let newest = Checkpoint.list(spec.checkpointDirectory).first(where: { (try? Checkpoint.state(of: $0)) != nil }) else {
-            throw CommandError("\(spec.checkpointDirectory) has no checkpoint: train the job first or pass --checkpoint")
+        guard
+            let newest = Checkpoint.list(spec.checkpointDirectory).first(where: {
+                (try? Checkpoint.state(of: $0)) != nil
+            })
+        else {
+            throw CommandError(
+                "\(spec.checkpointDirectory) has no checkpoint: train the job first or pass --checkpoint")
         }
         return newest
     }

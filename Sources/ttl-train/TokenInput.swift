@@ -36,7 +36,8 @@ struct TokenInput: ParsableArguments {
         let tokens = try TokenizerFile.open(tokenizer, model: model).tokenizer.encode(content)
         guard !tokens.isEmpty else { throw CommandError("\(text!): no text to tokenize") }
         if let bad = tokens.first(where: { Int($0) >= vocabulary }) {
-            throw CommandError("\(text!): the tokenizer gives id \(bad), outside the model's vocabulary 0..<\(vocabulary)")
+            throw CommandError(
+                "\(text!): the tokenizer gives id \(bad), outside the model's vocabulary 0..<\(vocabulary)")
         }
         return tokens
     }
@@ -52,7 +53,9 @@ enum TokenizerFile {
     /// The tokenizer (`path`, or the one beside `model`), its file and fingerprint, refused when
     /// the model records another (`tokenizer_fingerprint`): ids of a foreign tokenizer are valid
     /// numbers with the wrong meaning, and generate garbage quietly. The file is read once.
-    static func open(_ path: String?, model: ModelFile) throws -> (tokenizer: Tokenizer, path: String, fingerprint: String) {
+    static func open(_ path: String?, model: ModelFile) throws -> (
+        tokenizer: Tokenizer, path: String, fingerprint: String
+    ) {
         let resolved = Self.path(path, model: model.path)
         guard let data = FileManager.default.contents(atPath: resolved) else {
             throw CommandError("\(resolved): no such tokenizer file (pass --tokenizer PATH)")
@@ -60,8 +63,9 @@ enum TokenizerFile {
         let fingerprint = SHA256.fingerprint(of: data)
         let recorded = model.tokenizerFingerprint
         guard recorded.isEmpty || recorded == fingerprint else {
-            throw CommandError("\(resolved): is not the tokenizer \(model.path) was made with (\(recorded)); "
-                               + "pass the model's own with --tokenizer")
+            throw CommandError(
+                "\(resolved): is not the tokenizer \(model.path) was made with (\(recorded)); "
+                    + "pass the model's own with --tokenizer")
         }
         return (try Tokenizer(json: data, path: resolved), resolved, fingerprint)
     }
@@ -75,6 +79,7 @@ enum TokenizerFile {
         case .success(let text): source = text
         case .failure(let error): throw CommandError("\(template): \(error.problem)")
         }
-        return try ChatTemplate(source: source, origin: template, bosToken: config?.bosToken, eosToken: config?.eosToken)
+        return try ChatTemplate(
+            source: source, origin: template, bosToken: config?.bosToken, eosToken: config?.eosToken)
     }
 }

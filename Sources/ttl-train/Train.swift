@@ -16,16 +16,25 @@ struct Train: ParsableCommand {
 
     @OptionGroup var options: JobOptions
 
-    @Option(help: ArgumentHelp("Continue from 'auto' (the newest checkpoint that verifies, or a fresh start if there is none) or from a checkpoint file.",
-                               valueName: "auto|path"))
+    @Option(
+        help: ArgumentHelp(
+            "Continue from 'auto' (the newest checkpoint that verifies, or a fresh start if there is none) or from a "
+                + "checkpoint file.",
+            valueName: "auto|path"))
     var resume: ResumeMode?
 
-    @Flag(help: "On resume, continue even if the job spec changed settings that alter the run's math (each change is printed and recorded in metrics.h5).")
+    @Flag(
+        help: ArgumentHelp(
+            "On resume, continue even if the job spec changed settings that alter the run's math (each change is "
+                + "printed and recorded in metrics.h5).")
+    )
     var allowChanges = false
 
-    @Option(name: .customLong("restart-reason"),
-            help: ArgumentHelp("Why a launcher (cluster/ttl-launch.py) starts the run again; recorded in metrics.h5's restarts.",
-                               valueName: "text"))
+    @Option(
+        name: .customLong("restart-reason"),
+        help: ArgumentHelp(
+            "Why a launcher (cluster/ttl-launch.py) starts the run again; recorded in metrics.h5's restarts.",
+            valueName: "text"))
     var restartReason: String?
 
     @OptionGroup var threads: ThreadOptions
@@ -44,7 +53,9 @@ struct Train: ParsableCommand {
             return (trainer, world.isRoot ? try OutputLock(directory: trainer.spec.output) : nil)
         }
         let mode = resume ?? .fresh
-        let hosts = try world.allgather(Array(ProcessInfo.processInfo.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        let hosts = try world.allgather(Array(ProcessInfo.processInfo.hostName.utf8)).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         let printer = ProgressPrinter()
         if world.isRoot {
             let banner = RunReport.banner(trainer: trainer, hosts: hosts, threads: threadCount, resume: mode)
@@ -56,19 +67,26 @@ struct Train: ParsableCommand {
         }
         defer { withExtendedLifetime(lock) {} }
         do {
-            let outcome = try trainer.run(resume: mode, allowChanges: allowChanges, stop: stop, restart: restartReason) {
+            let outcome = try trainer.run(resume: mode, allowChanges: allowChanges, stop: stop, restart: restartReason)
+            {
                 printer.show($0)
             }
             printer.finish()
             if let signal = outcome.stoppedBy {
                 if world.isRoot {
-                    print("stopped by \(StopRequest.signalName(signal)) at step \(outcome.state.step); continue with --resume auto")
+                    print(
+                        "stopped by \(StopRequest.signalName(signal)) at step \(outcome.state.step); continue with "
+                            + "--resume auto"
+                    )
                 }
                 throw ExitCode(StopRequest.exitCode)
             }
             let peaks = try world.allgather([Int64(ProcessMemory.peakResidentBytes)]).map { Int($0[0]) }
             if world.isRoot {
-                print(RunReport.summary(outcome, output: trainer.spec.output, peakResidentBytes: peaks, weightSharers: trainer.model.weights.sharers))
+                print(
+                    RunReport.summary(
+                        outcome, output: trainer.spec.output, peakResidentBytes: peaks,
+                        weightSharers: trainer.model.weights.sharers))
             }
         } catch let diverged as DivergenceError {
             // Every rank saw the same non-finite step and stops on its own: one message, no abort.

@@ -17,7 +17,9 @@ final class CommandLineTests: XCTestCase {
     }
 
     /// A failure must be exactly one line on stderr that names `what`, with a non-zero exit.
-    private func assertOneLineFailure(_ run: ChildProcess, naming what: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertOneLineFailure(
+        _ run: ChildProcess, naming what: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertNotEqual(run.status, 0, file: file, line: line)
         let lines = run.stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, "stderr: \(run.stderr)", file: file, line: line)
@@ -44,9 +46,11 @@ final class CommandLineTests: XCTestCase {
         let defaulted = try ttlTrain("bench", "--model", path, "--batch", "1", "--seq", "8", "--seconds", "0.05")
         XCTAssertEqual(defaulted.status, 0, defaulted.stderr)
         XCTAssertEqual(defaulted.keyValues["threads"], "\(ProcessInfo.processInfo.activeProcessorCount)")
-        let one = try ttlTrain("bench", "--model", path, "--batch", "1", "--seq", "8", "--seconds", "0.05", "--threads", "1")
+        let one = try ttlTrain(
+            "bench", "--model", path, "--batch", "1", "--seq", "8", "--seconds", "0.05", "--threads", "1")
         XCTAssertEqual(one.keyValues["threads"], "1")
-        assertOneLineFailure(try ttlTrain("bench", "--model", path, "--threads", "0"), naming: "--threads must be at least 1")
+        assertOneLineFailure(
+            try ttlTrain("bench", "--model", path, "--threads", "0"), naming: "--threads must be at least 1")
     }
 
     func testInfoPrintsConfigParametersAndVerifiedFingerprint() throws {
@@ -99,17 +103,23 @@ final class CommandLineTests: XCTestCase {
         let missing = directory.path("absent.yaml")
         assertOneLineFailure(try ttlTrain(missing), naming: "\(missing): (file): no such file")
         let job = directory.path("job.yaml")
-        try "name: x\nmodel: \(directory.path("none.h5"))\ndata: {path: d.h5}\ntask: classification\nadapter: {kind: lora}\noptimizer: {lr: 1.0e-3}\nschedule: {total_steps: 2}\nbatch: {global: 2, micro: 1}\noutput: \(directory.path("run"))\n"
-            .write(toFile: job, atomically: true, encoding: .utf8)
+        let text =
+            "name: x\nmodel: \(directory.path("none.h5"))\ndata: {path: d.h5}\ntask: classification\nadapter: {kind: "
+                + "lora}\noptimizer: {lr: 1.0e-3}\nschedule: {total_steps: 2}\nbatch: {global: 2, micro: 1}\noutput: "
+                + "\(directory.path("run"))\n"
+        try text.write(toFile: job, atomically: true, encoding: .utf8)
         assertOneLineFailure(try ttlTrain("train", job), naming: "\(job): model: no such file")
-        assertOneLineFailure(try ttlTrain(job, "--set", "batch.micro=three"), naming: "\(job): batch.micro: expected an integer, got 'three'")
+        assertOneLineFailure(
+            try ttlTrain(job, "--set", "batch.micro=three"),
+            naming: "\(job): batch.micro: expected an integer, got 'three'")
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path("run")))
     }
 
     func testInspectSummarisesACheckpointAndRefusesACorruptOne() throws {
         let job = try TinyJob(directory: directory)
         let spec = directory.path("job.yaml")
-        try job.yaml(kind: "tt-lora", steps: 3, output: directory.path("run")).write(toFile: spec, atomically: true, encoding: .utf8)
+        try job.yaml(kind: "tt-lora", steps: 3, output: directory.path("run")).write(
+            toFile: spec, atomically: true, encoding: .utf8)
         let train = try ttlTrain(spec)
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("step 3/3  loss "), train.stdout)
@@ -124,7 +134,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(values["adapter_kind"], "tt-lora")
         XCTAssertEqual(values["optimizer_steps"], "3")
         XCTAssertEqual(values["model_fingerprint"], try ModelFile(path: job.modelPath).fingerprint)
-        XCTAssertEqual(inspect.stdout.split(separator: "\n").filter { $0.hasPrefix("target layers.") }.count, 3 * LlamaConfig.tiny.layerCount)
+        XCTAssertEqual(
+            inspect.stdout.split(separator: "\n").filter { $0.hasPrefix("target layers.") }.count,
+            3 * LlamaConfig.tiny.layerCount)
 
         var bytes = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
         bytes.removeLast(bytes.count / 3)
@@ -151,17 +163,28 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         let lines = run.stdout.split(separator: "\n").map(String.init)
         let version = try ChildProcess.ttlTrain(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertTrue(lines[0].hasPrefix("ttl-train \(version): 1 rank on \(ProcessInfo.processInfo.hostName) ×1; 1 thread per rank; BLAS "), lines[0])
+        XCTAssertTrue(
+            lines[0].hasPrefix(
+                "ttl-train \(version): 1 rank on \(ProcessInfo.processInfo.hostName) ×1; 1 thread per rank; BLAS "),
+            lines[0])
         XCTAssertFalse(lines[0].contains("Prescott"), lines[0])
         let fingerprint = try ChildProcess.ttlTrain(["info", "--model", job.modelPath]).keyValues["fingerprint"] ?? "?"
         XCTAssertTrue(lines[1].hasPrefix("model \(job.modelPath) (\(fingerprint)): 2 layers, "), lines[1])
         let trainable = try ChildProcess.ttlTrain(["validate", spec]).keyValues["trainable_parameters"] ?? "?"
-        XCTAssertTrue(lines[2].hasPrefix("adapter lora rank 4 alpha 8.0 on q_proj,v_proj,down_proj, all 2 layers: \(trainable) trainable parameters, "), lines[2])
-        XCTAssertEqual(lines[3], "job tiny: 4 steps of 12 examples from 40 (classification); output \(output); fresh start")
+        XCTAssertTrue(
+            lines[2].hasPrefix(
+                "adapter lora rank 4 alpha 8.0 on q_proj,v_proj,down_proj, all 2 layers: \(trainable) trainable "
+                    + "parameters, "
+            ), lines[2])
+        XCTAssertEqual(
+            lines[3], "job tiny: 4 steps of 12 examples from 40 (classification); output \(output); fresh start")
         let summary = try XCTUnwrap(lines.last)
         XCTAssertTrue(summary.hasPrefix("done: 4 steps (4 this run) in "), summary)
-        XCTAssertTrue(summary.contains(" tokens/s, ") && summary.contains("final eval loss ") && summary.contains(" accuracy "), summary)
-        XCTAssertTrue(summary.contains("newest checkpoint \(output)/checkpoints/step-000004.h5, peak RSS per rank "), summary)
+        XCTAssertTrue(
+            summary.contains(" tokens/s, ") && summary.contains("final eval loss ") && summary.contains(" accuracy "),
+            summary)
+        XCTAssertTrue(
+            summary.contains("newest checkpoint \(output)/checkpoints/step-000004.h5, peak RSS per rank "), summary)
         XCTAssertTrue(summary.hasSuffix(" MB; files in \(output)"), summary)
     }
 
@@ -171,20 +194,39 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try ChildProcess.ttlTrain(["train", spec]).status, 0)
         let checkpoint = "\(output)/checkpoints/step-000002.h5"
         // Changed math: refused in one line that lists every such change.
-        let refused = try ChildProcess.ttlTrain(["train", spec, "--resume", "auto", "--set", "schedule.total_steps=4", "--set", "optimizer.lr=0.01"])
+        let refused = try ChildProcess.ttlTrain([
+            "train", spec, "--resume", "auto", "--set", "schedule.total_steps=4", "--set", "optimizer.lr=0.01",
+        ])
         XCTAssertEqual(refused.status, 1)
-        XCTAssertEqual(refused.stderr, "Error: \(checkpoint) was trained with other settings that change the run's math: optimizer.lr 0.05 → 0.01, "
-                       + "schedule.total_steps 2 → 4; resume with the checkpoint's settings, or pass --allow-changes to continue with these\n")
+        XCTAssertEqual(
+            refused.stderr,
+            "Error: \(checkpoint) was trained with other settings that change the run's math: optimizer.lr 0.05 → "
+                + "0.01, "
+                + "schedule.total_steps 2 → 4; resume with the checkpoint's settings, or pass --allow-changes to "
+                + "continue with these\n"
+        )
         // Settings outside the math: reported, accepted.
-        let harmless = try ChildProcess.ttlTrain(["train", spec, "--resume", "auto", "--set", "eval.every=50", "--set", "checkpoint.keep=2"])
+        let harmless = try ChildProcess.ttlTrain([
+            "train", spec, "--resume", "auto", "--set", "eval.every=50", "--set", "checkpoint.keep=2",
+        ])
         XCTAssertEqual(harmless.status, 0, harmless.stderr)
-        XCTAssertTrue(harmless.stdout.contains("changed since the checkpoint: eval.every 100 → 50\nchanged since the checkpoint: checkpoint.keep 5 → 2\n"), harmless.stdout)
+        XCTAssertTrue(
+            harmless.stdout.contains(
+                "changed since the checkpoint: eval.every 100 → 50\nchanged since the checkpoint: checkpoint.keep 5 → "
+                    + "2\n"
+            ), harmless.stdout)
         // Allowed: reported, continued, and recorded in metrics.h5.
-        let allowed = try ChildProcess.ttlTrain(["train", spec, "--resume", "auto", "--set", "schedule.total_steps=4", "--allow-changes"])
+        let allowed = try ChildProcess.ttlTrain([
+            "train", spec, "--resume", "auto", "--set", "schedule.total_steps=4", "--allow-changes",
+        ])
         XCTAssertEqual(allowed.status, 0, allowed.stderr)
-        XCTAssertTrue(allowed.stdout.contains("changed since the checkpoint: schedule.total_steps 2 → 4 (allowed)"), allowed.stdout)
+        XCTAssertTrue(
+            allowed.stdout.contains("changed since the checkpoint: schedule.total_steps 2 → 4 (allowed)"),
+            allowed.stdout)
         XCTAssertTrue(allowed.stdout.contains("done: 4 steps (2 this run)"), allowed.stdout)
-        XCTAssertEqual(try HDF5File.open("\(output)/metrics.h5").root.attributes.strings("spec_changes"), ["step 2: schedule.total_steps 2 → 4"])
+        XCTAssertEqual(
+            try HDF5File.open("\(output)/metrics.h5").root.attributes.strings("spec_changes"),
+            ["step 2: schedule.total_steps 2 → 4"])
         // The new checkpoints record the spec they were trained with: resuming them needs no flag.
         let again = try ChildProcess.ttlTrain(["train", spec, "--resume", "auto", "--set", "schedule.total_steps=4"])
         XCTAssertEqual(again.status, 0, again.stderr)
@@ -203,7 +245,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(eval.stdout.split(separator: "\n").first, "step,loss,accuracy,timestamp")
         let file = directory.path("metrics.json")
         XCTAssertEqual(try ChildProcess.ttlTrain(["metrics", output, "--format", "json", "--out", file]).status, 0)
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
         let attributes = try XCTUnwrap(json["attributes"] as? [String: String])
         XCTAssertEqual(attributes["job"], "tiny")
         XCTAssertEqual(attributes["world_size"], "1")
@@ -218,10 +261,12 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testAnUnknownCommandIsRefusedWithASuggestionNotTakenAsAJob() throws {
-        for (arguments, message) in [(["trian", "jobs/quickstart.yaml"], "unknown command 'trian' (did you mean 'train'?)"),
-                                     (["summon", "--help"], "unknown command 'summon' (run 'ttl-train --help' for the commands)"),
-                                     (["inspekt", "c.h5"], "unknown command 'inspekt' (did you mean 'inspect'?)"),
-                                     (["valdate"], "unknown command 'valdate' (did you mean 'validate'?)")] {
+        for (arguments, message) in [
+            (["trian", "jobs/quickstart.yaml"], "unknown command 'trian' (did you mean 'train'?)"),
+            (["summon", "--help"], "unknown command 'summon' (run 'ttl-train --help' for the commands)"),
+            (["inspekt", "c.h5"], "unknown command 'inspekt' (did you mean 'inspect'?)"),
+            (["valdate"], "unknown command 'valdate' (did you mean 'validate'?)"),
+        ] {
             let run = try ChildProcess.ttlTrain(arguments)
             XCTAssertEqual(run.status, 2, "\(arguments)")
             XCTAssertEqual(run.stderr, "Error: \(message)\n")
@@ -240,7 +285,9 @@ final class AdaptersCommandTests: XCTestCase {
     }
 
     private func total(_ run: ChildProcess) -> Int? {
-        run.stdout.split(separator: "\n").first { $0.hasPrefix("total_parameters=") }.flatMap { Int($0.dropFirst("total_parameters=".count)) }
+        run.stdout.split(separator: "\n").first { $0.hasPrefix("total_parameters=") }.flatMap {
+            Int($0.dropFirst("total_parameters=".count))
+        }
     }
 
     func testParameterCountsMatchHandComputedValues() throws {
@@ -253,14 +300,18 @@ final class AdaptersCommandTests: XCTestCase {
         XCTAssertTrue(tt.stdout.contains("lora_r8_parameters=460800"), tt.stdout)
         // Sparse LoRA r 8 keeps count − round(s·count) of each A (4,608) and B (4,608 or 1,536).
         for (sparsity, perLayer) in [("0.5", 3 * 2304 + 768), ("0.8", 3 * 922 + 307), ("0.9", 3 * 461 + 154)] {
-            XCTAssertEqual(total(try adapters(["--adapter", "sparse-lora", "--rank", "8", "--sparsity", sparsity])), 30 * perLayer)
+            XCTAssertEqual(
+                total(try adapters(["--adapter", "sparse-lora", "--rank", "8", "--sparsity", sparsity])), 30 * perLayer)
         }
     }
 
     func testBadSettingsFailWithOneLineNamingTheSetting() throws {
         let cases: [([String], String)] = [
             (["--adapter", "lora", "--rank", "0"], "adapter.rank: must be in 1...4096, got 0"),
-            (["--adapter", "tt-lora", "--tt-factors", "576=8x8x8"], "adapter.tt.factors.576: [8, 8, 8] multiply to 512, not 576"),
+            (
+                ["--adapter", "tt-lora", "--tt-factors", "576=8x8x8"],
+                "adapter.tt.factors.576: [8, 8, 8] multiply to 512, not 576"
+            ),
             (["--adapter", "lora", "--targets", "q_proj,qkv"], "adapter.targets: unknown target 'qkv'"),
             (["--adapter", "sparse-lora", "--sparsity", "1"], "adapter.sparsity.final: must be in [0, 1), got 1.0"),
             (["--adapter", "vera"], "--adapter"),
@@ -279,9 +330,11 @@ final class EvalCommandTests: XCTestCase {
     func testZeroShotEvaluationOfTheRealModel() throws {
         _ = try Repository.realModel()
         _ = try Repository.sentimentDataset()
-        let run = try ChildProcess.ttlTrain(["eval", Repository.path("jobs/sentiment-lora.yaml"), "--zero-shot", "--examples", "8",
-                                             "--set", "model=\(Repository.path("assets/smollm2-135m-instruct.h5"))",
-                                             "--set", "data.path=\(Repository.path("assets/data/sentiment.h5"))"])
+        let run = try ChildProcess.ttlTrain([
+            "eval", Repository.path("jobs/sentiment-lora.yaml"), "--zero-shot", "--examples", "8",
+            "--set", "model=\(Repository.path("assets/smollm2-135m-instruct.h5"))",
+            "--set", "data.path=\(Repository.path("assets/data/sentiment.h5"))",
+        ])
         XCTAssertEqual(run.status, 0, run.stderr)
         let values = run.keyValues
         XCTAssertEqual(values["adapters"], "zero-shot (no adapter)")
@@ -294,7 +347,10 @@ final class EvalCommandTests: XCTestCase {
     }
 
     func testZeroShotInitialAndCheckpointAreExclusive() throws {
-        for flags in [["--zero-shot", "--checkpoint", "c.h5"], ["--initial", "--zero-shot"], ["--initial", "--checkpoint", "c.h5"]] {
+        for flags in [
+            ["--zero-shot", "--checkpoint", "c.h5"], ["--initial", "--zero-shot"],
+            ["--initial", "--checkpoint", "c.h5"],
+        ] {
             let run = try ChildProcess.ttlTrain(["eval", "job.yaml"] + flags)
             XCTAssertNotEqual(run.status, 0)
             XCTAssertTrue(run.stderr.contains("give one of --zero-shot, --initial and --checkpoint"), run.stderr)

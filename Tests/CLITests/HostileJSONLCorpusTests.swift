@@ -181,7 +181,8 @@ final class HostileJSONLCorpusTests: XCTestCase {
         template("template syntax", "{% if %}", "\(root)/t.jinja: template syntax: line 1: an expression is missing")
         template(
             "template not prefix-stable", "{% for m in messages|reverse %}{{ m.content }}|{% endfor %}",
-            "FILE:1: \(root)/t.jinja: renders the conversation up to turn 2 as something other than the beginning of the whole conversation"
+            "FILE:1: \(root)/t.jinja: renders the conversation up to turn 2 as something other than the beginning of "
+                + "the whole conversation"
         )
         template(
             "template undefined attribute", "{{ messages[0].nope.deeper }}",

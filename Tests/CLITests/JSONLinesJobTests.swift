@@ -12,7 +12,8 @@ final class JSONLinesJobTests: XCTestCase {
         let data = directory.path("data")
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let conversation = { (n: Int) in
-            #"{"messages": [{"role": "user", "content": "What is \#(n) plus \#(n)?"}, {"role": "assistant", "content": "\#(n) plus \#(n) is \#(2 * n)."}]}"#
+            #"{"messages": [{"role": "user", "content": "What is \#(n) plus \#(n)?"}, {"role": "assistant", "#
+                + #""content": "\#(n) plus \#(n) is \#(2 * n)."}]}"#
         }
         try (1...12).map(conversation).joined(separator: "\n").write(
             toFile: "\(data)/train.jsonl", atomically: true, encoding: .utf8)
@@ -59,7 +60,8 @@ final class JSONLinesJobTests: XCTestCase {
         XCTAssertEqual(changed.stderr.split(separator: "\n").count, 1, changed.stderr)
         XCTAssertTrue(
             changed.stderr.hasPrefix(
-                "Error: \(job): data.path: \(data): changed since \(output)/data.h5 was imported from it (train.jsonl sha256:"
+                "Error: \(job): data.path: \(data): changed since \(output)/data.h5 was imported from it (train.jsonl "
+                    + "sha256:"
             ), changed.stderr)
         XCTAssertTrue(
             changed.stderr.hasSuffix("remove \(output)/data.h5 to import it again, or train into another output\n"),

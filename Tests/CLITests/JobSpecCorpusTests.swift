@@ -19,7 +19,9 @@ final class JobSpecCorpusTests: XCTestCase {
         let job = try TinyJob(directory: directory)
         let output = directory.path("run")
         let valid = job.yaml(steps: 4, output: output)
-        let replace = { (old: String, new: String) in { (text: String) in text.replacingOccurrences(of: old, with: new) } }
+        let replace = { (old: String, new: String) in
+            { (text: String) in text.replacingOccurrences(of: old, with: new) }
+        }
         let cases: [Case] = [
             Case(edit: { $0 + "learning_rate: 1\n" }, expected: "learning_rate: unknown key"),
             Case(overrides: ["optimizer.momentum=0.9"], expected: "optimizer.momentum: unknown key"),
@@ -33,12 +35,19 @@ final class JobSpecCorpusTests: XCTestCase {
             Case(overrides: ["batch.micro=[2]"], expected: "batch.micro: expected an integer, got a list"),
             Case(overrides: ["batch.global=0"], expected: "batch.global:"),
             Case(overrides: ["batch.micro=5"], expected: "batch.global: 12 is not a multiple of batch.micro 5"),
-            Case(overrides: ["batch.max_length=4"], expected: "batch.max_length: 4 must cover the longest example (12 tokens)"),
-            Case(overrides: ["batch.max_length=100000"], expected: "batch.max_length: 100000 must cover the longest example"),
+            Case(
+                overrides: ["batch.max_length=4"],
+                expected: "batch.max_length: 4 must cover the longest example (12 tokens)"),
+            Case(
+                overrides: ["batch.max_length=100000"],
+                expected: "batch.max_length: 100000 must cover the longest example"),
             Case(overrides: ["schedule.total_steps=0"], expected: "schedule.total_steps:"),
             Case(overrides: ["schedule.kind=exponential"], expected: "schedule.kind: expected one of"),
-            Case(overrides: ["schedule.warmup_steps=10"], expected: "schedule.warmup_steps: must be in 0...total_steps (4), got 10"),
-            Case(overrides: ["task=regression"], expected: "task: expected one of classification, lm, got 'regression'"),
+            Case(
+                overrides: ["schedule.warmup_steps=10"],
+                expected: "schedule.warmup_steps: must be in 0...total_steps (4), got 10"),
+            Case(
+                overrides: ["task=regression"], expected: "task: expected one of classification, lm, got 'regression'"),
             Case(overrides: ["task=lm"], expected: "task: 'lm' but"),
             Case(edit: replace("task: classification\n", ""), expected: "task: is required"),
             Case(overrides: ["adapter.kind=vera"], expected: "adapter.kind:"),
@@ -47,27 +56,58 @@ final class JobSpecCorpusTests: XCTestCase {
             Case(overrides: ["adapter.targets=[q_proj, qkv]"], expected: "adapter.targets: unknown target 'qkv'"),
             Case(overrides: ["adapter.layers=[0, 99]"], expected: "adapter.layers:"),
             Case(overrides: ["adapter.dropout=1.5"], expected: "adapter.dropout:"),
-            Case(overrides: ["adapter.kind=sparse-lora", "adapter.sparsity={final: 1.0, end_step: 3}"], expected: "adapter.sparsity.final: must be in [0, 1), got 1.0"),
-            Case(overrides: ["adapter.kind=tt-lora", "adapter.tt={factors: {64: [4, 4, 3]}}"], expected: "adapter.tt.factors.64: [4, 4, 3] multiply to 48, not 64"),
+            Case(
+                overrides: ["adapter.kind=sparse-lora", "adapter.sparsity={final: 1.0, end_step: 3}"],
+                expected: "adapter.sparsity.final: must be in [0, 1), got 1.0"),
+            Case(
+                overrides: ["adapter.kind=tt-lora", "adapter.tt={factors: {64: [4, 4, 3]}}"],
+                expected: "adapter.tt.factors.64: [4, 4, 3] multiply to 48, not 64"),
             Case(overrides: ["adapter.tt.pth=auto"], expected: "adapter.tt.pth: unknown key"),
-            Case(overrides: ["adapter.recovery={rank: 0}"], expected: "adapter.recovery.rank: must be in 1...4096, got 0"),
-            Case(overrides: ["adapter.recovery={activation: relu}"], expected: "adapter.recovery.activation: expected one of gelu, linear, got 'relu'"),
-            Case(overrides: ["compression_aware={teacher_model: \(job.modelPath)}"], expected: "compression_aware.teacher_checkpoint: is required"),
-            Case(overrides: ["compression_aware={teacher_model: \(job.modelPath), teacher_checkpoint: \(directory.path("absent.h5"))}"],
-                 expected: "compression_aware.teacher_checkpoint: no such file"),
-            Case(overrides: ["compression_aware={teacher_model: \(job.modelPath), teacher_checkpoint: \(job.modelPath)}"],
-                 expected: "model: '\(job.modelPath)' was not compressed from teacher_model"),
-            Case(overrides: ["compression_aware={teacher_model: \(job.modelPath), teacher_checkpoint: \(job.modelPath), inherit: maybe}"],
-                 expected: "compression_aware.inherit: expected true or false, got 'maybe'"),
-            Case(overrides: ["memory.recompute=sometimes"], expected: "memory.recompute: expected true or false, got 'sometimes'"),
-            Case(overrides: ["memory={spill: true}"], expected: "memory.spill: unknown key (expected one of recompute)"),
-            Case(overrides: ["comm.timeout_s=0"], expected: "comm.timeout_s: must be seconds in [0.1, 31536000], got 0"),
-            Case(overrides: ["comm.startup_timeout_s=1e9"], expected: "comm.startup_timeout_s: must be seconds in [0.1, 31536000]"),
-            Case(overrides: ["comm={timeout: 5}"], expected: "comm.timeout: unknown key (expected one of timeout_s, startup_timeout_s)"),
+            Case(
+                overrides: ["adapter.recovery={rank: 0}"], expected: "adapter.recovery.rank: must be in 1...4096, got 0"
+            ),
+            Case(
+                overrides: ["adapter.recovery={activation: relu}"],
+                expected: "adapter.recovery.activation: expected one of gelu, linear, got 'relu'"),
+            Case(
+                overrides: ["compression_aware={teacher_model: \(job.modelPath)}"],
+                expected: "compression_aware.teacher_checkpoint: is required"),
+            Case(
+                overrides: [
+                    "compression_aware={teacher_model: \(job.modelPath), teacher_checkpoint: "
+                        + "\(directory.path("absent.h5"))}"
+                ],
+                expected: "compression_aware.teacher_checkpoint: no such file"),
+            Case(
+                overrides: [
+                    "compression_aware={teacher_model: \(job.modelPath), teacher_checkpoint: \(job.modelPath)}"
+                ],
+                expected: "model: '\(job.modelPath)' was not compressed from teacher_model"),
+            Case(
+                overrides: [
+                    "compression_aware={teacher_model: \(job.modelPath), teacher_checkpoint: \(job.modelPath), "
+                        + "inherit: maybe}"
+                ],
+                expected: "compression_aware.inherit: expected true or false, got 'maybe'"),
+            Case(
+                overrides: ["memory.recompute=sometimes"],
+                expected: "memory.recompute: expected true or false, got 'sometimes'"),
+            Case(
+                overrides: ["memory={spill: true}"], expected: "memory.spill: unknown key (expected one of recompute)"),
+            Case(
+                overrides: ["comm.timeout_s=0"], expected: "comm.timeout_s: must be seconds in [0.1, 31536000], got 0"),
+            Case(
+                overrides: ["comm.startup_timeout_s=1e9"],
+                expected: "comm.startup_timeout_s: must be seconds in [0.1, 31536000]"),
+            Case(
+                overrides: ["comm={timeout: 5}"],
+                expected: "comm.timeout: unknown key (expected one of timeout_s, startup_timeout_s)"),
             Case(overrides: ["model=\(directory.path("absent.h5"))"], expected: "model: no such file"),
             Case(overrides: ["data.path=\(directory.path("absent.h5"))"], expected: "data.path: no such file"),
             Case(overrides: ["model=\(job.dataPath)"], expected: "model: \(job.dataPath): not a ttl-train model file"),
-            Case(overrides: ["data.path=\(job.modelPath)"], expected: "data.path: \(job.modelPath): not a ttl-train dataset"),
+            Case(
+                overrides: ["data.path=\(job.modelPath)"],
+                expected: "data.path: \(job.modelPath): not a ttl-train dataset"),
             Case(overrides: ["data.train_split=nope"], expected: "data:"),
             Case(overrides: ["eval.every=0"], expected: "eval.every:"),
             Case(overrides: ["eval.examples=-5"], expected: "eval.examples:"),

@@ -95,13 +95,15 @@ final class NetworkFaultTests: XCTestCase {
             file: file, line: line)
         XCTAssertTrue(
             message.contains(
-                "a peer is lost or stalled (comm.timeout_s = 3 s); no answer from rank 1; ending the job (exit status 69)"
+                "a peer is lost or stalled (comm.timeout_s = 3 s); no answer from rank 1; ending the job (exit status "
+                    + "69)"
             ),
             String(message), file: file, line: line)
         XCTAssertNotNil(
             message.range(
                 of:
-                    #"(step \d+: gradient reduction|after step \d+|evaluation after step \d+|checkpoint of step \d+): [a-z-]+ waited [0-9.]+ s"#,
+                    #"(step \d+: gradient reduction|after step \d+|evaluation after step \d+|checkpoint of step \d+): "#
+                        + #"[a-z-]+ waited [0-9.]+ s"#,
                 options: .regularExpression), String(message), file: file, line: line)
 
         try assertResumesBitwise(output, file: file, line: line)
@@ -170,7 +172,8 @@ final class NetworkFaultTests: XCTestCase {
         XCTAssertTrue(message.contains("ttl-train: rank 0 of 2: "), message)
         XCTAssertTrue(
             message.contains(
-                "a peer is lost or stalled (comm.timeout_s = 3 s); no answer from rank 1; ending the job (exit status 69)"
+                "a peer is lost or stalled (comm.timeout_s = 3 s); no answer from rank 1; ending the job (exit status "
+                    + "69)"
             ), message)
         try assertResumesBitwise("cut-off")
     }
@@ -204,7 +207,8 @@ final class NetworkFaultTests: XCTestCase {
         XCTAssertTrue(ended.stderr.contains("no answer from rank 1; ending the job (exit status 69)"), ended.stderr)
         XCTAssertTrue(
             ended.stderr.contains(
-                "ttl-launch: restart 1: rank 1 on \(hosts.addresses[1]) lost (collective timeout); continuing on 1 rank(s)"
+                "ttl-launch: restart 1: rank 1 on \(hosts.addresses[1]) lost (collective timeout); continuing on 1 "
+                    + "rank(s)"
             ), ended.stderr)
         XCTAssertTrue(ended.stdout.contains("done: \(steps) steps"), ended.stdout)
         try assertSameBits("elastic", "straight")

@@ -8,48 +8,71 @@ import XCTest
 /// engine and by Python's jinja2 (`render_reference.py`): byte-identical text, or both failing.
 final class EngineTests: XCTestCase {
     private static let context = #"""
-        {"messages": [{"role": "system", "content": "  sys  "}, {"role": "user", "content": "Hi é 你"}, {"role": "assistant", "content": "Yo\n"}],
+        {"messages": [{"role": "system", "content": "  sys  "}, {"role": "user", "content": "Hi é 你"}, {"role": \#
+        "assistant", "content": "Yo\n"}],
          "n": 7, "x": 2.5, "big": 1e20, "small": 0.00001, "flag": true, "nothing": null, "words": ["b", "a", "c", "a"],
          "d": {"z": 1, "a": [1, 2.0, "q"], "nested": {"k": null}}, "s": "a,b,,c", "bos_token": "<s>"}
         """#
 
     static let templates: [String] = [
         "{{ n }}|{{ x }}|{{ big }}|{{ small }}|{{ flag }}|{{ nothing }}|{{ undefined_name }}|{{ words }}|{{ d }}",
-        "{{ n / 2 }} {{ n // 2 }} {{ n % 3 }} {{ -n % 3 }} {{ n ** 2 }} {{ x * 2 }} {{ 'ab' * 3 }} {{ n ~ x }} {{ 1 + 2 * 3 }}",
-        "{% for m in messages %}{{ loop.index }}/{{ loop.length }} {{ loop.first }} {{ loop.last }} {{ loop.revindex0 }} {{ m.role }}\n{% endfor %}",
+        "{{ n / 2 }} {{ n // 2 }} {{ n % 3 }} {{ -n % 3 }} {{ n ** 2 }} {{ x * 2 }} {{ 'ab' * 3 }} {{ n ~ x }} {{ 1 + "
+            + "2 * 3 }}",
+        "{% for m in messages %}{{ loop.index }}/{{ loop.length }} {{ loop.first }} {{ loop.last }} {{ loop.revindex0 "
+            + "}} {{ m.role }}\n{% endfor %}",
         "{%- for m in messages -%}\n  [{{ m['role'] }}]\n{%- endfor %}\nend",
         "  {% if flag %}\n    yes\n  {% endif %}\nafter",
         "{% set t = 1 %}{% for i in [1, 2] %}{% set t = t + i %}{{ t }}{% endfor %}|{{ t }}",
-        "{% set ns = namespace(total=0) %}{% for i in range(5) %}{% set ns.total = ns.total + i %}{% endfor %}{{ ns.total }}",
+        "{% set ns = namespace(total=0) %}{% for i in range(5) %}{% set ns.total = ns.total + i %}{% endfor %}{{ "
+            + "ns.total }}",
         "{{ messages[1:] | length }} {{ words[::-1] }} {{ words[-1] }} {{ s[1:4] }} {{ 'héllo'[1] }} {{ words[10] }}",
-        "{{ s.split(',') }} {{ ' a  b '.split() }} {{ 'a b c'.split(' ', 1) }} {{ s.rsplit(',', 1) }} {{ 'x'.join(words) }}",
-        "{{ '  pad  '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ '\\n\\nq'.lstrip('\\n') }}|{{ 'Q\\n'.rstrip() }}|{{ messages[0].content | trim }}",
-        "{{ 'abc'.startswith('a') }} {{ 'abc'.endswith(('x', 'c')) }} {{ 'Hello'.upper() }} {{ 'hello world'.title() }} {{ 'hELLO'.capitalize() }}",
-        "{{ 'a' in 'cat' }} {{ 'z' not in words }} {{ 'z' in d }} {{ 1 in [1.0] }} {{ true == 1 }} {{ none is none }} {{ n is odd }}",
-        "{{ d | tojson }}|{{ d | tojson(indent=2) }}|{{ 'é\"\\n' | tojson }}|{{ [1, 2.5, none, true] | tojson }}|{{ d | tojson(sort_keys=true) }}",
-        "{{ words | join(', ') }} {{ words | first }} {{ words | last }} {{ words | unique | list }} {{ words | length }} {{ 'abc' | list }}",
-        "{{ messages | selectattr('role', 'equalto', 'user') | list | length }} {{ messages | rejectattr('role', 'in', ['system']) | map(attribute='role') | join }}",
-        "{{ messages | map(attribute='content') | map('trim') | join('|') }} {{ [0, 1, '', 'a'] | select | list }} {{ [1, 2, 3] | reject('odd') | list }}",
-        "{{ nothing | default('dflt') }} {{ missing | default('m') }} {{ '' | default('e', true) }} {{ d.items() | list }} {{ d | items | list | length }}",
+        "{{ s.split(',') }} {{ ' a  b '.split() }} {{ 'a b c'.split(' ', 1) }} {{ s.rsplit(',', 1) }} {{ "
+            + "'x'.join(words) }}",
+        "{{ '  pad  '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ '\\n\\nq'.lstrip('\\n') }}|{{ 'Q\\n'.rstrip() }}|{{ "
+            + "messages[0].content | trim }}",
+        "{{ 'abc'.startswith('a') }} {{ 'abc'.endswith(('x', 'c')) }} {{ 'Hello'.upper() }} {{ 'hello world'.title() "
+            + "}} {{ 'hELLO'.capitalize() }}",
+        "{{ 'a' in 'cat' }} {{ 'z' not in words }} {{ 'z' in d }} {{ 1 in [1.0] }} {{ true == 1 }} {{ none is none }} "
+            + "{{ n is odd }}",
+        "{{ d | tojson }}|{{ d | tojson(indent=2) }}|{{ 'é\"\\n' | tojson }}|{{ [1, 2.5, none, true] | tojson }}|{{ d "
+            + "| tojson(sort_keys=true) }}",
+        "{{ words | join(', ') }} {{ words | first }} {{ words | last }} {{ words | unique | list }} {{ words | length "
+            + "}} {{ 'abc' | list }}",
+        "{{ messages | selectattr('role', 'equalto', 'user') | list | length }} {{ messages | rejectattr('role', 'in', "
+            + "['system']) | map(attribute='role') | join }}",
+        "{{ messages | map(attribute='content') | map('trim') | join('|') }} {{ [0, 1, '', 'a'] | select | list }} {{ "
+            + "[1, 2, 3] | reject('odd') | list }}",
+        "{{ nothing | default('dflt') }} {{ missing | default('m') }} {{ '' | default('e', true) }} {{ d.items() | "
+            + "list }} {{ d | items | list | length }}",
         "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{% for k in d %}[{{ k }}]{% endfor %}",
-        "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i > 4 %}{% break %}{% endif %}{{ i }}{% endfor %}",
+        "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i > 4 %}{% break %}{% endif %}{{ i }}{% "
+            + "endfor %}",
         "{% for i in [] %}x{% else %}empty{% endfor %}{% for i in range(6) if i is even %}{{ i }}{% endfor %}",
-        "{% macro turn(role, text='none') %}<{{ role }}>{{ text }}</{{ role }}>{% endmacro %}{{ turn('u', 'hi') }}{{ turn('a') }}{{ turn(text='t', role='s') }}",
-        "{{ 'yes' if flag else 'no' }} {{ 'yes' if nothing else 'no' }} [{{ 'only' if nothing }}] {{ (n > 3) and (x < 3) }} {{ nothing or 'fallback' }}",
-        "{% if messages[0].role == 'system' %}{% set rest = messages[1:] %}{% else %}{% set rest = messages %}{% endif %}{{ rest | length }}",
-        "{{ d.nested.k is none }} {{ d.missing is defined }} {{ d.a[2] is string }} {{ d.a[1] is float }} {{ d.a[0] is integer }} {{ d is mapping }}",
+        "{% macro turn(role, text='none') %}<{{ role }}>{{ text }}</{{ role }}>{% endmacro %}{{ turn('u', 'hi') }}{{ "
+            + "turn('a') }}{{ turn(text='t', role='s') }}",
+        "{{ 'yes' if flag else 'no' }} {{ 'yes' if nothing else 'no' }} [{{ 'only' if nothing }}] {{ (n > 3) and (x < "
+            + "3) }} {{ nothing or 'fallback' }}",
+        "{% if messages[0].role == 'system' %}{% set rest = messages[1:] %}{% else %}{% set rest = messages %}{% endif "
+            + "%}{{ rest | length }}",
+        "{{ d.nested.k is none }} {{ d.missing is defined }} {{ d.a[2] is string }} {{ d.a[1] is float }} {{ d.a[0] is "
+            + "integer }} {{ d is mapping }}",
         "{# a comment #}\n{%- set a = 'A' -%}\n   {{- a -}}   \n{%+ if true %} keep{% endif %}",
         "{{ \"it's\" }} {{ 'say \"hi\"' }} {{ ['it\\'s', \"a\\\"b\"] }} {{ 'tab\\there' }} {{ '\\u00e9\\x41' }}",
-        "{{ n | string + 'x' }} {{ '5' | int + 1 }} {{ 'q' | int }} {{ x | int }} {{ '2.5' | float }} {{ -3 | abs }} {{ 10 / 4 }}",
-        "{{ 'a\\nb' | indent(2) }}|{{ 'a\\n\\nb' | indent(2, true) }}|{{ 'Mixed' | lower }}|{{ 'abc' | upper }}|{{ 'a-b' | replace('-', '+') }}",
+        "{{ n | string + 'x' }} {{ '5' | int + 1 }} {{ 'q' | int }} {{ x | int }} {{ '2.5' | float }} {{ -3 | abs }} "
+            + "{{ 10 / 4 }}",
+        "{{ 'a\\nb' | indent(2) }}|{{ 'a\\n\\nb' | indent(2, true) }}|{{ 'Mixed' | lower }}|{{ 'abc' | upper }}|{{ "
+            + "'a-b' | replace('-', '+') }}",
         "{{ raise_exception('stop here') }}",
         "{{ undefined_name.attribute }}",
         "{{ 1 + 'a' }}",
-        "{% for c in 'héllo' %}{{ c }}.{% endfor %} {{ 'héllo' | length }} {{ 'e\\u0301' | length }} {{ 'e\\u0301' == '\\u00e9' }}",
+        "{% for c in 'héllo' %}{{ c }}.{% endfor %} {{ 'héllo' | length }} {{ 'e\\u0301' | length }} {{ 'e\\u0301' == "
+            + "'\\u00e9' }}",
         "{% set x %}captured {{ n }}{% endset %}{{ x | upper }}",
-        "{{ messages[0]['content'] }}{{ messages.0.role }} {{ d['a'][1:] }} {{ [[1, 2], [3]] | length }} {{ {'k': 'v'}.get('k') }} {{ d.get('q', 3) }}",
+        "{{ messages[0]['content'] }}{{ messages.0.role }} {{ d['a'][1:] }} {{ [[1, 2], [3]] | length }} {{ {'k': "
+            + "'v'}.get('k') }} {{ d.get('q', 3) }}",
         "{{ 3 < 5 < 4 }} {{ 'abc' < 'abd' }} {{ [1, 2] == [1, 2] }} {{ d.nested == {'k': none} }} {{ 2 != 2.0 }}",
-        "{%- for message in messages %}\n    {%- if loop.index0 % 2 == 0 %}\n        {{- message.role }}\n    {%- endif %}\n{%- endfor %}\n",
+        "{%- for message in messages %}\n    {%- if loop.index0 % 2 == 0 %}\n        {{- message.role }}\n    {%- "
+            + "endif %}\n{%- endfor %}\n",
         "line one\n  {%- if true %} kept {% endif -%}\n\n  line two\n{% if true %}\n  three\n{% endif %}",
         "{{ words | sort }}",
         "{% include 'other.jinja' %}",
@@ -91,18 +114,21 @@ final class EngineTests: XCTestCase {
                     refused.append(source)
                 } else {
                     XCTFail(
-                        "template \(index): jinja2 rendered \(Value.string(text).representation), we failed: \(error)\n\(source)"
+                        "template \(index): jinja2 rendered \(Value.string(text).representation), we failed: "
+                            + "\(error)\n\(source)"
                     )
                 }
             case (_?, .success(let rendered)):
                 XCTFail(
-                    "template \(index): unexpected reference result, we rendered \(Value.string(rendered).representation)"
+                    "template \(index): unexpected reference result, we rendered "
+                        + "\(Value.string(rendered).representation)"
                 )
             case (_?, .failure):
                 XCTFail("template \(index): unexpected reference result")
             case (nil, .success(let rendered)):
                 XCTFail(
-                    "template \(index): jinja2 failed (\(result["error"]?.text ?? "")), we rendered \(Value.string(rendered).representation)"
+                    "template \(index): jinja2 failed (\(result["error"]?.text ?? "")), we rendered "
+                        + "\(Value.string(rendered).representation)"
                 )
             case (nil, .failure(let error)):
                 if case .string(let message)? = result["error"], message.hasPrefix("raised: ") {

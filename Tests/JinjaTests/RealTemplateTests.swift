@@ -34,12 +34,16 @@ final class RealTemplateTests: XCTestCase {
 
     static let conversations: [String] = [
         #"[{"role": "user", "content": "Hello!"}, {"role": "assistant", "content": "Hi there. How can I help?"}]"#,
-        #"[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}]"#,
-        #"[{"role": "system", "content": "Be kind."}, {"role": "user", "content": "One"}, {"role": "assistant", "content": "Two"}, {"role": "user", "content": "Three"}, {"role": "assistant", "content": "Four"}]"#,
-        #"[{"role": "user", "content": "Grüße aus Köln — 你好，世界 🌍 e\u0301 שלום"}, {"role": "assistant", "content": "Ça va? 😀 \u2028 tab\there"}]"#,
+        #"[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2+2?"}, {"role": "#
+            + #""assistant", "content": "4"}]"#,
+        #"[{"role": "system", "content": "Be kind."}, {"role": "user", "content": "One"}, {"role": "assistant", "#
+            + #""content": "Two"}, {"role": "user", "content": "Three"}, {"role": "assistant", "content": "Four"}]"#,
+        #"[{"role": "user", "content": "Grüße aus Köln — 你好，世界 🌍 e\u0301 שלום"}, {"role": "assistant", "content": "Ça "#
+            + #"va? 😀 \u2028 tab\there"}]"#,
         #"[{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]"#,
         #"[{"role": "user", "content": "Tell me a joke."}]"#,
-        #"[{"role": "user", "content": "  leading and trailing  \n\n"}, {"role": "assistant", "content": "He said \"hi\" and 'bye' \\ back\n<think>\nreasoning\n</think>\n\nanswer"}]"#,
+        #"[{"role": "user", "content": "  leading and trailing  \n\n"}, {"role": "assistant", "content": "He said "#
+            + #"\"hi\" and 'bye' \\ back\n<think>\nreasoning\n</think>\n\nanswer"}]"#,
         #"[{"role": "assistant", "content": "I start."}, {"role": "user", "content": "ok"}]"#,
         #"[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]"#,
         #"[{"role": "system", "content": "Only a system prompt."}]"#,
@@ -106,7 +110,8 @@ final class RealTemplateTests: XCTestCase {
             case (.string(let text)?, _, .success(let ours)):
                 XCTAssertEqual(
                     Array(ours.utf8), Array(text.utf8),
-                    "\(label): jinja2 rendered \(Value.string(text).representation), we \(Value.string(ours).representation)"
+                    "\(label): jinja2 rendered \(Value.string(text).representation), we "
+                        + "\(Value.string(ours).representation)"
                 )
                 if ours == text { identical += 1 }
             case (.string(let text)?, _, .failure(let error)):
@@ -127,9 +132,10 @@ final class RealTemplateTests: XCTestCase {
             XCTAssertNil(refused[name], "\(name) is refused: \(refused[name] ?? "")")
             XCTAssertTrue(names.contains("\(name).jinja"), "\(name).jinja was not fetched")
         }
+        let refusals = refused.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; ")
         print(
-            "chat templates: \(names.count) real templates, \(cases.count) renders; \(identical) identical to jinja2 (text or error); "
-                + "refused: \(refused.isEmpty ? "none" : refused.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; "))"
+            "chat templates: \(names.count) real templates, \(cases.count) renders; \(identical) identical to jinja2 "
+                + "(text or error); refused: \(refused.isEmpty ? "none" : refusals)"
         )
     }
 }

@@ -24,7 +24,9 @@ final class LlamaGradientTests: XCTestCase {
         let directory = try TemporaryDirectory()
         let path = directory.path("tiny.h5")
         try ModelWriter.writeRandom(to: path, config: config, seed: 21, scale: 0.15)
-        return LlamaModel(weights: try LlamaWeights(file: try ModelFile(path: path)), maxTokens: 16, maxSequenceLength: 8, trainable: true)
+        return LlamaModel(
+            weights: try LlamaWeights(file: try ModelFile(path: path)), maxTokens: 16, maxSequenceLength: 8,
+            trainable: true)
     }
 
     private func loss(inputEmbeddings: [Float]? = nil) throws -> Double {
@@ -51,7 +53,9 @@ final class LlamaGradientTests: XCTestCase {
         guard case .dense = model.weights.embedding else { return XCTFail("the tiny model is dense") }
         var embeddings = [Float](repeating: 0, count: batch.count * h)
         for (row, token) in batch.tokens.enumerated() {
-            embeddings.withUnsafeMutableBufferPointer { model.weights.copyRow(Int(token), of: model.weights.embedding, into: $0.baseAddress! + row * h) }
+            embeddings.withUnsafeMutableBufferPointer {
+                model.weights.copyRow(Int(token), of: model.weights.embedding, into: $0.baseAddress! + row * h)
+            }
         }
         try model.forward(batch)
         _ = try model.crossEntropy(batch.nextTokenTargets, gradientScale: 1)
@@ -70,7 +74,9 @@ final class LlamaGradientTests: XCTestCase {
     private func checkLinearOutputGradients(_ label: String) throws {
         let probe = OutputPerturbation(config: model.config)
         model.linearHook = probe
-        let sites: [(Int, LinearSite)] = [(1, .qProj), (0, .kProj), (1, .vProj), (0, .oProj), (1, .gateProj), (0, .upProj), (1, .downProj)]
+        let sites: [(Int, LinearSite)] = [
+            (1, .qProj), (0, .kProj), (1, .vProj), (0, .oProj), (1, .gateProj), (0, .upProj), (1, .downProj),
+        ]
         for (index, (layer, site)) in sites.enumerated() {
             probe.layer = layer
             probe.site = site
@@ -88,7 +94,8 @@ final class LlamaGradientTests: XCTestCase {
             let minus = try loss()
             let numeric = (plus - minus) / (2 * Double(Self.step))
             let analytic = zip(gradient, probe.direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            XCTAssertEqual(numeric, analytic, accuracy: 1e-3 * abs(analytic), "\(label) layer \(layer) \(site.rawValue)")
+            XCTAssertEqual(
+                numeric, analytic, accuracy: 1e-3 * abs(analytic), "\(label) layer \(layer) \(site.rawValue)")
         }
     }
 }
@@ -111,14 +118,18 @@ private final class OutputPerturbation: LinearHook {
         config.linearShape(site).1
     }
 
-    func forward(_ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, base: FrozenLinear) {
+    func forward(
+        _ call: LinearCall, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, base: FrozenLinear
+    ) {
         guard call.layer == layer, call.site == site, scale != 0 else { return }
         let first = call.firstRow * call.outFeatures
         for index in 0..<(call.rows * call.outFeatures) { output[index] += scale * direction[first + index] }
     }
 
-    func backward(_ call: LinearCall, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>, base: FrozenLinear) {
+    func backward(
+        _ call: LinearCall, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>, base: FrozenLinear
+    ) {
         guard call.layer == layer, call.site == site else { return }
         let first = call.firstRow * call.outFeatures
         for index in 0..<(call.rows * call.outFeatures) { recordedGradient[first + index] = outputGradient[index] }

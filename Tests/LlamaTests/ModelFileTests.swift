@@ -91,7 +91,9 @@ final class ModelFileTests: XCTestCase {
             try file.root.remove("/model/norm/weight")
             try file.root.write("/model/norm/weight", [Float](repeating: 1, count: 65))
         }
-        XCTAssertEqual(modelError(reshaped), .wrongTensorShape(file: reshaped, name: "model.norm.weight", expected: [64], found: [65]))
+        XCTAssertEqual(
+            modelError(reshaped),
+            .wrongTensorShape(file: reshaped, name: "model.norm.weight", expected: [64], found: [65]))
         for error in [modelError(future), modelError(missing)] {
             XCTAssertFalse(error.map { "\($0)" }?.contains("\n") ?? true)
         }
@@ -102,8 +104,10 @@ final class ModelFileTests: XCTestCase {
     /// `perplexity=nan` or an empty generation.
     func testNonFiniteWeightsAreRefusedWhereTheyAreRead() throws {
         let config = LlamaConfig.tiny
-        for (format, damaged, field) in [(nil, Float.nan, ""), (nil, Float.infinity, ""), (QuantizationFormat.q8_0, 0, "scale d"),
-                                         (.q4_0, 0, "scale d"), (.q4_1, 0, "minimum m")] as [(QuantizationFormat?, Float, String)] {
+        for (format, damaged, field) in [
+            (nil, Float.nan, ""), (nil, Float.infinity, ""), (QuantizationFormat.q8_0, 0, "scale d"),
+            (.q4_0, 0, "scale d"), (.q4_1, 0, "minimum m"),
+        ] as [(QuantizationFormat?, Float, String)] {
             let path = directory.path("damaged-\(format?.rawValue ?? "f32")-\(damaged).h5")
             let weight = "model.layers.1.self_attn.v_proj.weight"
             let source = try ModelFile(path: try tinyModel())
@@ -123,7 +127,11 @@ final class ModelFileTests: XCTestCase {
             let model = try ModelFile(path: path)
             XCTAssertThrowsError(try model.read(weight)) { error in
                 let detail = format == nil ? "value 5 is \(damaged)" : "block 3's \(field) is not a finite half"
-                XCTAssertEqual("\(error)", "\(path): weight '\(weight)' holds a NaN or infinity (\(detail)); re-import or re-quantize the model")
+                XCTAssertEqual(
+                    "\(error)",
+                    "\(path): weight '\(weight)' holds a NaN or infinity (\(detail)); re-import or re-quantize the "
+                        + "model"
+                )
             }
             XCTAssertThrowsError(try LlamaWeights(file: model), format?.rawValue ?? "f32")
         }

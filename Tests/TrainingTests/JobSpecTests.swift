@@ -27,7 +27,8 @@ final class JobSpecTests: XCTestCase {
     }
 
     func testDefaultsAndOverrides() throws {
-        let spec = try JobSpec.parse(minimal, file: "job.yaml", overrides: ["optimizer.lr=2e-4", "adapter.targets=[q_proj, v_proj]", "seed=7"])
+        let spec = try JobSpec.parse(
+            minimal, file: "job.yaml", overrides: ["optimizer.lr=2e-4", "adapter.targets=[q_proj, v_proj]", "seed=7"])
         XCTAssertEqual(spec.optimizer.learningRate, 2e-4)
         XCTAssertEqual(spec.schedule.peak, 2e-4)
         XCTAssertEqual(spec.adapter.targets, [.qProj, .vProj])
@@ -45,17 +46,36 @@ final class JobSpecTests: XCTestCase {
     }
 
     func testEveryMistakeNamesItsKeyPath() {
-        XCTAssertEqual(error(minimal + "\nlearning_rate: 1"), "job.yaml: learning_rate: unknown key (expected one of name, model, data, task, adapter, optimizer, schedule, batch, seed, reduction, eval, checkpoint, output, compression_aware, memory, comm)")
-        XCTAssertEqual(error(minimal, overrides: ["optimizer.lr=fast"]), "job.yaml: optimizer.lr: expected a number, got 'fast'")
-        XCTAssertEqual(error(minimal, overrides: ["batch.micro=[2]"]), "job.yaml: batch.micro: expected an integer, got a list")
-        XCTAssertEqual(error(minimal.replacingOccurrences(of: "task: classification\n", with: "")), "job.yaml: task: is required")
-        XCTAssertEqual(error(minimal, overrides: ["task=regression"]), "job.yaml: task: expected one of classification, lm, got 'regression'")
-        XCTAssertEqual(error(minimal, overrides: ["adapter.tt.pth=auto"]), "job.yaml: adapter.tt.pth: unknown key (expected one of factors, init, path)")
-        XCTAssertEqual(error(minimal, overrides: ["batch.global=9"]), "job.yaml: batch.global: 9 is not a multiple of batch.micro 2")
-        XCTAssertEqual(error(minimal, overrides: ["schedule.warmup_steps=11"]), "job.yaml: schedule.warmup_steps: must be in 0...total_steps (10), got 11")
-        XCTAssertEqual(error(minimal, overrides: ["adapter.targets=[q_proj, qkv]"]),
-                       "job.yaml: adapter.targets: unknown target 'qkv' (expected one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)")
-        XCTAssertEqual(error(minimal, overrides: ["optimizer.lr"]), "job.yaml: --set optimizer.lr: expected key.path=value")
+        XCTAssertEqual(
+            error(minimal + "\nlearning_rate: 1"),
+            "job.yaml: learning_rate: unknown key (expected one of name, model, data, task, adapter, optimizer, "
+                + "schedule, batch, seed, reduction, eval, checkpoint, output, compression_aware, memory, comm)"
+        )
+        XCTAssertEqual(
+            error(minimal, overrides: ["optimizer.lr=fast"]), "job.yaml: optimizer.lr: expected a number, got 'fast'")
+        XCTAssertEqual(
+            error(minimal, overrides: ["batch.micro=[2]"]), "job.yaml: batch.micro: expected an integer, got a list")
+        XCTAssertEqual(
+            error(minimal.replacingOccurrences(of: "task: classification\n", with: "")), "job.yaml: task: is required")
+        XCTAssertEqual(
+            error(minimal, overrides: ["task=regression"]),
+            "job.yaml: task: expected one of classification, lm, got 'regression'")
+        XCTAssertEqual(
+            error(minimal, overrides: ["adapter.tt.pth=auto"]),
+            "job.yaml: adapter.tt.pth: unknown key (expected one of factors, init, path)")
+        XCTAssertEqual(
+            error(minimal, overrides: ["batch.global=9"]),
+            "job.yaml: batch.global: 9 is not a multiple of batch.micro 2")
+        XCTAssertEqual(
+            error(minimal, overrides: ["schedule.warmup_steps=11"]),
+            "job.yaml: schedule.warmup_steps: must be in 0...total_steps (10), got 11")
+        XCTAssertEqual(
+            error(minimal, overrides: ["adapter.targets=[q_proj, qkv]"]),
+            "job.yaml: adapter.targets: unknown target 'qkv' (expected one of q_proj, k_proj, v_proj, o_proj, "
+                + "gate_proj, up_proj, down_proj)"
+        )
+        XCTAssertEqual(
+            error(minimal, overrides: ["optimizer.lr"]), "job.yaml: --set optimizer.lr: expected key.path=value")
         XCTAssertTrue(error("name: [unclosed").hasPrefix("job.yaml: (file): not valid YAML"), error("name: [unclosed"))
     }
 
@@ -65,7 +85,11 @@ final class JobSpecTests: XCTestCase {
         XCTAssertEqual(try spec.accumulation(worldSize: 2), 2)
         XCTAssertEqual(try spec.accumulation(worldSize: 4), 1)
         XCTAssertThrowsError(try spec.accumulation(worldSize: 3)) { error in
-            XCTAssertTrue("\(error)".contains("batch.global: 8 examples per step cannot be split over 3 ranks × batch.micro 2; use a multiple of 6"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains(
+                    "batch.global: 8 examples per step cannot be split over 3 ranks × batch.micro 2; use a multiple of "
+                        + "6"
+                ), "\(error)")
         }
     }
 
@@ -83,7 +107,8 @@ final class JobSpecTests: XCTestCase {
             if spec.isJSONLinesData {
                 // ttl-train imports JSON Lines when a job starts (or is validated): here into a scratch output.
                 let output = try TemporaryDirectory().path("run")
-                let validated = try ChildProcess.run(ChildProcess.ttlTrainPath, ["validate", "jobs/\(job)", "--set", "output=\(output)"])
+                let validated = try ChildProcess.run(
+                    ChildProcess.ttlTrainPath, ["validate", "jobs/\(job)", "--set", "output=\(output)"])
                 XCTAssertEqual(validated.status, 0, "\(job): \(validated.stderr)")
                 XCTAssertEqual(validated.keyValues["train_examples"], "100", job)
                 spec = try JobSpec.load(path: "jobs/\(job)", overrides: ["output=\(output)"])
@@ -95,18 +120,23 @@ final class JobSpecTests: XCTestCase {
             if !made.allSatisfy(FileManager.default.fileExists) {
                 // The CA-LoRA job's compressed model and teacher come from scripts/calora_results.sh, the scale
                 // job's model from scripts/scale.sh; until then each names what is missing.
-                XCTAssertThrowsError(try spec.resolve(file: job), job) { XCTAssertTrue("\($0)".contains(": no such file '"), "\($0)") }
+                XCTAssertThrowsError(try spec.resolve(file: job), job) {
+                    XCTAssertTrue("\($0)".contains(": no such file '"), "\($0)")
+                }
                 continue
             }
             let resolved = try spec.resolve(file: job)
-            let trainingExamples = ["assets/data/sentiment.h5": 8454, "assets/data/bbc.h5": 1781, "assets/data/chitchat.h5": 3151]
+            let trainingExamples = [
+                "assets/data/sentiment.h5": 8454, "assets/data/bbc.h5": 1781, "assets/data/chitchat.h5": 3151,
+            ]
             XCTAssertEqual(resolved.train.count, trainingExamples[spec.dataPath], job)
             kinds.insert(spec.adapter.kind)
         }
         XCTAssertEqual(kinds, Set(AdapterSpec.Kind.allCases), "a shipped job for every adapter kind")
         let spec = try JobSpec.load(path: "jobs/sentiment-lora.yaml", overrides: ["batch.max_length=40"])
         XCTAssertThrowsError(try spec.resolve(file: "jobs/sentiment-lora.yaml")) { error in
-            XCTAssertTrue("\(error)".contains("batch.max_length: 40 must cover the longest example (88 tokens)"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains("batch.max_length: 40 must cover the longest example (88 tokens)"), "\(error)")
         }
     }
 }

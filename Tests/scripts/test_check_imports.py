@@ -20,7 +20,8 @@ def check(tmp_path, dependencies):
     for name, text in [("Base", "public let x = 1\n"), ("Top", "import Foundation\nimport Base\nlet y = x\n")]:
         (tmp_path / "Sources" / name).mkdir(parents=True, exist_ok=True)
         (tmp_path / "Sources" / name / f"{name}.swift").write_text(text)
-    return subprocess.run([sys.executable, os.path.join(REPO, "scripts", "check_imports.py"), str(tmp_path)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, os.path.join(REPO, "scripts", "check_imports.py"), str(tmp_path)],
+                          capture_output=True, text=True)
 
 
 def test_an_undeclared_import_fails_and_a_declared_one_passes(tmp_path):

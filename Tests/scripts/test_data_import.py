@@ -18,7 +18,8 @@ TEMPLATE_CONFIG = os.path.join(os.path.dirname(TOKENIZER), "tokenizer_config.jso
 
 CONVERSATIONS = [
     [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello. How can I help?"}],
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}, {"role": "assistant",
+                                                                                       "content": "4"}],
     [{"role": "user", "content": "Grüße 你好 🌍"}, {"role": "assistant", "content": "Ça va? 😀"},
      {"role": "user", "content": "and then?"}, {"role": "assistant", "content": "  spaced  \n"}],
     [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}],
@@ -50,13 +51,15 @@ def reference(example, config, tokenizer, train_on):
     turns = True
     if "messages" in example or "instruction" in example:
         messages = example.get("messages") or [
-            {"role": "user", "content": example["instruction"] + ("\n\n" + example["input"] if example.get("input") else "")},
+            {"role": "user",
+             "content": example["instruction"] + ("\n\n" + example["input"] if example.get("input") else "")},
             {"role": "assistant", "content": example["output"]}]
         text = render(messages, False)
         assistant = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
         if train_on == "last":
             assistant = assistant[-1:]
-        spans = [(len(render(messages[:i], True).encode()), len(render(messages[:i + 1], False).encode())) for i in assistant]
+        spans = [(len(render(messages[:i], True).encode()), len(render(messages[:i + 1],
+                                                                       False).encode())) for i in assistant]
         if train_on == "all":
             spans, turns = [(0, len(text.encode()))], False
     elif "prompt" in example:
@@ -90,7 +93,8 @@ def write(path, lines):
 
 SHAPES = {
     "chat": [{"messages": m} for m in CONVERSATIONS],
-    "completions": [{"prompt": "Q: capital of Italy?\nA:", "completion": " Rome"}, {"prompt": "", "completion": "all of it"},
+    "completions": [{"prompt": "Q: capital of "
+        "Italy?\nA:", "completion": " Rome"}, {"prompt": "", "completion": "all of it"},
                     {"prompt": "ünï ", "completion": "cödé\n"}],
     "text": [{"text": "Plain text, every token learned."}, {"text": "x"}, {"text": "line\nbreaks\n\nhere 123"}],
     "alpaca": [{"instruction": "Add the numbers.", "input": "2 and 3", "output": "5"},
@@ -130,7 +134,8 @@ def test_truncation_keeps_the_last_tokens_and_is_counted(tmp_path):
     lines = [{"text": "word " * 50}, {"text": "short"}] * 5
     write(tmp_path / "data.jsonl", lines)
     out = tmp_path / "data.h5"
-    run = ttl_train("data", "import", str(tmp_path / "data.jsonl"), "--model", MODEL, "--out", str(out), "--max-length", "20",
+    run = ttl_train("data", "import", str(tmp_path / "data.jsonl"), "--model", MODEL, "--out", str(out), "--max-length",
+                    "20",
                     "--truncate", "--split", "60/40/0", "--seed", "7")
     assert run.returncode == 0, run.stderr
     config = json.load(open(TEMPLATE_CONFIG, encoding="utf-8"))
@@ -149,4 +154,5 @@ def test_truncation_keeps_the_last_tokens_and_is_counted(tmp_path):
                     assert list(tokens[got]) == long_ids[-20:]
                     assert list(mask[got]) == [0] + long_mask[-19:]
     assert truncated == 5
-    assert sum(int(line.split("; ")[-1].split()[0]) for line in run.stdout.splitlines() if line.startswith(("train:", "validation:"))) == 5
+    split_lines = [line for line in run.stdout.splitlines() if line.startswith(("train:", "validation:"))]
+    assert sum(int(line.split("; ")[-1].split()[0]) for line in split_lines) == 5

@@ -29,7 +29,8 @@ from safetensors.numpy import save_file  # noqa: E402
 FIXTURES = os.path.join(REPO, "Tests", "Fixtures", "families")
 FAMILIES = ["llama3.2", "qwen2.5", "qwen3", "mistral"]
 PEER = os.path.join(REPO, ".venv-peer", "bin", "python")
-needs_peer = pytest.mark.skipif(not os.path.exists(PEER), reason="the PyTorch peer (scripts/peer_venv.sh) is not installed")
+needs_peer = pytest.mark.skipif(not os.path.exists(PEER), reason="the PyTorch peer (scripts/peer_venv.sh) is not "
+    "installed")
 
 
 class TransformersLogits:
@@ -89,7 +90,8 @@ def test_imported_logits_match_transformers_within_1e_4(tmp_path, family):
     config, weights = reference_forward.load(model)
     assert expected.distance(reference_forward.forward(config, weights, ids)) < 1e-4, family
     with h5py.File(model, "r") as f:
-        assert f.attrs["format_version"] == 4 and f.attrs["architecture"] == family.split(".")[0].replace("llama3", "llama")
+        assert f.attrs["format_version"] == 4 and f.attrs["architecture"] == family.split(".")[0].replace("llama3",
+                                                                                                          "llama")
     info = key_values(ttl_train("info", "--model", model).stdout)
     assert info["architecture"] == family.split(".")[0].replace("llama3", "llama")
 
@@ -169,7 +171,8 @@ REFUSALS = [
     ("qwen3", {"attention_dropout": 0.1}, "'attention_dropout' is 0.1"),
     ("mistral", {"layer_types": ["full_attention"] * 2}, "'layer_types' is not known for mistral"),
     ("mistral", {"sliding_window": 0}, "'sliding_window' is 0"),
-    ("mistral", {"model_type": "mixtral", "architectures": ["MixtralForCausalLM"]}, "model_type 'mixtral' is not supported"),
+    ("mistral", {"model_type": "mixtral", "architectures": ["MixtralForCausalLM"]}, "model_type 'mixtral' is not "
+        "supported"),
     ("mistral", {"architectures": ["LlamaForCausalLM"]}, "architectures ['LlamaForCausalLM'] / model_type 'mistral'"),
 ]
 
@@ -200,7 +203,8 @@ def test_a_mistral_without_a_window_and_real_configs_key_sets_import(tmp_path):
     with h5py.File(import_directory(altered, tmp_path / "m.h5"), "r") as f:
         assert "sliding_window" not in f.attrs
     published = {
-        "qwen2.5": {"max_window_layers": 24, "rope_theta": 1000000.0, "sliding_window": 32768, "torch_dtype": "bfloat16",
+        "qwen2.5": {"max_window_layers": 24, "rope_theta": 1000000.0, "sliding_window": 32768,
+                    "torch_dtype": "bfloat16",
                     "transformers_version": "4.40.1", "use_sliding_window": False, "use_cache": True,
                     "initializer_range": 0.02},
         "llama3.2": {"pretraining_tp": 1, "rope_theta": 500000.0, "rope_scaling": {
@@ -257,7 +261,8 @@ def test_hugging_face_export_of_the_trained_model_reimports_and_reproduces_its_l
     assert np.abs(adapted - swift_logits(tmp_path, model, ids[:64])).max() > 1e-2, "training changed the model"
     tokenizer = tmp_path / "tokenizer.json"
     shutil.copy(os.path.join(REPO, "assets", "tokenizer.json"), tokenizer)
-    run = ttl_train("export", checkpoint, "--format", "hf", "--out", str(tmp_path / "hf"), "--tokenizer", str(tokenizer))
+    run = ttl_train("export", checkpoint, "--format", "hf", "--out", str(tmp_path / "hf"), "--tokenizer",
+                    str(tokenizer))
     assert run.returncode == 0, run.stderr
     exported = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert exported["model_type"] == json.loads(open(os.path.join(directory, "config.json")).read())["model_type"]
@@ -267,7 +272,8 @@ def test_hugging_face_export_of_the_trained_model_reimports_and_reproduces_its_l
         for key in ("architecture", "linear_bias", "qk_norm", "sliding_window", "rope_type", "rope_factor", "head_dim"):
             assert (key in a.attrs) == (key in b.attrs) and (key not in a.attrs or a.attrs[key] == b.attrs[key]), key
     if os.path.exists(PEER):
-        theirs = peer_logits(tmp_path, LOAD + f"save(transformers.AutoModelForCausalLM.from_pretrained({str(tmp_path / 'hf')!r}, "
+        theirs = peer_logits(tmp_path,
+                             LOAD + f"save(transformers.AutoModelForCausalLM.from_pretrained({str(tmp_path / 'hf')!r}, "
                              "attn_implementation='eager'))", ids[:64])
         assert np.abs(theirs - adapted).max() < 1e-4, family
 
@@ -283,6 +289,7 @@ def test_peft_loads_an_adapter_trained_on_qwen2_5(tmp_path, kind):
     run = ttl_train("export", checkpoint, "--format", "peft", "--out", str(tmp_path / "peft"))
     assert run.returncode == 0, run.stderr
     theirs = peer_logits(tmp_path, LOAD + "import peft\n"
-                         f"base = transformers.AutoModelForCausalLM.from_pretrained({directory!r}, attn_implementation='eager')\n"
+                         f"base = transformers.AutoModelForCausalLM.from_pretrained({directory!r}, "
+                         f"attn_implementation='eager')\n"
                          f"save(peft.PeftModel.from_pretrained(base, {str(tmp_path / 'peft')!r}))", ids[:64])
     assert np.abs(theirs - adapted).max() < 1e-4

@@ -1,8 +1,9 @@
 """scripts/import_gguf.py on the families, from GGUF files written here with gguf-py's writer as
-llama.cpp's converter lays them out: the family fixtures' weights (Tests/Fixtures/families) as `llama` (Q/K rows permuted, Llama 3.1's scaling as `rope_freqs` divisors), `qwen2`
-(q/k/v biases) and `qwen3` (q/k norms), in float32 and with Q8_0 blocks. The imports compute
-transformers' logits within 1e-4 and equal the Hugging Face import's bits (the same
-weights; Llama 3's frequencies refitted from float32 divisors); unknown metadata is refused by name."""
+llama.cpp's converter lays them out: the family fixtures' weights (Tests/Fixtures/families) as
+`llama` (Q/K rows permuted, Llama 3.1's scaling as `rope_freqs` divisors), `qwen2` (q/k/v biases)
+and `qwen3` (q/k norms), in float32 and with Q8_0 blocks. The imports compute transformers' logits
+within 1e-4 and equal the Hugging Face import's bits (the same weights; Llama 3's frequencies
+refitted from float32 divisors); unknown metadata is refused by name."""
 import json
 import os
 
@@ -78,7 +79,8 @@ def write_gguf(path, family, extra_metadata=(), quantize=False):
             parts = name.split(".")
             gguf_name = f"blk.{parts[2]}.{GGUF_NAMES['.'.join(parts[3:-1])]}.{parts[-1]}"
         else:
-            gguf_name = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight"}[name]
+            gguf_name = {"model.embed_tokens.weight": "token_embd.weight",
+                         "model.norm.weight": "output_norm.weight"}[name]
         if arch == "llama" and gguf_name.endswith(("attn_q.weight", "attn_k.weight")):
             values = import_gguf.permute_rows(values, heads if "attn_q" in gguf_name else kv_heads)
         values = np.ascontiguousarray(values, dtype=np.float32)
@@ -99,7 +101,8 @@ def write_gguf(path, family, extra_metadata=(), quantize=False):
 def test_gguf_families_compute_transformers_logits(tmp_path, family):
     directory, ids, expected = fixture(family)
     source = write_gguf(tmp_path / "model.gguf", family)
-    assert import_gguf.main([source, "--out", str(tmp_path / "gguf.h5"), "--tokenizer-out", str(tmp_path / "tok.json")]) == 0
+    assert import_gguf.main([source, "--out", str(tmp_path / "gguf.h5"), "--tokenizer-out",
+                             str(tmp_path / "tok.json")]) == 0
     ours = swift_logits(tmp_path, tmp_path / "gguf.h5", ids)
     assert expected.distance(ours) < 1e-4, family
     hf = import_directory(directory, tmp_path / "hf.h5")
@@ -133,7 +136,8 @@ def test_llama3_divisors_round_trip_through_the_fit():
                                             fitted["rope_high_freq_factor"], 8192)
         assert np.allclose(again, divisors, rtol=1e-9)
         if original == 8192:
-            assert abs(fitted["rope_low_freq_factor"] - low) < 1e-9 and abs(fitted["rope_high_freq_factor"] - high) < 1e-9
+            assert abs(fitted["rope_low_freq_factor"] - low) < 1e-9
+            assert abs(fitted["rope_high_freq_factor"] - high) < 1e-9
 
 
 @pytest.mark.parametrize("key,message", [

@@ -128,7 +128,8 @@ def test_quantized_import_equals_ttl_train_quantize_of_the_float_import(tmp_path
     (dict(architectures=["Gemma2ForCausalLM"], model_type="gemma2"), "model_type 'gemma2' is not supported"),
     (dict(attention_bias=True), "tensor 'model.layers.0.self_attn.k_proj.bias' is missing"),
     (dict(mlp_bias=True), "tensor 'model.layers.0.mlp.down_proj.bias' is missing"),
-    (dict(rope_scaling={"rope_type": "llama3", "factor": 8.0}), "'rope_scaling.low_freq_factor' is null, not a positive number"),
+    (dict(rope_scaling={"rope_type": "llama3", "factor": 8.0}), "'rope_scaling.low_freq_factor' is null, not a "
+        "positive number"),
     (dict(hidden_act="gelu"), "'hidden_act' is \"gelu\""),
     (dict(hidden_size=-64), "'hidden_size' is -64, not an integer"),
     (dict(num_attention_heads="4"), "'num_attention_heads' is \"4\", not an integer"),
@@ -180,7 +181,8 @@ def test_the_chat_template_and_special_tokens_travel_with_the_tokenizer(tmp_path
     the imported tokenizer with bos_token and eos_token (an AddedToken dict or a string)."""
     template = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
     source = tmp_path / "hf"
-    write_hf_directory(source, random_weights(seed=3, tied=True, bf16=False), hf_config(True), tokenizer='{"model": {}}')
+    write_hf_directory(source, random_weights(seed=3, tied=True, bf16=False), hf_config(True), tokenizer='{"model": '
+        '{}}')
     config = {"bos_token": {"content": "<s>", "lstrip": False}, "eos_token": "</s>"}
     if spelling == "tokenizer_config":
         config["chat_template"] = template

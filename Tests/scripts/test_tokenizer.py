@@ -107,7 +107,8 @@ def test_generate_refuses_bad_requests_in_one_line(tmp_path):
 
 @needs_binary
 def test_generate_takes_the_largest_max_tokens_without_overflow():
-    run = ttl_train("generate", "--model", MODEL, "--chat", "Say hi.", "--max-tokens", "9223372036854775807", "--ids-out", "-")
+    run = ttl_train("generate", "--model", MODEL, "--chat", "Say hi.", "--max-tokens", "9223372036854775807",
+                    "--ids-out", "-")
     assert run.returncode == 0, run.stderr
     assert len(run.stdout.strip().splitlines()[-1].split()) < 8192
 
@@ -126,11 +127,13 @@ def test_a_tokenizer_the_model_was_not_made_with_is_refused(tmp_path):
     (tmp_path / "chat.jsonl").write_text('{"text": "hello"}\n')
     for args in [["generate", "--model", MODEL, "--prompt", "x", "--tokenizer", str(foreign)],
                  ["perplexity", "--model", MODEL, "--text", str(text), "--tokenizer", str(foreign)],
-                 ["data", "import", str(tmp_path / "chat.jsonl"), "--model", MODEL, "--out", str(tmp_path / "d.h5"), "--tokenizer", str(foreign)]]:
+                 ["data", "import", str(tmp_path / "chat.jsonl"), "--model", MODEL, "--out", str(tmp_path / "d.h5"),
+                  "--tokenizer", str(foreign)]]:
         run = ttl_train(*args)
         assert run.returncode == 1, (args, run.stderr)
         assert run.stderr.strip().splitlines() == [f"Error: {foreign}: is not the tokenizer {MODEL} was made with "
-                                                   f"({run.stderr.split('(')[1].split(')')[0]}); pass the model's own with --tokenizer"], run.stderr
+                                                   f"({run.stderr.split('(')[1].split(')')[0]}); pass the model's own "
+                                                   f"with --tokenizer"], run.stderr
         assert "sha256:" in run.stderr
 
 
@@ -155,7 +158,8 @@ def test_llama3_and_qwen2_tokenizers_tokenize_as_the_tokenizers_library_does(tmp
         config["normalizer"] = {"type": "NFC"}
     path = tmp_path / "tokenizer.json"
     path.write_text(json.dumps(config))
-    corpus = texts()[::7] + EDGE_CASES + ["12345678 9", "a\n\n\nb", "x \n y", "e\u0301\u0327 Å A\u030a", "'S'LL'Ve!\r\n\r\n"]
+    corpus = texts()[::7] + EDGE_CASES + ["12345678 9", "a\n\n\nb", "x \n y", "e\u0301\u0327 Å "
+        "A\u030a", "'S'LL'Ve!\r\n\r\n"]
     lines = tmp_path / "texts.jsonl"
     lines.write_text("".join(json.dumps(text) + "\n" for text in corpus))
     run = ttl_train("tokenize", "--tokenizer", str(path), "--lines", str(lines))
